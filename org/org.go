@@ -1,0 +1,117 @@
+package org
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Channel is the medium a contact arrives on.
+type Channel string
+
+const (
+	Voice Channel = "voice"
+	Chat  Channel = "chat"
+	Email Channel = "email"
+)
+
+// Channels lists every channel, in display order.
+var Channels = []Channel{Voice, Chat, Email}
+
+// Valid reports whether c is a known channel.
+func (c Channel) Valid() bool { return c == Voice || c == Chat || c == Email }
+
+// Role decides what a user may do.
+type Role string
+
+const (
+	RoleAgent      Role = "agent"
+	RoleSupervisor Role = "supervisor"
+	RoleAdmin      Role = "admin"
+)
+
+// Allows reports whether a user with role r may act as need: an admin may do
+// what a supervisor may, and a supervisor what an agent may.
+func (r Role) Allows(need Role) bool { return r.rank() >= need.rank() && need.rank() > 0 }
+
+func (r Role) rank() int {
+	switch r {
+	case RoleAgent:
+		return 1
+	case RoleSupervisor:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Presence is the state an agent chose. "Busy" and "wrap-up" are derived
+// from load, never stored.
+type Presence string
+
+const (
+	Offline   Presence = "offline"
+	Available Presence = "available"
+	Away      Presence = "away"
+)
+
+// Valid reports whether p is a known presence.
+func (p Presence) Valid() bool { return p == Offline || p == Available || p == Away }
+
+// Tenant is one customer organisation, a dealer group. It sees only its own data.
+type Tenant struct {
+	ID          uuid.UUID
+	Name        string
+	DefaultZone string
+}
+
+// Site is one dealership of a tenant.
+type Site struct {
+	ID             uuid.UUID
+	TenantID       uuid.UUID
+	Name           string
+	Zone           string
+	Country        string // ISO 3166 region used to parse local phone numbers
+	AreaCode       string
+	ChatKey        string   // public key of the chat widget
+	AllowedOrigins []string // web origins allowed to embed the chat widget
+	ChatQueueID    uuid.UUID
+}
+
+// User is a person who logs in.
+type User struct {
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	SiteID      uuid.UUID // uuid.Nil: works for the whole group
+	Email       string
+	DisplayName string
+	Role        Role
+	Active      bool
+}
+
+// Agent is what routing needs to know of a user who takes contacts.
+type Agent struct {
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	Name     string
+	Skills   map[string]int // skill → level 1..10
+	Capacity map[Channel]int
+	Presence Presence
+	Reason   string // why away
+	Since    time.Time
+}
+
+// Queue is a line of business that contacts wait in.
+type Queue struct {
+	ID           uuid.UUID
+	TenantID     uuid.UUID
+	SiteID       uuid.UUID // uuid.Nil: group-wide
+	Name         string
+	Skills       map[string]int // required skill → minimum level
+	Strategy     string
+	Priority     int
+	SLA          time.Duration // service-level threshold
+	OfferTimeout time.Duration
+	WrapUp       time.Duration
+}
