@@ -1,0 +1,96 @@
+package bus_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/internal/redistest"
+)
+
+type chanHandler chan string
+
+func (c chanHandler) Deliver(p []byte) { c <- string(p) }
+func (c chanHandler) Resync()          {}
+
+func newBus(t *testing.T) *bus.Bus {
+	rdb, prefix := redistest.New(t)
+	b := bus.New(rdb, prefix, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return b
+}
+
+func TestPublishReachesEverySubscriberAfterSubscribeReturns(t *testing.T) {
+	ctx := context.Background()
+	b := newBus(t)
+	h1, h2, other := make(chanHandler, 4), make(chanHandler, 4), make(chanHandler, 4)
+	unsub1, err := b.Subscribe(ctx, "agent:1", h1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe(ctx, "agent:1", h2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe(ctx, "agent:2", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, "agent:1", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range []chanHandler{h1, h2} {
+		select {
+		case got := <-h:
+			if got != "hello" {
+				t.Errorf("handler %d got %q, want hello", i, got)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("handler %d got nothing", i)
+		}
+	}
+	unsub1()
+	b.Publish(ctx, "agent:1", []byte("second"))
+	select {
+	case got := <-h2:
+		if got != "second" {
+			t.Errorf("h2 got %q, want second", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("h2 got nothing after h1 left")
+	}
+	select {
+	case got := <-h1:
+		t.Errorf("unsubscribed handler got %q", got)
+	case got := <-other:
+		t.Errorf("other topic got %q", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestConnectedRegistry(t *testing.T) {
+	ctx := context.Background()
+	b := newBus(t)
+	tenant, a1, a2 := uuid.New(), uuid.New(), uuid.New()
+	b.MarkConnected(ctx, tenant, a1, "s1")
+	b.MarkConnected(ctx, tenant, a1, "s2")
+	b.MarkConnected(ctx, tenant, a2, "s3")
+	b.MarkDisconnected(ctx, tenant, a1, "s1")
+	b.MarkDisconnected(ctx, tenant, a2, "s3")
+	got, err := b.Connected(ctx, tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got[a1] || got[a2] || len(got) != 1 {
+		t.Errorf("Connected = %v, want only %v (one of its two sockets is still open)", got, a1)
+	}
+	if other, _ := b.Connected(ctx, uuid.New()); len(other) != 0 {
+		t.Errorf("another tenant sees %v", other)
+	}
+}
