@@ -1,0 +1,177 @@
+package agentdesk
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing"
+)
+
+// Notifier turns routing's decisions into console and wallboard frames. It
+// implements dispatch.Notifier; its calls for one tenant arrive in order.
+type Notifier struct{ s *Server }
+
+// Notifier returns the server's routing notifier.
+func (s *Server) Notifier() *Notifier { return &Notifier{s: s} }
+
+// Offered sends the offer with its screen-pop: the agent sees the customer
+// the moment the contact is offered.
+func (n *Notifier) Offered(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
+	s := n.s
+	contact := o.Task.ContactID
+	ct, err := s.contacts.Contact(ctx, tenant, contact)
+	if err != nil {
+		s.log.Error("offer: load contact", "tenant_id", tenant, "contact_id", contact, "err", err)
+		return // the offer times out and the contact goes back in line
+	}
+	pop, err := s.contacts.ScreenPop(ctx, tenant, contact)
+	if err != nil {
+		s.log.Error("offer: screen-pop", "tenant_id", tenant, "contact_id", contact, "err", err)
+		return
+	}
+	s.publishUser(ctx, tenant, o.AgentID, frame{
+		"type": "offer", "offer_id": o.ID, "expires_at": o.ExpiresAt.UTC(), "reason": o.Reason,
+		"contact": ct, "screen_pop": pop,
+	})
+	s.metrics.offers.WithLabelValues("offered").Inc()
+	n.record(ctx, tenant, o, "offered", nil)
+}
+
+// Rescinded withdraws an offer from the agent's console.
+func (n *Notifier) Rescinded(ctx context.Context, tenant uuid.UUID, o routing.Offer, reason string) {
+	n.s.publishUser(ctx, tenant, o.AgentID, frame{
+		"type": "offer_rescinded", "offer_id": o.ID, "contact_id": o.Task.ContactID, "reason": reason,
+	})
+	n.s.metrics.offers.WithLabelValues(reason).Inc()
+	switch reason {
+	case "timeout":
+		n.record(ctx, tenant, o, "offer_timeout", nil)
+	case "rejected":
+		n.record(ctx, tenant, o, "offer_rejected", nil)
+	}
+}
+
+// OffersReset tells a console that every offer it shows is void (the routing
+// engine was rebuilt, on this node or another).
+func (n *Notifier) OffersReset(ctx context.Context, tenant, agent uuid.UUID) {
+	n.s.publishUser(ctx, tenant, agent, frame{"type": "offers_reset"})
+}
+
+// Assigned gives the agent the contact and tells the customer's side.
+func (n *Notifier) Assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
+	s := n.s
+	item, err := s.contactFrame(ctx, tenant, o.Task.ContactID)
+	if err != nil {
+		s.log.Error("assigned: load contact", "tenant_id", tenant, "contact_id", o.Task.ContactID, "err", err)
+		// The console's next snapshot shows it; ask for one.
+		s.publishUser(ctx, tenant, o.AgentID, frame{"type": "error", "code": "internal", "message": "accepted, but loading the contact failed; reconnect"})
+		return
+	}
+	item["type"], item["offer_id"] = "assigned", o.ID
+	s.publishUser(ctx, tenant, o.AgentID, item)
+	s.metrics.offers.WithLabelValues("accepted").Inc()
+	name := ""
+	if a, err := s.accounts.Agent(ctx, tenant, o.AgentID); err == nil {
+		name = a.Name
+	}
+	s.convs.Announce(ctx, tenant, o.Task.ContactID, "active", name)
+}
+
+// AcceptFailed answers an accept or reject that could not be honoured.
+func (n *Notifier) AcceptFailed(ctx context.Context, tenant, agent, offer uuid.UUID, reason string) {
+	msg := "the offer has expired or was taken"
+	if reason == "internal" {
+		msg = "accepting failed; the contact is back in the queue"
+	}
+	n.s.publishUser(ctx, tenant, agent, frame{"type": "error", "code": reason, "offer_id": offer, "message": msg})
+}
+
+// Gauges stores the tenant's newest gauges for new wallboards and pushes them
+// to the open ones.
+func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges) {
+	s := n.s
+	b, err := json.Marshal(wallboardGauges(g))
+	if err != nil {
+		return
+	}
+	if err := s.bus.Redis().Set(ctx, s.bus.Key("wallboard", tenant.String(), "last"), b, 24*time.Hour).Err(); err != nil {
+		s.log.Warn("wallboard: store gauges", "tenant_id", tenant, "err", err)
+	}
+	msg := append(append([]byte(`{"type":"gauges","gauges":`), b...), '}')
+	if err := s.bus.Publish(ctx, WallboardTopic(tenant), msg); err != nil {
+		s.log.Warn("wallboard: publish gauges", "tenant_id", tenant, "err", err)
+	}
+}
+
+// record writes a statistics event. It is asynchronous to routing by design
+// (offers are not durable facts), so a failure is only logged.
+func (n *Notifier) record(ctx context.Context, tenant uuid.UUID, o routing.Offer, kind string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["offer_id"] = o.ID
+	if err := n.s.contacts.RecordEvent(ctx, tenant, o.Task.ContactID, kind, o.Task.QueueID, o.AgentID, data); err != nil {
+		n.s.log.Warn("record contact event", "tenant_id", tenant, "contact_id", o.Task.ContactID, "kind", kind, "err", err)
+	}
+}
+
+type queueGauge struct {
+	ID          uuid.UUID `json:"id"`
+	Name        string    `json:"name"`
+	Waiting     int       `json:"waiting"`
+	LongestWait int       `json:"longest_wait_seconds"`
+	Offered     int       `json:"offered"`
+}
+
+type agentGauge struct {
+	ID       uuid.UUID           `json:"id"`
+	Name     string              `json:"name"`
+	Presence string              `json:"presence"`
+	Load     map[org.Channel]int `json:"load"`
+	Offered  int                 `json:"offered"`
+}
+
+type gaugesJSON struct {
+	At        time.Time      `json:"at"`
+	Queues    []queueGauge   `json:"queues"`
+	Agents    map[string]int `json:"agents"`
+	AgentList []agentGauge   `json:"agent_list"`
+}
+
+// wallboardGauges derives the wallboard's labels. "Busy" is derived here
+// from load and never stored: available and connected with work in hand.
+func wallboardGauges(g routing.Gauges) gaugesJSON {
+	out := gaugesJSON{
+		At:        g.At.UTC(),
+		Queues:    make([]queueGauge, 0, len(g.Queues)),
+		Agents:    map[string]int{"available": 0, "busy": 0, "away": 0, "offline": 0},
+		AgentList: make([]agentGauge, 0, len(g.Agents)),
+	}
+	for _, q := range g.Queues {
+		qg := queueGauge{ID: q.QueueID, Name: q.Name, Waiting: q.Waiting, Offered: q.Offered}
+		if !q.OldestArrival.IsZero() {
+			qg.LongestWait = int(g.At.Sub(q.OldestArrival) / time.Second)
+		}
+		out.Queues = append(out.Queues, qg)
+	}
+	for _, a := range g.Agents {
+		label := string(a.Presence)
+		load := 0
+		for _, n := range a.Load {
+			load += n
+		}
+		switch {
+		case !a.Connected || a.Presence == org.Offline:
+			label = "offline"
+		case a.Presence == org.Available && (load > 0 || a.Offered > 0):
+			label = "busy"
+		}
+		out.Agents[label]++
+		out.AgentList = append(out.AgentList, agentGauge{ID: a.AgentID, Name: a.Name, Presence: label, Load: a.Load, Offered: a.Offered})
+	}
+	return out
+}

@@ -1,0 +1,57 @@
+package agentdesk
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-cc/switchboard/agentdesk/web"
+	"github.com/switchboard-cc/switchboard/org"
+)
+
+// Handler returns every route of the desk. gatherer serves /metrics.
+func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, s.instrument, securityHeaders, s.limitBody, s.loadSession)
+
+	// Probes and metrics carry no personal data and need no login.
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+
+	// Public: static assets, the demo dealer page, the chat widget's socket.
+	static, _ := fs.Sub(web.Static(), ".")
+	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
+	r.Get("/chat.js", s.chatScript)
+	r.Get("/demo", s.demoPage)
+	r.Handle("/chat/ws", s.chat)
+
+	r.Get("/", s.home)
+	r.Get("/login", s.loginPage)
+	r.With(s.sameOrigin).Post("/login", s.login)
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.sameOrigin, s.requireCSRF)
+		r.Post("/logout", s.logout)
+	})
+
+	// Agents and above.
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(org.RoleAgent), s.sameOrigin, s.requireCSRF)
+		r.Get("/console", s.consolePage)
+		r.Get("/ws/agent", s.agentSocket)
+		r.Get("/api/customers/{id}/timeline", s.customerTimeline)
+	})
+
+	// Supervisors and admins.
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(org.RoleSupervisor), s.sameOrigin, s.requireCSRF)
+		r.Get("/wallboard", s.wallboardPage)
+		r.Get("/ws/wallboard", s.wallboardSocket)
+	})
+	return r
+}

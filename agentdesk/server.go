@@ -1,0 +1,150 @@
+package agentdesk
+
+import (
+	"context"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-cc/switchboard/agentdesk/web"
+	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/org"
+)
+
+// Accounts is what the desk needs of org for logins and presence.
+type Accounts interface {
+	Authenticate(ctx context.Context, email, password string) (org.User, error)
+	CreateSession(ctx context.Context, u org.User, ttl time.Duration) (string, org.Session, error)
+	SessionByToken(ctx context.Context, token string) (org.Session, error)
+	RevokeSession(ctx context.Context, token string) error
+	Agent(ctx context.Context, tenant, id uuid.UUID) (org.Agent, error)
+	SetPresence(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) (org.Agent, error)
+	Sites(ctx context.Context, tenant uuid.UUID) ([]org.Site, error)
+}
+
+// Contacts is what the desk reads of crm.
+type Contacts interface {
+	Contact(ctx context.Context, tenant, id uuid.UUID) (crm.Contact, error)
+	Messages(ctx context.Context, tenant, contact uuid.UUID, afterSeq int) ([]crm.Message, error)
+	ScreenPop(ctx context.Context, tenant, contact uuid.UUID) (crm.ScreenPop, error)
+	HeldContacts(ctx context.Context, tenant, agent uuid.UUID) ([]crm.Contact, error)
+	Customer(ctx context.Context, tenant, id uuid.UUID) (crm.CustomerSummary, error)
+	Timeline(ctx context.Context, tenant, customer uuid.UUID, before time.Time, limit int) ([]crm.TimelineItem, error)
+	RecordEvent(ctx context.Context, tenant, contact uuid.UUID, kind string, queue, agent uuid.UUID, data map[string]any) error
+}
+
+// Conversations sends agents' lines and closes on the contact's own channel.
+type Conversations interface {
+	Reply(ctx context.Context, tenant, agent, contact uuid.UUID, clientID, body string) (crm.Message, error)
+	Close(ctx context.Context, tenant, agent, contact uuid.UUID, wrapUp string) (crm.Contact, error)
+	Announce(ctx context.Context, tenant, contact uuid.UUID, state, agentName string)
+}
+
+// Config is the desk's share of the configuration.
+type Config struct {
+	PublicURL     string        // e.g. http://localhost:8080: the only origin allowed for pages and sockets
+	SessionTTL    time.Duration // default 12h
+	MaxBody       int64         // largest request body; default 1 MiB
+	SessionRecheck time.Duration // sockets recheck their session this often; default 60s
+	DemoSiteKey    string        // chat key of the site whose widget /demo shows; empty: no demo page
+	DemoSiteName   string
+}
+
+// Server is the agent desk's HTTP server.
+type Server struct {
+	cfg      Config
+	accounts Accounts
+	contacts Contacts
+	convs    Conversations
+	bus      *bus.Bus
+	chat     http.Handler
+	ready    func(ctx context.Context) error
+	log      *slog.Logger
+	tmpl     *template.Template
+	origin   string // scheme://host[:port] of PublicURL
+	secure   bool   // cookies only over https
+	upgrader websocket.Upgrader
+	metrics  *metrics
+	limiter  *ipLimiter
+
+	// sockets lets a draining server wait for every socket to close;
+	// life ends them all.
+	sockets   sync.WaitGroup
+	life      context.Context
+	closeLife context.CancelFunc
+}
+
+// Deps are the Server's collaborators.
+type Deps struct {
+	Accounts      Accounts
+	Contacts      Contacts
+	Conversations Conversations
+	Bus           *bus.Bus
+	Chat          http.Handler // the chat connector's visitor socket
+	Ready         func(ctx context.Context) error
+	Log           *slog.Logger
+	Registry      prometheus.Registerer
+}
+
+// NewServer returns a Server; Handler gives its routes.
+func NewServer(cfg Config, d Deps) (*Server, error) {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.SessionRecheck <= 0 {
+		cfg.SessionRecheck = 60 * time.Second
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, &configError{"public URL must look like http://host:port, got " + cfg.PublicURL}
+	}
+	tmpl, err := web.Templates()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, accounts: d.Accounts, contacts: d.Contacts, convs: d.Conversations, bus: d.Bus, chat: d.Chat,
+		ready: d.Ready, log: d.Log, tmpl: tmpl,
+		origin:  u.Scheme + "://" + u.Host,
+		secure:  u.Scheme == "https",
+		metrics: newMetrics(d.Registry),
+		limiter: newIPLimiter(1, 10), // logins: one a second per address, bursts of ten
+	}
+	s.life, s.closeLife = context.WithCancel(context.Background())
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Cross-site websocket hijacking: a cookie-authenticated socket
+		// accepts only our own pages' origin.
+		CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") == s.origin },
+	}
+	return s, nil
+}
+
+// Drain closes every socket with 1001 "going away" (clients reconnect to
+// another node) and waits until they are gone or ctx ends. http.Server's
+// Shutdown does not see hijacked connections, hence this.
+func (s *Server) Drain(ctx context.Context) {
+	s.closeLife()
+	done := make(chan struct{})
+	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return "agentdesk: " + e.msg }

@@ -1,0 +1,521 @@
+package agentdesk
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-cc/switchboard/channels"
+	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/internal/wspump"
+	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing/dispatch"
+)
+
+// frame is one JSON object on a socket (docs/protocol.md).
+type frame map[string]any
+
+// Limits from docs/protocol.md.
+const (
+	maxFrame     = 64 << 10 // larger frames get an error frame
+	maxBody      = 4000     // characters in a chat line
+	maxWrapUp    = 2000
+	maxClientID  = 64
+	maxBadFrames = 10 // in a row, then the socket is closed
+	closeSession = 4401
+)
+
+// UserTopic is the bus topic for everything addressed to one user's sockets
+// on any node: offers, assignments, presence, session checks.
+func UserTopic(tenant, user uuid.UUID) string { return "user:" + tenant.String() + ":" + user.String() }
+
+// WallboardTopic carries a tenant's coalesced gauges.
+func WallboardTopic(tenant uuid.UUID) string { return "wallboard:" + tenant.String() }
+
+func (s *Server) publishUser(ctx context.Context, tenant, user uuid.UUID, f frame) {
+	b, _ := json.Marshal(f)
+	if err := s.bus.Publish(ctx, UserTopic(tenant, user), b); err != nil {
+		s.log.WarnContext(ctx, "publish to user", "tenant_id", tenant, "user_id", user, "err", err)
+	}
+}
+
+func (s *Server) command(ctx context.Context, tenant uuid.UUID, c dispatch.Command) error {
+	return s.bus.Publish(ctx, dispatch.CommandTopic(tenant), dispatch.EncodeCommand(c))
+}
+
+func errorFrame(ref, code, msg string) frame {
+	f := frame{"type": "error", "code": code, "message": msg}
+	if ref != "" {
+		f["ref"] = ref
+	}
+	return f
+}
+
+// clientFrame is every field any console frame may carry; unknown fields
+// are refused.
+type clientFrame struct {
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	Reason    string `json:"reason"`
+	OfferID   string `json:"offer_id"`
+	ContactID string `json:"contact_id"`
+	ClientID  string `json:"client_id"`
+	Body      string `json:"body"`
+	WrapUp    string `json:"wrap_up"`
+}
+
+func decodeFrame(p []byte, v any) error {
+	if len(p) > maxFrame {
+		return errFrameTooLarge
+	}
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadFrame, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data", errBadFrame)
+	}
+	return nil
+}
+
+var (
+	errFrameTooLarge = errors.New("frame too large")
+	errBadFrame      = errors.New("bad frame")
+)
+
+// mail is what reaches a socket's session goroutine from the bus.
+type mail struct {
+	payload []byte
+	contact bool // from a contact topic rather than the user topic
+	resync  bool // the bus lost frames: send a fresh snapshot
+}
+
+type mailbox chan mail
+
+// busHandler feeds a mailbox from the bus goroutine without blocking it; a
+// socket whose mailbox is full is too slow and is dropped.
+type busHandler struct {
+	box     mailbox
+	contact bool
+	conn    *wspump.Conn
+}
+
+func (h busHandler) Deliver(p []byte) {
+	select {
+	case h.box <- mail{payload: p, contact: h.contact}:
+	default:
+		h.conn.Close(websocket.ClosePolicyViolation, "too slow")
+	}
+}
+
+func (h busHandler) Resync() {
+	select {
+	case h.box <- mail{resync: true}:
+	default:
+		h.conn.Close(websocket.ClosePolicyViolation, "too slow")
+	}
+}
+
+func socketID() string {
+	b := make([]byte, 9)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// agentConsole is one console socket.
+type agentConsole struct {
+	s      *Server
+	conn   *wspump.Conn
+	sess   session
+	tenant uuid.UUID
+	agent  uuid.UUID
+	id     string
+	box    mailbox
+	subs   map[uuid.UUID]func() // contact topics; touched only by the mailbox goroutine
+	bad    int
+}
+
+func (s *Server) agentSocket(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	ctx := r.Context()
+	if _, err := s.accounts.Agent(ctx, sess.User.TenantID, sess.User.ID); err != nil {
+		s.writeError(w, r, errNotAgent)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	s.sockets.Add(1)
+	defer s.sockets.Done()
+	s.metrics.sockets.WithLabelValues("agent").Inc()
+	defer s.metrics.sockets.WithLabelValues("agent").Dec()
+
+	c := &agentConsole{
+		s: s, conn: wspump.New(ws, wspump.Options{}), sess: sess,
+		tenant: sess.User.TenantID, agent: sess.User.ID, id: socketID(),
+		box: make(mailbox, 512), subs: map[uuid.UUID]func(){},
+	}
+	life, cancel := context.WithCancel(s.life)
+	defer cancel()
+	c.run(life)
+}
+
+var errNotAgent = &deskError{http.StatusForbidden, "not_agent", "this user takes no contacts"}
+
+func (c *agentConsole) run(ctx context.Context) {
+	s := c.s
+	log := s.log.With("tenant_id", c.tenant, "agent_id", c.agent, "socket", c.id)
+	unsub, err := s.bus.Subscribe(ctx, UserTopic(c.tenant, c.agent), busHandler{box: c.box, conn: c.conn})
+	if err != nil {
+		log.Warn("console: subscribe", "err", err)
+		c.conn.Close(websocket.CloseTryAgainLater, "try again")
+		c.conn.Run(ctx, func([]byte) {})
+		return
+	}
+	defer unsub()
+	c.markConnected(ctx, true)
+	defer c.markConnected(context.WithoutCancel(ctx), false)
+
+	mailDone := make(chan struct{})
+	mctx, stopMail := context.WithCancel(ctx)
+	go func() { defer close(mailDone); c.mailLoop(mctx) }()
+	err = c.conn.Run(ctx, func(p []byte) { c.onFrame(ctx, p) })
+	stopMail()
+	<-mailDone
+	for _, u := range c.subs {
+		u()
+	}
+	if err != nil {
+		log.Debug("console socket ended", "err", err)
+	}
+}
+
+// markConnected updates the Redis registry and tells routing to re-read the
+// agent, who becomes routable (or not) at once rather than at the next sweep.
+func (c *agentConsole) markConnected(ctx context.Context, up bool) {
+	var err error
+	if up {
+		err = c.s.bus.MarkConnected(ctx, c.tenant, c.agent, c.id)
+	} else {
+		err = c.s.bus.MarkDisconnected(ctx, c.tenant, c.agent, c.id)
+	}
+	if err == nil {
+		err = c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdPresence, AgentID: c.agent})
+	}
+	if err != nil {
+		c.s.log.Warn("console: connection registry", "tenant_id", c.tenant, "agent_id", c.agent, "err", err)
+	}
+}
+
+// mailLoop sends the snapshot, then relays bus mail, keeps the connection
+// registry fresh and rechecks the session.
+func (c *agentConsole) mailLoop(ctx context.Context) {
+	c.snapshot(ctx)
+	heartbeat := time.NewTicker(bus.ConnTTL / 3)
+	defer heartbeat.Stop()
+	recheck := time.NewTicker(c.s.cfg.SessionRecheck)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.conn.Done():
+			return
+		case <-heartbeat.C:
+			if err := c.s.bus.MarkConnected(ctx, c.tenant, c.agent, c.id); err != nil && ctx.Err() == nil {
+				c.s.log.Warn("console: heartbeat", "agent_id", c.agent, "err", err)
+			}
+		case <-recheck.C:
+			c.checkSession(ctx)
+		case m := <-c.box:
+			c.relay(ctx, m)
+		}
+	}
+}
+
+func (c *agentConsole) checkSession(ctx context.Context) {
+	if _, err := c.s.accounts.SessionByToken(ctx, c.sess.token); errors.Is(err, org.ErrNoSession) {
+		c.conn.Close(closeSession, "session ended")
+	}
+}
+
+func (c *agentConsole) relay(ctx context.Context, m mail) {
+	if m.resync {
+		c.snapshot(ctx)
+		return
+	}
+	if m.contact {
+		var e channels.Event
+		if err := json.Unmarshal(m.payload, &e); err != nil || e.Kind != "message" || e.Message == nil {
+			return // state changes reach consoles as their own frames
+		}
+		c.send(frame{"type": "message", "contact_id": e.ContactID, "message": e.Message})
+		return
+	}
+	var head struct {
+		Type      string    `json:"type"`
+		ContactID uuid.UUID `json:"contact_id"`
+		Contact   struct {
+			ID uuid.UUID `json:"id"`
+		} `json:"contact"`
+	}
+	if err := json.Unmarshal(m.payload, &head); err != nil {
+		return
+	}
+	switch head.Type {
+	case "session_check":
+		c.checkSession(ctx)
+		return
+	case "assigned":
+		c.follow(ctx, head.Contact.ID)
+	case "contact_closed":
+		if u := c.subs[head.ContactID]; u != nil {
+			u()
+			delete(c.subs, head.ContactID)
+		}
+	}
+	c.s.metrics.frames.WithLabelValues("agent", "out").Inc()
+	c.conn.Send(m.payload)
+}
+
+// follow subscribes to a held contact's topic, so its lines reach this console.
+func (c *agentConsole) follow(ctx context.Context, contact uuid.UUID) {
+	if _, ok := c.subs[contact]; ok || contact == uuid.Nil {
+		return
+	}
+	u, err := c.s.bus.Subscribe(ctx, channels.ContactTopic(c.tenant, contact), busHandler{box: c.box, contact: true, conn: c.conn})
+	if err != nil {
+		c.s.log.Warn("console: follow contact", "contact_id", contact, "err", err)
+		return
+	}
+	c.subs[contact] = u
+}
+
+// snapshot sends the console's whole state. Contact topics are subscribed
+// before their messages are read, so no line falls between the two.
+func (c *agentConsole) snapshot(ctx context.Context) {
+	s := c.s
+	a, err := s.accounts.Agent(ctx, c.tenant, c.agent)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
+	held, err := s.contacts.HeldContacts(ctx, c.tenant, c.agent)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
+	items := make([]frame, 0, len(held))
+	for _, h := range held {
+		c.follow(ctx, h.ID)
+		item, err := s.contactFrame(ctx, c.tenant, h.ID)
+		if err != nil {
+			c.fail(ctx, err)
+			return
+		}
+		items = append(items, item)
+	}
+	c.send(frame{
+		"type":     "snapshot",
+		"agent":    frame{"id": a.ID, "name": a.Name},
+		"presence": frame{"state": a.Presence, "reason": a.Reason},
+		"contacts": items,
+		"offers":   []frame{},
+	})
+	// Open offers live in the routing engine: ask it to send them again.
+	if err := s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdResync, AgentID: c.agent}); err != nil {
+		s.log.Warn("console: resync offers", "agent_id", c.agent, "err", err)
+	}
+}
+
+// contactFrame is a held contact with its conversation and screen-pop.
+func (s *Server) contactFrame(ctx context.Context, tenant, id uuid.UUID) (frame, error) {
+	ct, err := s.contacts.Contact(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.contacts.Messages(ctx, tenant, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	pop, err := s.contacts.ScreenPop(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return frame{"contact": ct, "messages": msgs, "screen_pop": pop}, nil
+}
+
+func (c *agentConsole) fail(ctx context.Context, err error) {
+	c.s.log.Error("console snapshot failed", "tenant_id", c.tenant, "agent_id", c.agent, "err", err)
+	c.send(errorFrame("", "internal", "could not load your workspace; reconnecting"))
+	c.conn.Close(websocket.CloseTryAgainLater, "try again")
+}
+
+func (c *agentConsole) send(f frame) {
+	c.s.metrics.frames.WithLabelValues("agent", "out").Inc()
+	c.conn.SendJSON(f)
+}
+
+// onFrame handles one frame from the console, on the reader goroutine.
+func (c *agentConsole) onFrame(ctx context.Context, p []byte) {
+	c.s.metrics.frames.WithLabelValues("agent", "in").Inc()
+	var f clientFrame
+	if err := decodeFrame(p, &f); err != nil {
+		code := "bad_frame"
+		if errors.Is(err, errFrameTooLarge) {
+			code = "too_large"
+		}
+		c.refuse("", code, err.Error())
+		return
+	}
+	if len(f.ID) > 64 {
+		c.refuse("", "invalid", "id longer than 64 characters")
+		return
+	}
+	var err error
+	switch f.Type {
+	case "presence":
+		err = c.presence(ctx, f)
+	case "accept", "reject":
+		err = c.answerOffer(ctx, f)
+	case "send":
+		err = c.sendLine(ctx, f)
+	case "close":
+		err = c.closeContact(ctx, f)
+	default:
+		c.refuse(f.ID, "unknown_type", fmt.Sprintf("unknown frame type %q", f.Type))
+		return
+	}
+	if err != nil {
+		var fe *frameError
+		if errors.As(err, &fe) {
+			c.refuse(f.ID, fe.code, fe.msg)
+			return
+		}
+		status, code, msg := classify(err)
+		if status >= 500 {
+			c.s.log.Error("console frame failed", "tenant_id", c.tenant, "agent_id", c.agent, "type", f.Type, "err", err)
+		}
+		c.refuse(f.ID, code, msg)
+		return
+	}
+	c.bad = 0
+}
+
+// refuse answers with an error frame and drops a client that only sends garbage.
+func (c *agentConsole) refuse(ref, code, msg string) {
+	c.send(errorFrame(ref, code, msg))
+	if code == "bad_frame" || code == "too_large" || code == "unknown_type" {
+		c.bad++
+		if c.bad >= maxBadFrames {
+			c.conn.Close(websocket.ClosePolicyViolation, "too many bad frames")
+		}
+	}
+}
+
+type frameError struct{ code, msg string }
+
+func (e *frameError) Error() string { return e.msg }
+
+func invalid(msg string) error { return &frameError{"invalid", msg} }
+
+func parseID(field, v string) (uuid.UUID, error) {
+	id, err := uuid.Parse(v)
+	if err != nil {
+		return uuid.Nil, invalid(field + " must be a UUID")
+	}
+	return id, nil
+}
+
+func (c *agentConsole) presence(ctx context.Context, f clientFrame) error {
+	p := org.Presence(f.State)
+	if !p.Valid() {
+		return invalid("state must be available, away or offline")
+	}
+	a, err := c.s.accounts.SetPresence(ctx, c.tenant, c.agent, p, f.Reason)
+	if err != nil {
+		return err
+	}
+	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdPresence, AgentID: c.agent}); err != nil {
+		return err
+	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "presence", "state": a.Presence, "reason": a.Reason})
+	return nil
+}
+
+func (c *agentConsole) answerOffer(ctx context.Context, f clientFrame) error {
+	offer, err := parseID("offer_id", f.OfferID)
+	if err != nil {
+		return err
+	}
+	kind := dispatch.CmdAccept
+	if f.Type == "reject" {
+		kind = dispatch.CmdReject
+		if len(f.Reason) > 200 {
+			return invalid("reason longer than 200 characters")
+		}
+	}
+	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: kind, AgentID: c.agent, OfferID: offer, Reason: f.Reason}); err != nil {
+		return err
+	}
+	if kind == dispatch.CmdReject {
+		c.send(frame{"type": "ack", "ref": f.ID})
+	}
+	return nil
+}
+
+func (c *agentConsole) sendLine(ctx context.Context, f clientFrame) error {
+	contact, err := parseID("contact_id", f.ContactID)
+	if err != nil {
+		return err
+	}
+	if n := len([]rune(f.Body)); n == 0 || n > maxBody || isBlank(f.Body) {
+		return invalid(fmt.Sprintf("body must be 1 to %d characters", maxBody))
+	}
+	if f.ClientID == "" || len(f.ClientID) > maxClientID {
+		return invalid(fmt.Sprintf("client_id must be 1 to %d characters", maxClientID))
+	}
+	m, err := c.s.convs.Reply(ctx, c.tenant, c.agent, contact, f.ClientID, f.Body)
+	if err != nil {
+		return err
+	}
+	c.send(frame{"type": "ack", "ref": f.ID, "seq": m.Seq, "message_id": m.ID, "client_id": f.ClientID})
+	return nil
+}
+
+func (c *agentConsole) closeContact(ctx context.Context, f clientFrame) error {
+	contact, err := parseID("contact_id", f.ContactID)
+	if err != nil {
+		return err
+	}
+	if len([]rune(f.WrapUp)) > maxWrapUp {
+		return invalid(fmt.Sprintf("wrap_up longer than %d characters", maxWrapUp))
+	}
+	ct, err := c.s.convs.Close(ctx, c.tenant, c.agent, contact, f.WrapUp)
+	if err != nil {
+		return err
+	}
+	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent}); err != nil {
+		// The slot stays held in the engine until its next rebuild; the
+		// contact itself is closed, so nothing is lost.
+		c.s.log.Warn("console: release after close", "contact_id", contact, "err", err)
+	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "contact_closed", "contact_id": contact, "state": ct.State, "customer_id": ct.CustomerID})
+	return nil
+}
+
+func isBlank(s string) bool { return len(bytes.TrimSpace([]byte(s))) == 0 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting, read from the environment. README.md's
+// configuration table documents the same fields.
+type Config struct {
+	Addr            string        `env:"SWITCHBOARD_ADDR" envDefault:":8080"`
+	PublicURL       string        `env:"SWITCHBOARD_PUBLIC_URL" envDefault:"http://localhost:8080"`
+	DatabaseURL     string        `env:"DATABASE_URL"`
+	RedisURL        string        `env:"REDIS_URL" envDefault:"redis://127.0.0.1:6379/0"`
+	RedisPrefix     string        `env:"SWITCHBOARD_REDIS_PREFIX" envDefault:"sb:"`
+	NodeID          string        `env:"SWITCHBOARD_NODE_ID"`
+	Secret          string        `env:"SWITCHBOARD_SECRET"`
+	SessionTTL      time.Duration `env:"SWITCHBOARD_SESSION_TTL" envDefault:"12h"`
+	LogLevel        slog.Level    `env:"SWITCHBOARD_LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"SWITCHBOARD_LOG_FORMAT" envDefault:"text"`
+	SweepInterval   time.Duration `env:"SWITCHBOARD_SWEEP_INTERVAL" envDefault:"2s"`
+	LeaseTTL        time.Duration `env:"SWITCHBOARD_LEASE_TTL" envDefault:"10s"`
+	ShutdownTimeout time.Duration `env:"SWITCHBOARD_SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	MaxBody         int64         `env:"SWITCHBOARD_MAX_BODY" envDefault:"1048576"`
+}
+
+func loadConfig(getenv func(string) string) (Config, error) {
+	var c Config
+	err := env.ParseWithOptions(&c, env.Options{
+		Environment: envMap(getenv),
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		c.NodeID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return Config{}, fmt.Errorf("configuration: SWITCHBOARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	return c, nil
+}
+
+// envMap turns a getenv function into the map env wants, for the variables
+// Config names, so tests can pass their own environment.
+func envMap(getenv func(string) string) map[string]string {
+	m := map[string]string{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if k := t.Field(i).Tag.Get("env"); k != "" {
+			if v := getenv(k); v != "" {
+				m[k] = v
+			}
+		}
+	}
+	return m
+}

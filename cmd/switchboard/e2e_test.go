@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-cc/switchboard/channels"
+	"github.com/switchboard-cc/switchboard/internal/pgtest"
+	"github.com/switchboard-cc/switchboard/internal/redistest"
+	"github.com/switchboard-cc/switchboard/routing"
+)
+
+// syncBuffer collects the server's logs for the personal-data check.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// app is a Switchboard running in-process on a random port against its own
+// database and Redis prefix.
+type app struct {
+	url  string
+	logs *syncBuffer
+	dsn  string
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startApp(t *testing.T, extraEnv map[string]string) *app {
+	t.Helper()
+	_, dsn := pgtest.New(t)
+	_, prefix := redistest.New(t)
+	port := freePort(t)
+	a := &app{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, dsn: dsn}
+	env := map[string]string{
+		"DATABASE_URL":               dsn,
+		"REDIS_URL":                  redistest.URL(),
+		"SWITCHBOARD_REDIS_PREFIX":   prefix,
+		"SWITCHBOARD_SECRET":         "test-secret-0123456789",
+		"SWITCHBOARD_ADDR":           fmt.Sprintf("127.0.0.1:%d", port),
+		"SWITCHBOARD_PUBLIC_URL":     a.url,
+		"SWITCHBOARD_SWEEP_INTERVAL": "500ms",
+		"SWITCHBOARD_LEASE_TTL":      "4s",
+		"SWITCHBOARD_LOG_LEVEL":      "debug",
+	}
+	for k, v := range extraEnv {
+		env[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"switchboard", "serve", "--demo"}, func(k string) string { return env[k] }, io.Discard, a.logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("server did not shut down within 30s")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(a.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return a
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited before it was ready: %v\n%s", err, a.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready after 60s\n%s", a.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// login returns an HTTP client holding the user's session cookie and the
+// page's CSRF token.
+func (a *app) login(t *testing.T, email string) (*http.Client, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	req, _ := http.NewRequest("POST", a.url+"/login", strings.NewReader(url.Values{"email": {email}, "password": {"switchboard-demo"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", a.url)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login %s: status %d", email, resp.StatusCode)
+	}
+	const marker = `name="csrf-token" content="`
+	i := bytes.Index(body, []byte(marker))
+	if i < 0 {
+		t.Fatalf("no CSRF token on the page after login:\n%s", body)
+	}
+	rest := body[i+len(marker):]
+	return c, string(rest[:bytes.IndexByte(rest, '"')])
+}
+
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+	in   chan map[string]any
+}
+
+func (a *app) dial(t *testing.T, path string, jar http.CookieJar, origin string) (*wsClient, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{Jar: jar, HandshakeTimeout: 5 * time.Second}
+	conn, resp, err := d.Dial(strings.Replace(a.url, "http", "ws", 1)+path, http.Header{"Origin": {origin}})
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &wsClient{t: t, conn: conn, in: make(chan map[string]any, 256)}
+	go func() {
+		defer close(c.in)
+		for {
+			_, p, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f map[string]any
+			if err := json.Unmarshal(p, &f); err != nil {
+				t.Errorf("server sent non-JSON frame %q", p)
+				return
+			}
+			c.in <- f
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return c, resp, nil
+}
+
+func (c *wsClient) send(f map[string]any) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(f); err != nil {
+		c.t.Fatalf("send %v: %v", f["type"], err)
+	}
+}
+
+// expect waits for the first frame of type typ (skipping others) whose
+// fields match where (if given).
+func (c *wsClient) expect(typ string, where func(map[string]any) bool) map[string]any {
+	c.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case f, ok := <-c.in:
+			if !ok {
+				c.t.Fatalf("socket closed while waiting for %q", typ)
+			}
+			if f["type"] == typ && (where == nil || where(f)) {
+				return f
+			}
+		case <-timeout:
+			c.t.Fatalf("no %q frame within 10s", typ)
+		}
+	}
+}
+
+func path(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// TestChatReachesAgentEndToEnd walks the skeleton's whole path: a visitor
+// chats, the known customer is recognised, the offer carries the
+// screen-pop, the agent accepts and replies, the visitor gets it, the agent
+// wraps up and the contact is in the customer's timeline. No personal data
+// reaches the logs.
+func TestChatReachesAgentEndToEnd(t *testing.T) {
+	a := startApp(t, nil)
+	agentHTTP, _ := a.login(t, "lina@huadong.example")
+	agent, _, err := a.dial(t, "/ws/agent", agentHTTP.Jar, a.url)
+	if err != nil {
+		t.Fatalf("agent socket: %v", err)
+	}
+	snap := agent.expect("snapshot", nil)
+	if got := path(snap, "agent", "name"); got != "李娜 Li Na" {
+		t.Errorf("snapshot agent name = %v, want 李娜 Li Na", got)
+	}
+	agent.send(map[string]any{"type": "presence", "id": "p1", "state": "available"})
+	agent.expect("ack", func(f map[string]any) bool { return f["ref"] == "p1" })
+
+	visitor, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatalf("visitor socket: %v", err)
+	}
+	visitor.send(map[string]any{"type": "hello", "token": "", "name": "Wang Wei", "email": "Wang.Wei@Example.cn", "last_seq": 0})
+	visitor.expect("welcome", nil)
+	visitor.send(map[string]any{"type": "message", "client_id": "m-1", "body": "Is my car ready?"})
+	ack := visitor.expect("ack", nil)
+	if ack["seq"] != float64(1) {
+		t.Errorf("first message acked with seq %v, want 1", ack["seq"])
+	}
+
+	offer := agent.expect("offer", nil)
+	if got := path(offer, "screen_pop", "customer", "name"); got != "王伟 Wang Wei" {
+		t.Errorf("screen-pop customer = %v, want 王伟 Wang Wei (recognised by e-mail)", got)
+	}
+	if got := path(offer, "contact", "queue_name"); got != "Enquiries" {
+		t.Errorf("offer queue = %v, want Enquiries", got)
+	}
+	pop, _ := json.Marshal(offer["screen_pop"])
+	for _, want := range []string{"沪A12345", "SO-2026-0001", "in_progress", "+8613800138000"} {
+		if !bytes.Contains(pop, []byte(want)) {
+			t.Errorf("screen-pop lacks %q: %s", want, pop)
+		}
+	}
+	agent.send(map[string]any{"type": "accept", "id": "a1", "offer_id": offer["offer_id"]})
+	assigned := agent.expect("assigned", nil)
+	contactID := path(assigned, "contact", "id").(string)
+	if msgs, _ := assigned["messages"].([]any); len(msgs) != 1 || path(msgs[0], "body") != "Is my car ready?" {
+		t.Errorf("assigned frame messages = %v, want the visitor's first line", assigned["messages"])
+	}
+	if st := visitor.expect("state", func(f map[string]any) bool { return f["state"] == "active" }); st["agent_name"] != "李娜 Li Na" {
+		t.Errorf("visitor sees agent %v, want 李娜 Li Na", st["agent_name"])
+	}
+
+	agent.send(map[string]any{"type": "send", "id": "s1", "contact_id": contactID, "client_id": "a-1", "body": "Yes, it is ready at 5 pm."})
+	agent.expect("ack", func(f map[string]any) bool { return f["ref"] == "s1" && f["seq"] == float64(2) })
+	line := visitor.expect("message", func(f map[string]any) bool { return f["author_kind"] == "agent" })
+	if line["body"] != "Yes, it is ready at 5 pm." || line["seq"] != float64(2) {
+		t.Errorf("visitor got %v, want the agent's reply with seq 2", line)
+	}
+	visitor.send(map[string]any{"type": "message", "client_id": "m-2", "body": "Thanks!"})
+	got := agent.expect("message", func(f map[string]any) bool { return path(f, "message", "body") == "Thanks!" })
+	if path(got, "message", "seq") != float64(3) {
+		t.Errorf("agent got the visitor's second line with seq %v, want 3", path(got, "message", "seq"))
+	}
+
+	agent.send(map[string]any{"type": "close", "id": "c1", "contact_id": contactID, "wrap_up": "Car ready, customer collects at 5"})
+	agent.expect("ack", func(f map[string]any) bool { return f["ref"] == "c1" })
+	closed := agent.expect("contact_closed", nil)
+	visitor.expect("state", func(f map[string]any) bool { return f["state"] == "closed" })
+
+	customer := closed["customer_id"].(string)
+	resp, err := agentHTTP.Get(a.url + "/api/customers/" + customer + "/timeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []map[string]any
+	json.NewDecoder(resp.Body).Decode(&items)
+	resp.Body.Close()
+	if len(items) == 0 || items[0]["contact_id"] != contactID || items[0]["wrap_up"] != "Car ready, customer collects at 5" {
+		t.Fatalf("timeline = %v, want the closed chat first with its wrap-up", items)
+	}
+	if msgs, _ := items[0]["messages"].([]any); len(msgs) != 3 {
+		t.Errorf("timeline chat has %d messages, want 3", len(msgs))
+	}
+
+	logs := a.logs.String()
+	for _, pii := range []string{"wang.wei@example.cn", "Wang.Wei@Example.cn", "+8613800138000", "13800138000", "Is my car ready", "王伟", "Thanks!"} {
+		if strings.Contains(logs, pii) {
+			t.Errorf("logs contain personal data %q", pii)
+		}
+	}
+}
+
+// TestContactCommittedButNotAnnouncedIsOfferedBySweep injects a crash
+// between intake's commit and its announcement to routing: the contact must
+// still be offered, found by the periodic sweep.
+func TestContactCommittedButNotAnnouncedIsOfferedBySweep(t *testing.T) {
+	faults.wrapEnqueuer = func(channels.Enqueuer) channels.Enqueuer { return failingEnqueuer{} }
+	t.Cleanup(func() { faults.wrapEnqueuer = nil })
+	a := startApp(t, map[string]string{"SWITCHBOARD_SWEEP_INTERVAL": "1s"})
+	c, _ := a.login(t, "emma@huadong.example")
+	agent, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.expect("snapshot", nil)
+	agent.send(map[string]any{"type": "presence", "id": "p1", "state": "available"})
+	agent.expect("ack", nil)
+	visitor, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor.send(map[string]any{"type": "hello", "name": "New Visitor", "email": "first.time@example.com"})
+	visitor.expect("welcome", nil)
+	sent := time.Now()
+	visitor.send(map[string]any{"type": "message", "client_id": "x", "body": "Hello?"})
+	visitor.expect("ack", nil)
+	offer := agent.expect("offer", nil)
+	if waited := time.Since(sent); waited > 3*time.Second {
+		t.Errorf("offered after %v, want within one sweep (1s) plus slack", waited)
+	}
+	if got := path(offer, "screen_pop", "customer", "name"); got != "New Visitor" {
+		t.Errorf("new customer's name = %v, want New Visitor", got)
+	}
+	if !strings.Contains(a.logs.String(), "enqueue failed") {
+		t.Errorf("the injected failure was not logged; was it injected at all?")
+	}
+}
+
+type failingEnqueuer struct{}
+
+func (failingEnqueuer) Enqueue(context.Context, uuid.UUID, routing.Task) error {
+	return errors.New("injected crash before enqueue")
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/switchboard-cc/switchboard/agentdesk"
+	"github.com/switchboard-cc/switchboard/channels"
+	"github.com/switchboard-cc/switchboard/channels/chat"
+	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/migrations"
+	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing/dispatch"
+)
+
+const usage = `Switchboard: one hotline, one inbox and one chat for a dealer group.
+
+Usage:
+  switchboard serve [--demo]   run the server (applies migrations first)
+  switchboard migrate          apply database migrations and exit
+  switchboard demo             load the demo dealer group (skipped if present)
+  switchboard help             show this text
+
+Configuration comes from the environment; see README.md. The essentials:
+  DATABASE_URL           PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/switchboard
+  REDIS_URL              Redis (default redis://127.0.0.1:6379/0)
+  SWITCHBOARD_SECRET     signs chat visitor tokens (required for serve)
+  SWITCHBOARD_ADDR       listen address (default :8080)
+  SWITCHBOARD_PUBLIC_URL the URL people open (default http://localhost:8080)
+`
+
+// faults lets tests inject failures at the seams where a crash would hurt
+// most. Production never sets it.
+var faults faultHooks
+
+type faultHooks struct {
+	wrapEnqueuer func(channels.Enqueuer) channels.Enqueuer
+}
+
+func (f faultHooks) enqueuer(e channels.Enqueuer) channels.Enqueuer {
+	if f.wrapEnqueuer != nil {
+		return f.wrapEnqueuer(e)
+	}
+	return e
+}
+
+// run is the whole program; tests call it with their own arguments and environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no subcommand given")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve", "migrate", "demo":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown subcommand %q", cmd)
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	withDemo := fs.Bool("demo", false, "load the demo data if absent and print where to start")
+	fs.Usage = func() { fmt.Fprintf(stderr, "Usage: switchboard %s [flags]\n", cmd); fs.PrintDefaults() }
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if cfg.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set (make run sets it for you)")
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := migrations.Apply(ctx, pool); err != nil {
+		return err
+	}
+	log.Info("database migrated")
+	if cmd == "migrate" {
+		return nil
+	}
+	orgs, people := org.NewStore(pool), crm.NewStore(pool)
+	if cmd == "demo" || *withDemo {
+		info, err := loadDemo(ctx, orgs, people, cfg.PublicURL, stderr)
+		if err != nil {
+			return err
+		}
+		if cmd == "demo" {
+			printDemo(stdout, cfg.PublicURL, info)
+			return nil
+		}
+		return serve(ctx, cfg, log, pool, orgs, people, &info, stdout)
+	}
+	return serve(ctx, cfg, log, pool, orgs, people, nil, stdout)
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve wires the parts and runs them until ctx ends, then shuts down in
+// order: stop taking requests, close sockets (clients reconnect elsewhere),
+// let routing hand its leases over, finish in-flight work.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, orgs *org.Store, people *crm.Store, demo *demoInfo, stdout io.Writer) error {
+	if len(cfg.Secret) < 16 {
+		return errors.New("SWITCHBOARD_SECRET must be set to at least 16 characters (make run generates one)")
+	}
+	ropt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	b := bus.New(rdb, cfg.RedisPrefix, log)
+	intake := channels.NewIntake(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), b, log)
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), log)
+
+	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody}
+	if demo != nil {
+		dcfg.DemoSiteKey, dcfg.DemoSiteName = demo.SiteKey, demo.SiteName
+	}
+	desk, err := agentdesk.NewServer(dcfg, agentdesk.Deps{
+		Accounts: orgs, Contacts: people, Conversations: intake, Bus: b, Chat: chatConn,
+		Ready: pool.Ping, Log: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval},
+		pool, routingSource{orgs, people}, b, assigner{people}, desk.Notifier(), b, log)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: desk.Handler(reg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	log.Info("switchboard listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "node", cfg.NodeID)
+	if demo != nil {
+		printDemo(stdout, cfg.PublicURL, *demo)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	busCtx, stopBus := context.WithCancel(context.Background())
+	defer stopBus()
+	g.Go(func() error { return b.Run(busCtx) })
+	routeCtx, stopRouting := context.WithCancel(context.Background())
+	defer stopRouting()
+	g.Go(func() error { return disp.Run(routeCtx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		err := srv.Shutdown(sctx) // in-flight requests finish
+		endLife()
+		desk.Drain(sctx) // sockets close with 1001; clients reconnect to another node
+		chatConn.Wait(sctx)
+		stopRouting() // the engine rescinds its offers and releases its leases
+		stopBus()
+		return err
+	})
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}

@@ -1,0 +1,334 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing"
+	"github.com/switchboard-cc/switchboard/routing/lease"
+)
+
+// NotifyChannel is the PostgreSQL channel that announces queued contacts.
+const NotifyChannel = "switchboard_queued"
+
+// Source reads what a rebuild and a sweep need from the system of record.
+type Source interface {
+	Tenants(ctx context.Context) ([]uuid.UUID, error)
+	Queues(ctx context.Context, tenant uuid.UUID) ([]org.Queue, error)
+	Agents(ctx context.Context, tenant uuid.UUID) ([]org.Agent, error)
+	Queued(ctx context.Context, tenant uuid.UUID) ([]routing.Task, error)
+	OpenAssignments(ctx context.Context, tenant uuid.UUID) ([]Assignment, error)
+}
+
+// Assignment is an open assignment read back on rebuild.
+type Assignment struct {
+	ContactID, AgentID uuid.UUID
+	Channel            org.Channel
+}
+
+// Connections tells which agents have a live console socket.
+type Connections interface {
+	Connected(ctx context.Context, tenant uuid.UUID) (map[uuid.UUID]bool, error)
+}
+
+// Errors an Assigner returns.
+var (
+	// ErrFenced: this node's lease epoch is no longer current.
+	ErrFenced = errors.New("routing lease lost")
+	// ErrGone: the contact is no longer queued or already assigned.
+	ErrGone = errors.New("contact no longer waiting")
+)
+
+// Assigner commits an accept: one conditional transaction that checks the
+// contact is still queued, has no open assignment, and that epoch is current.
+// It is idempotent by offer id.
+type Assigner interface {
+	Assign(ctx context.Context, tenant, contact, agent, offer uuid.UUID, epoch int64, holder string) error
+}
+
+// Notifier tells people what routing decided. Calls for one tenant come in
+// order from one goroutine; they may block briefly (a screen-pop query).
+type Notifier interface {
+	Offered(ctx context.Context, tenant uuid.UUID, o routing.Offer)
+	Rescinded(ctx context.Context, tenant uuid.UUID, o routing.Offer, reason string)
+	OffersReset(ctx context.Context, tenant, agent uuid.UUID)
+	Assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer)
+	AcceptFailed(ctx context.Context, tenant, agent, offer uuid.UUID, reason string)
+	Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges)
+}
+
+// Subscriber is the bus, from which commands arrive.
+type Subscriber interface {
+	Subscribe(ctx context.Context, topic string, h bus.Handler) (func(), error)
+}
+
+// CommandTopic is the bus topic a tenant's commands travel on.
+func CommandTopic(tenant uuid.UUID) string { return "routing:" + tenant.String() }
+
+// Command kinds.
+const (
+	CmdPresence = "presence" // an agent's presence or connection changed: re-read it
+	CmdAccept   = "accept"
+	CmdReject   = "reject"
+	CmdRelease  = "release" // an assignment ended
+	CmdCancel   = "cancel"  // a waiting contact was closed or abandoned
+	CmdResync   = "resync"  // an agent's console (re)connected: send its open offers again
+)
+
+// Command is what the agent desk asks of the tenant's routing engine. It
+// carries absolute facts, never toggles, so a repeat is harmless.
+type Command struct {
+	Kind      string       `json:"kind"`
+	AgentID   uuid.UUID    `json:"agent_id,omitzero"`
+	ContactID uuid.UUID    `json:"contact_id,omitzero"`
+	OfferID   uuid.UUID    `json:"offer_id,omitzero"`
+	Presence  org.Presence `json:"presence,omitempty"`
+	Connected bool         `json:"connected,omitempty"`
+	Reason    string       `json:"reason,omitempty"`
+}
+
+// Config tunes a Dispatcher.
+type Config struct {
+	Holder        string        // this node's name in routing_lease
+	LeaseTTL      time.Duration // default 10s
+	SweepInterval time.Duration // default 2s
+	GaugeInterval time.Duration // default 1s: wallboard pushes are coalesced to this
+	DisableListen bool          // tests: learn of contacts by sweep only
+}
+
+// Dispatcher runs the engines of the tenants whose lease this node holds.
+type Dispatcher struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	src    Source
+	conns  Connections
+	assign Assigner
+	notify Notifier
+	sub    Subscriber
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	tenants map[uuid.UUID]*tenantRun
+}
+
+// New returns a Dispatcher; Run starts it.
+func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign Assigner, notify Notifier, sub Subscriber, log *slog.Logger) *Dispatcher {
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 10 * time.Second
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 2 * time.Second
+	}
+	if cfg.GaugeInterval <= 0 {
+		cfg.GaugeInterval = time.Second
+	}
+	return &Dispatcher{cfg: cfg, pool: pool, src: src, conns: conns, assign: assign, notify: notify, sub: sub, log: log,
+		now: time.Now, tenants: map[uuid.UUID]*tenantRun{}}
+}
+
+// Run acquires leases, runs engines and listens for queued contacts until
+// ctx ends; then it releases its leases so another node takes over at once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	listenDone := make(chan struct{})
+	if !d.cfg.DisableListen {
+		go func() { defer close(listenDone); d.listen(ctx) }()
+	} else {
+		close(listenDone)
+	}
+	var wg sync.WaitGroup
+	tick := time.NewTicker(d.cfg.LeaseTTL / 4)
+	defer tick.Stop()
+	for {
+		d.claim(ctx, &wg)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			<-listenDone
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// claim starts an engine for every tenant whose lease is free.
+func (d *Dispatcher) claim(ctx context.Context, wg *sync.WaitGroup) {
+	ids, err := d.src.Tenants(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("routing: list tenants", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		d.mu.Lock()
+		_, running := d.tenants[id]
+		d.mu.Unlock()
+		if running {
+			continue
+		}
+		l, err := lease.Acquire(ctx, d.pool, id, d.cfg.Holder, d.cfg.LeaseTTL)
+		if errors.Is(err, lease.ErrHeld) {
+			continue
+		} else if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("routing: acquire lease", "tenant_id", id, "err", err)
+			}
+			continue
+		}
+		tr := d.newTenantRun(l)
+		d.mu.Lock()
+		d.tenants[id] = tr
+		d.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := tr.run(ctx)
+			d.mu.Lock()
+			delete(d.tenants, id)
+			d.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("routing engine stopped", "tenant_id", id, "epoch", l.Epoch, "err", err)
+			}
+		}()
+	}
+}
+
+// listen forwards NOTIFY payloads to the tenant engines, reconnecting with
+// backoff. After every (re)connect each engine sweeps, because notifications
+// sent while nobody listened are gone.
+func (d *Dispatcher) listen(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := d.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Warn("routing: LISTEN connection lost", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (d *Dispatcher) listenOnce(ctx context.Context) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A LISTEN connection must not go back to the pool with its state.
+	defer conn.Hijack().Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return err
+	}
+	d.forEach(func(tr *tenantRun) { tr.poke(tr.sweepNow) })
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		t, tenant, err := ParseNotification(n.Payload)
+		if err != nil {
+			d.log.Warn("routing: bad notification payload", "err", err)
+			continue
+		}
+		d.mu.Lock()
+		tr := d.tenants[tenant]
+		d.mu.Unlock()
+		if tr != nil {
+			tr.poke(func(ctx context.Context) { tr.enqueue(t) })
+		}
+	}
+}
+
+func (d *Dispatcher) forEach(fn func(*tenantRun)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, tr := range d.tenants {
+		fn(tr)
+	}
+}
+
+// Holding reports whether this node runs tenant's engine now.
+func (d *Dispatcher) Holding(tenant uuid.UUID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.tenants[tenant]
+	return ok
+}
+
+// NotificationPayload encodes a queued contact for NOTIFY: everything the
+// engine needs, so no query follows the notification.
+func NotificationPayload(tenant uuid.UUID, t routing.Task) string {
+	return strings.Join([]string{tenant.String(), t.ContactID.String(), t.QueueID.String(), string(t.Channel),
+		strconv.Itoa(t.Priority), strconv.FormatInt(t.ArrivedAt.UnixMicro(), 10)}, " ")
+}
+
+// ParseNotification decodes NotificationPayload.
+func ParseNotification(s string) (routing.Task, uuid.UUID, error) {
+	f := strings.Fields(s)
+	if len(f) != 6 {
+		return routing.Task{}, uuid.Nil, fmt.Errorf("want 6 fields, got %d", len(f))
+	}
+	tenant, err1 := uuid.Parse(f[0])
+	contact, err2 := uuid.Parse(f[1])
+	queue, err3 := uuid.Parse(f[2])
+	prio, err4 := strconv.Atoi(f[4])
+	at, err5 := strconv.ParseInt(f[5], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return routing.Task{}, uuid.Nil, err
+	}
+	ch := org.Channel(f[3])
+	if !ch.Valid() {
+		return routing.Task{}, uuid.Nil, fmt.Errorf("unknown channel %q", f[3])
+	}
+	return routing.Task{ContactID: contact, QueueID: queue, Channel: ch, Priority: prio, ArrivedAt: time.UnixMicro(at)}, tenant, nil
+}
+
+// Enqueuer announces a committed, queued contact to the routing node by
+// NOTIFY. It is the fast path only: the sweep finds what it misses.
+type Enqueuer struct{ pool *pgxpool.Pool }
+
+// NewEnqueuer returns an Enqueuer on pool.
+func NewEnqueuer(pool *pgxpool.Pool) *Enqueuer { return &Enqueuer{pool: pool} }
+
+// Enqueue sends the notification.
+func (e *Enqueuer) Enqueue(ctx context.Context, tenant uuid.UUID, t routing.Task) error {
+	if _, err := e.pool.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, NotificationPayload(tenant, t)); err != nil {
+		return fmt.Errorf("notify queued contact: %w", err)
+	}
+	return nil
+}
+
+// EncodeCommand is how the agent desk puts a Command on the bus.
+func EncodeCommand(c Command) []byte {
+	b, _ := json.Marshal(c)
+	return b
+}
+
+
+// DecodeCommand parses a Command strictly.
+func DecodeCommand(p []byte) (Command, error) {
+	var c Command
+	dec := json.NewDecoder(strings.NewReader(string(p)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Command{}, fmt.Errorf("decode command: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,324 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/routing"
+	"github.com/switchboard-cc/switchboard/routing/lease"
+)
+
+// tenantRun is one tenant's engine under one lease epoch. Everything that
+// touches the engine runs on its loop goroutine; notifications go out in
+// order on a second goroutine so a slow screen-pop never stalls routing.
+type tenantRun struct {
+	d      *Dispatcher
+	lease  lease.Lease
+	eng    *routing.Engine
+	inbox  chan func(context.Context)
+	notes  chan func(context.Context)
+	safeTo time.Time // local monotonic deadline after which the lease may be someone else's
+	dirty  bool      // gauges changed since the last push
+}
+
+func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
+	return &tenantRun{
+		d:     d,
+		lease: l,
+		eng:   routing.NewEngine(d.now, func() uuid.UUID { return uuid.Must(uuid.NewV7()) }),
+		inbox: make(chan func(context.Context), 4096),
+		notes: make(chan func(context.Context), 4096),
+		// The lease's expiry is the database's clock; ours may differ, so stop
+		// offering a fifth of the TTL early.
+		safeTo: time.Now().Add(d.cfg.LeaseTTL * 4 / 5),
+	}
+}
+
+// poke runs fn on the loop. It never blocks the caller for long: a full
+// inbox drops the poke, and the next sweep repairs what it would have done.
+func (tr *tenantRun) poke(fn func(context.Context)) {
+	select {
+	case tr.inbox <- fn:
+	default:
+		tr.d.log.Warn("routing: inbox full, dropping a poke", "tenant_id", tr.lease.TenantID)
+	}
+}
+
+func (tr *tenantRun) note(fn func(context.Context)) { tr.notes <- fn }
+
+var errLeaseExpired = errors.New("lease not renewed in time")
+
+func (tr *tenantRun) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	tenant := tr.lease.TenantID
+	log := tr.d.log.With("tenant_id", tenant, "epoch", tr.lease.Epoch)
+
+	notesDone := make(chan struct{})
+	go func() {
+		defer close(notesDone)
+		for fn := range tr.notes {
+			fn(context.WithoutCancel(ctx))
+		}
+	}()
+	defer func() {
+		close(tr.notes)
+		<-notesDone
+		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer rcancel()
+		if err := lease.Release(rctx, tr.d.pool, tr.lease); err != nil && !errors.Is(err, lease.ErrLost) {
+			log.Warn("routing: release lease", "err", err)
+		}
+	}()
+
+	if err := tr.rebuild(ctx); err != nil {
+		return err
+	}
+	unsub, err := tr.d.sub.Subscribe(ctx, CommandTopic(tenant), commandHandler{tr})
+	if err != nil {
+		return err
+	}
+	defer unsub()
+	log.Info("routing engine started")
+
+	sweep := time.NewTicker(tr.d.cfg.SweepInterval)
+	defer sweep.Stop()
+	renew := time.NewTicker(tr.d.cfg.LeaseTTL / 3)
+	defer renew.Stop()
+	gauges := time.NewTicker(tr.d.cfg.GaugeInterval)
+	defer gauges.Stop()
+	deadline := time.NewTimer(time.Hour)
+	defer deadline.Stop()
+
+	for {
+		select {
+		case <-ctx.Done():
+			tr.rescindAll("shutdown")
+			return nil
+		case fn := <-tr.inbox:
+			fn(ctx)
+		case <-sweep.C:
+			tr.sweepNow(ctx)
+		case <-renew.C:
+			l, err := lease.Renew(ctx, tr.d.pool, tr.lease, tr.d.cfg.LeaseTTL)
+			if err != nil {
+				if ctx.Err() != nil {
+					continue
+				}
+				if errors.Is(err, lease.ErrLost) {
+					tr.rescindAll("rebuild")
+					return err
+				}
+				log.Warn("routing: renew lease", "err", err)
+				break // keep going until safeTo passes
+			}
+			tr.lease, tr.safeTo = l, time.Now().Add(tr.d.cfg.LeaseTTL*4/5)
+		case <-gauges.C:
+			if tr.dirty {
+				g := tr.eng.Gauges()
+				tr.note(func(ctx context.Context) { tr.d.notify.Gauges(ctx, tenant, g) })
+				tr.dirty = false
+			}
+		case <-deadline.C:
+		}
+		if time.Now().After(tr.safeTo) {
+			tr.rescindAll("rebuild")
+			return errLeaseExpired
+		}
+		tr.step()
+		if next, ok := tr.eng.NextDeadline(); ok {
+			deadline.Reset(max(time.Until(next), time.Millisecond))
+		}
+	}
+}
+
+// step expires overdue offers and makes every offer possible now.
+func (tr *tenantRun) step() {
+	tenant := tr.lease.TenantID
+	for _, o := range tr.eng.Expire() {
+		tr.dirty = true
+		tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "timeout") })
+	}
+	for _, o := range tr.eng.Dispatch() {
+		tr.dirty = true
+		tr.note(func(ctx context.Context) { tr.d.notify.Offered(ctx, tenant, o) })
+	}
+}
+
+func (tr *tenantRun) rescindAll(reason string) {
+	tenant := tr.lease.TenantID
+	for _, o := range tr.eng.Offers() {
+		tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, reason) })
+	}
+}
+
+// rebuild loads everything the engine needs from PostgreSQL. The lease's new
+// epoch is already committed, so a previous holder's accepts now fail.
+func (tr *tenantRun) rebuild(ctx context.Context) error {
+	tenant := tr.lease.TenantID
+	agents, err := tr.d.src.Agents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	open, err := tr.d.src.OpenAssignments(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if err := tr.refresh(ctx); err != nil {
+		return err
+	}
+	for _, a := range open {
+		tr.eng.Assigned(a.ContactID, a.AgentID, a.Channel)
+	}
+	if err := tr.enqueueQueued(ctx); err != nil {
+		return err
+	}
+	// Offers of the previous holder died with it; consoles drop their cards.
+	for _, a := range agents {
+		tr.note(func(ctx context.Context) { tr.d.notify.OffersReset(ctx, tenant, a.ID) })
+	}
+	tr.dirty = true
+	return nil
+}
+
+// refresh re-reads queues, agents and connections, so configuration and
+// presence changes apply live even when a command was lost.
+func (tr *tenantRun) refresh(ctx context.Context) error {
+	tenant := tr.lease.TenantID
+	queues, err := tr.d.src.Queues(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, q := range queues {
+		tr.eng.SetQueue(q)
+	}
+	agents, err := tr.d.src.Agents(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	conns, err := tr.d.conns.Connected(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity})
+		for _, o := range tr.eng.SetPresence(a.ID, a.Presence, conns[a.ID]) {
+			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
+		}
+	}
+	tr.dirty = true
+	return nil
+}
+
+func (tr *tenantRun) enqueueQueued(ctx context.Context) error {
+	tasks, err := tr.d.src.Queued(ctx, tr.lease.TenantID)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tr.enqueue(t)
+	}
+	return nil
+}
+
+func (tr *tenantRun) enqueue(t routing.Task) {
+	if tr.eng.Enqueue(t) {
+		tr.dirty = true
+	}
+}
+
+func (tr *tenantRun) sweepNow(ctx context.Context) {
+	if err := tr.enqueueQueued(ctx); err != nil && ctx.Err() == nil {
+		tr.d.log.Warn("routing: sweep queued contacts", "tenant_id", tr.lease.TenantID, "err", err)
+	}
+	if err := tr.refresh(ctx); err != nil && ctx.Err() == nil {
+		tr.d.log.Warn("routing: sweep agents", "tenant_id", tr.lease.TenantID, "err", err)
+	}
+}
+
+// handle applies one command from the agent desk.
+func (tr *tenantRun) handle(ctx context.Context, c Command) {
+	tenant := tr.lease.TenantID
+	switch c.Kind {
+	case CmdPresence:
+		if err := tr.refresh(ctx); err != nil {
+			tr.d.log.Warn("routing: refresh presence", "tenant_id", tenant, "err", err)
+		}
+	case CmdAccept:
+		tr.accept(ctx, c.AgentID, c.OfferID)
+	case CmdReject:
+		o, err := tr.eng.Reject(c.AgentID, c.OfferID)
+		if err != nil {
+			tr.note(func(ctx context.Context) { tr.d.notify.AcceptFailed(ctx, tenant, c.AgentID, c.OfferID, "offer_gone") })
+			return
+		}
+		tr.dirty = true
+		tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "rejected") })
+	case CmdRelease:
+		if tr.eng.Release(c.ContactID) {
+			tr.dirty = true
+		}
+	case CmdCancel:
+		if o, ok := tr.eng.Cancel(c.ContactID); ok {
+			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "cancelled") })
+		}
+		tr.dirty = true
+	case CmdResync:
+		for _, o := range tr.eng.OffersFor(c.AgentID) {
+			tr.note(func(ctx context.Context) { tr.d.notify.Offered(ctx, tenant, o) })
+		}
+	default:
+		tr.d.log.Warn("routing: unknown command", "tenant_id", tenant, "kind", c.Kind)
+	}
+}
+
+// accept turns an offer into an assignment: the engine first (so the slot
+// stays held and nobody else is offered the contact), then the fenced
+// transaction; if that fails the engine is put back.
+func (tr *tenantRun) accept(ctx context.Context, agent, offer uuid.UUID) {
+	tenant := tr.lease.TenantID
+	o, err := tr.eng.Accept(agent, offer)
+	if err != nil {
+		tr.note(func(ctx context.Context) { tr.d.notify.AcceptFailed(ctx, tenant, agent, offer, "offer_gone") })
+		return
+	}
+	tr.dirty = true
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = tr.d.assign.Assign(actx, tenant, o.Task.ContactID, agent, o.ID, tr.lease.Epoch, tr.lease.Holder)
+	cancel()
+	switch {
+	case err == nil:
+		tr.note(func(ctx context.Context) { tr.d.notify.Assigned(ctx, tenant, o) })
+	case errors.Is(err, ErrGone):
+		tr.eng.Release(o.Task.ContactID)
+		tr.note(func(ctx context.Context) { tr.d.notify.AcceptFailed(ctx, tenant, agent, offer, "offer_gone") })
+	case errors.Is(err, ErrFenced):
+		tr.eng.Release(o.Task.ContactID)
+		tr.note(func(ctx context.Context) { tr.d.notify.AcceptFailed(ctx, tenant, agent, offer, "offer_gone") })
+		tr.safeTo = time.Time{} // another node took over: stop at once
+	default:
+		// The contact is still queued in the database: back in line, original age.
+		tr.eng.Release(o.Task.ContactID)
+		tr.eng.Enqueue(o.Task)
+		tr.d.log.Error("routing: accept transaction failed", "tenant_id", tenant, "contact_id", o.Task.ContactID, "err", err)
+		tr.note(func(ctx context.Context) { tr.d.notify.AcceptFailed(ctx, tenant, agent, offer, "internal") })
+	}
+}
+
+type commandHandler struct{ tr *tenantRun }
+
+func (h commandHandler) Deliver(p []byte) {
+	c, err := DecodeCommand(p)
+	if err != nil {
+		h.tr.d.log.Warn("routing: bad command on the bus", "err", err)
+		return
+	}
+	h.tr.poke(func(ctx context.Context) { h.tr.handle(ctx, c) })
+}
+
+// Resync: commands published while Redis was away are lost; a sweep repairs
+// presence and queued contacts, and consoles resend what they still want.
+func (h commandHandler) Resync() { h.tr.poke(h.tr.sweepNow) }
