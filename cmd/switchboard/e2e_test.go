@@ -51,7 +51,7 @@ type app struct {
 	dsn  string
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +61,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startApp(t *testing.T, extraEnv map[string]string) *app {
+func startApp(t testing.TB, extraEnv map[string]string) *app {
 	t.Helper()
 	_, dsn := pgtest.New(t)
 	_, prefix := redistest.New(t)
@@ -120,7 +120,7 @@ func startApp(t *testing.T, extraEnv map[string]string) *app {
 
 // login returns an HTTP client holding the user's session cookie and the
 // page's CSRF token.
-func (a *app) login(t *testing.T, email string) (*http.Client, string) {
+func (a *app) login(t testing.TB, email string) (*http.Client, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
@@ -146,12 +146,12 @@ func (a *app) login(t *testing.T, email string) (*http.Client, string) {
 }
 
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	in   chan map[string]any
 }
 
-func (a *app) dial(t *testing.T, path string, jar http.CookieJar, origin string) (*wsClient, *http.Response, error) {
+func (a *app) dial(t testing.TB, path string, jar http.CookieJar, origin string) (*wsClient, *http.Response, error) {
 	t.Helper()
 	d := websocket.Dialer{Jar: jar, HandshakeTimeout: 5 * time.Second}
 	conn, resp, err := d.Dial(strings.Replace(a.url, "http", "ws", 1)+path, http.Header{"Origin": {origin}})
@@ -350,4 +350,60 @@ type failingEnqueuer struct{}
 
 func (failingEnqueuer) Enqueue(context.Context, uuid.UUID, routing.Task) error {
 	return errors.New("injected crash before enqueue")
+}
+
+// TestWallboardShowsWaitingContactsLive: with nobody available, a visitor's
+// chat waits; the supervisor's wallboard shows it in Enquiries within a
+// push, then shows it gone and an agent busy once an agent takes it.
+func TestWallboardShowsWaitingContactsLive(t *testing.T) {
+	a := startApp(t, nil)
+	sup, _ := a.login(t, "supervisor@huadong.example")
+	wall, _, err := a.dial(t, "/ws/wallboard", sup.Jar, a.url)
+	if err != nil {
+		t.Fatalf("wallboard socket: %v", err)
+	}
+	wall.expect("snapshot", nil)
+	queue := func(f map[string]any, name string) map[string]any {
+		qs, _ := path(f, "gauges", "queues").([]any)
+		for _, q := range qs {
+			if path(q, "name") == name {
+				return q.(map[string]any)
+			}
+		}
+		return nil
+	}
+
+	visitor, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visitor.send(map[string]any{"type": "hello", "name": "Queue Test", "email": "queue.test@example.com"})
+	visitor.expect("welcome", nil)
+	visitor.send(map[string]any{"type": "message", "client_id": "q1", "body": "Anyone there?"})
+	visitor.expect("ack", nil)
+	f := wall.expect("gauges", func(f map[string]any) bool {
+		q := queue(f, "Enquiries")
+		return q != nil && q["waiting"] == float64(1)
+	})
+	if q := queue(f, "Sales"); q == nil || q["waiting"] != float64(0) {
+		t.Errorf("Sales gauge = %v, want 0 waiting", q)
+	}
+	if got := path(f, "gauges", "agents", "offline"); got != float64(12) {
+		t.Errorf("offline agents = %v, want all 12", got)
+	}
+
+	c, _ := a.login(t, "zhaomin@huadong.example")
+	agent, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.expect("snapshot", nil)
+	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
+	offer := agent.expect("offer", nil)
+	agent.send(map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
+	agent.expect("assigned", nil)
+	wall.expect("gauges", func(f map[string]any) bool {
+		q := queue(f, "Enquiries")
+		return q != nil && q["waiting"] == float64(0) && path(f, "gauges", "agents", "busy") == float64(1)
+	})
 }
