@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing"
 	"github.com/switchboard-cc/switchboard/routing/lease"
 )
@@ -159,15 +160,12 @@ func (tr *tenantRun) rescindAll(reason string) {
 // epoch is already committed, so a previous holder's accepts now fail.
 func (tr *tenantRun) rebuild(ctx context.Context) error {
 	tenant := tr.lease.TenantID
-	agents, err := tr.d.src.Agents(ctx, tenant)
-	if err != nil {
-		return err
-	}
 	open, err := tr.d.src.OpenAssignments(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	if err := tr.refresh(ctx); err != nil {
+	agents, err := tr.refresh(ctx)
+	if err != nil {
 		return err
 	}
 	for _, a := range open {
@@ -186,22 +184,22 @@ func (tr *tenantRun) rebuild(ctx context.Context) error {
 
 // refresh re-reads queues, agents and connections, so configuration and
 // presence changes apply live even when a command was lost.
-func (tr *tenantRun) refresh(ctx context.Context) error {
+func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 	tenant := tr.lease.TenantID
 	queues, err := tr.d.src.Queues(ctx, tenant)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, q := range queues {
 		tr.eng.SetQueue(q)
 	}
 	agents, err := tr.d.src.Agents(ctx, tenant)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	conns, err := tr.d.conns.Connected(ctx, tenant)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, a := range agents {
 		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity})
@@ -210,7 +208,7 @@ func (tr *tenantRun) refresh(ctx context.Context) error {
 		}
 	}
 	tr.dirty = true
-	return nil
+	return agents, nil
 }
 
 func (tr *tenantRun) enqueueQueued(ctx context.Context) error {
@@ -234,7 +232,7 @@ func (tr *tenantRun) sweepNow(ctx context.Context) {
 	if err := tr.enqueueQueued(ctx); err != nil && ctx.Err() == nil {
 		tr.d.log.Warn("routing: sweep queued contacts", "tenant_id", tr.lease.TenantID, "err", err)
 	}
-	if err := tr.refresh(ctx); err != nil && ctx.Err() == nil {
+	if _, err := tr.refresh(ctx); err != nil && ctx.Err() == nil {
 		tr.d.log.Warn("routing: sweep agents", "tenant_id", tr.lease.TenantID, "err", err)
 	}
 }
@@ -244,7 +242,7 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 	tenant := tr.lease.TenantID
 	switch c.Kind {
 	case CmdPresence:
-		if err := tr.refresh(ctx); err != nil {
+		if _, err := tr.refresh(ctx); err != nil {
 			tr.d.log.Warn("routing: refresh presence", "tenant_id", tenant, "err", err)
 		}
 	case CmdAccept:
