@@ -1,0 +1,88 @@
+package agentdesk
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// access says who may call each route. A new route fails this test until it
+// is classified here, and a route that takes an id until the cross-tenant
+// test in cmd/switchboard (TestBadInputGetsClearAnswers, "another tenant's
+// customer") calls it with another tenant's id.
+var access = map[string]string{
+	"GET /healthz":                     "public",
+	"GET /readyz":                      "public",
+	"GET /metrics":                     "public",
+	"GET /static/*":                    "public",
+	"GET /chat.js":                     "public",
+	"GET /demo":                        "public",
+	"GET /chat/ws":                     "public (site key and origin checked)",
+	"GET /":                            "public (redirects)",
+	"GET /login":                       "public",
+	"POST /login":                      "public (same origin, rate limited)",
+	"POST /logout":                     "session + CSRF",
+	"GET /console":                     "agent",
+	"GET /ws/agent":                    "agent",
+	"GET /api/customers/{id}/timeline": "agent, cross-tenant tested",
+	"GET /wallboard":                   "supervisor",
+	"GET /ws/wallboard":                "supervisor",
+}
+
+func TestEveryRouteIsClassified(t *testing.T) {
+	s, err := NewServer(Config{PublicURL: "http://localhost:8080"}, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Chat: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	err = chi.Walk(s.Handler(prometheus.NewRegistry()).(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		key := method + " " + route
+		seen[key] = true
+		how, ok := access[key]
+		switch {
+		case !ok:
+			t.Errorf("route %s is not classified in access", key)
+		case strings.Contains(route, "{") && !strings.Contains(how, "cross-tenant tested"):
+			t.Errorf("route %s takes an id but has no cross-tenant test", key)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range access {
+		if !seen[k] {
+			t.Errorf("access lists %s, which is not a route any more", k)
+		}
+	}
+}
+
+// TestProtectedRoutesRefuseAnonymousCallers: without a session no agent or
+// supervisor route answers with anything but a redirect to the login or 401.
+func TestProtectedRoutesRefuseAnonymousCallers(t *testing.T) {
+	s, err := NewServer(Config{PublicURL: "http://localhost:8080"}, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Chat: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler(prometheus.NewRegistry())
+	for key, how := range access {
+		if strings.HasPrefix(how, "public") {
+			continue
+		}
+		method, path, _ := strings.Cut(key, " ")
+		path = strings.ReplaceAll(path, "{id}", "0193b2c4-0000-7000-8000-000000000000")
+		req := httptest.NewRequest(method, path, nil)
+		req.Header.Set("Origin", "http://localhost:8080")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther && rec.Code != http.StatusUnauthorized && rec.Code != http.StatusForbidden {
+			t.Errorf("anonymous %s = %d, want a redirect to the login, 401 or 403", key, rec.Code)
+		}
+	}
+}

@@ -1,0 +1,379 @@
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-cc/switchboard/org"
+)
+
+// Assignment is routing's accept of an offer, made durable. Epoch and Holder
+// are the routing lease the accepting engine believes it holds.
+type Assignment struct {
+	TenantID, ContactID, AgentID, OfferID uuid.UUID
+	Epoch                                 int64
+	Holder                                string
+}
+
+// Assign gives a queued contact to an agent in one conditional transaction:
+// the lease must still be the caller's (else ErrFenced), the contact still
+// queued and unassigned (else ErrNotQueued; another tenant's or a missing
+// contact: ErrNotFound). The same offer accepted twice is a no-op.
+func (s *Store) Assign(ctx context.Context, a Assignment) error {
+	if a.TenantID == uuid.Nil || a.ContactID == uuid.Nil || a.AgentID == uuid.Nil || a.OfferID == uuid.Nil {
+		return fmt.Errorf("assign: tenant, contact, agent and offer are required: %w", ErrInvalid)
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// FOR SHARE makes a takeover's UPDATE of the lease wait until this
+		// accept has committed, so no accept commits under a superseded epoch.
+		var epoch int64
+		var holder string
+		err := tx.QueryRow(ctx, `SELECT epoch, holder FROM routing_lease WHERE tenant_id = $1 FOR SHARE`, a.TenantID).Scan(&epoch, &holder)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && (epoch != a.Epoch || holder != a.Holder) {
+			return fmt.Errorf("assign %s: epoch %d: %w", a.ContactID, a.Epoch, ErrFenced)
+		} else if err != nil {
+			return fmt.Errorf("assign %s: lease: %w", a.ContactID, err)
+		}
+		if done, err := offerAssigned(ctx, tx, a); err != nil || done {
+			return err
+		}
+		var queue uuid.UUID
+		err = tx.QueryRow(ctx, `
+			UPDATE contacts SET state = 'active', updated_at = now()
+			WHERE tenant_id = $1 AND id = $2 AND state = 'queued'
+			RETURNING queue_id`, a.TenantID, a.ContactID).Scan(&queue)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// A concurrent copy of this very accept may have just committed:
+			// this statement sees it, and the accept is then done.
+			if done, err := offerAssigned(ctx, tx, a); err != nil || done {
+				return err
+			}
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = $1 AND id = $2)`, a.TenantID, a.ContactID).Scan(&exists); err != nil {
+				return fmt.Errorf("assign %s: %w", a.ContactID, err)
+			} else if !exists {
+				return fmt.Errorf("assign %s: %w", a.ContactID, ErrNotFound)
+			}
+			return fmt.Errorf("assign %s: %w", a.ContactID, ErrNotQueued)
+		} else if err != nil {
+			return fmt.Errorf("assign %s: %w", a.ContactID, err)
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO assignments (id, tenant_id, contact_id, agent_id, offer_id) VALUES ($1, $2, $3, $4, $5)`,
+			newID(), a.TenantID, a.ContactID, a.AgentID, a.OfferID)
+		switch pgCode(err) {
+		case "":
+			if err != nil {
+				return fmt.Errorf("assign %s: %w", a.ContactID, err)
+			}
+		case codeUniqueViolation:
+			// assignments_open_contact: the database refuses a second agent.
+			return fmt.Errorf("assign %s: already assigned: %w", a.ContactID, ErrNotQueued)
+		case codeForeignKeyViolation:
+			return fmt.Errorf("assign %s: agent %s: %w", a.ContactID, a.AgentID, ErrNotFound)
+		default:
+			return fmt.Errorf("assign %s: %w", a.ContactID, err)
+		}
+		return insertEvent(ctx, tx, a.TenantID, a.ContactID, "assigned", queue, a.AgentID, map[string]any{"offer_id": a.OfferID})
+	})
+	return err
+}
+
+// offerAssigned reports whether the offer's assignment already exists,
+// which makes a repeated accept a no-op. An offer id reused for another
+// contact or agent is a caller's bug.
+func offerAssigned(ctx context.Context, tx pgx.Tx, a Assignment) (bool, error) {
+	var contact, agent uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT contact_id, agent_id FROM assignments WHERE tenant_id = $1 AND offer_id = $2`,
+		a.TenantID, a.OfferID).Scan(&contact, &agent)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("assign %s: offer %s: %w", a.ContactID, a.OfferID, err)
+	case contact != a.ContactID || agent != a.AgentID:
+		return false, fmt.Errorf("assign %s: offer %s was used for another assignment: %w", a.ContactID, a.OfferID, ErrInvalid)
+	}
+	return true, nil
+}
+
+// lockHeld locks the contact row and then checks that agent holds an open
+// assignment on it (else ErrNotHeld). Every writer of a contact locks its row
+// first, so a line, a close and a transfer never interleave; the check runs
+// as a statement of its own after the lock so that, under READ COMMITTED, it
+// sees whatever the previous lock holder committed.
+func lockHeld(ctx context.Context, tx pgx.Tx, tenant, contactID, agentID uuid.UUID) (queue uuid.UUID, err error) {
+	var state string
+	err = tx.QueryRow(ctx, `SELECT queue_id, state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+		tenant, contactID).Scan(&queue, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrNotHeld
+	} else if err != nil {
+		return uuid.Nil, err
+	}
+	if state != StateActive {
+		return uuid.Nil, ErrNotHeld
+	}
+	var held bool
+	err = tx.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM assignments
+		               WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL)`,
+		tenant, contactID, agentID).Scan(&held)
+	if err != nil {
+		return uuid.Nil, err
+	} else if !held {
+		return uuid.Nil, ErrNotHeld
+	}
+	return queue, nil
+}
+
+// AppendAgentMessage stores an agent's line on a contact the agent holds
+// (else ErrNotHeld, also for another tenant's or a missing contact). The
+// same clientID on the same contact is stored once and returns the stored
+// line, even after the contact closed.
+func (s *Store) AppendAgentMessage(ctx context.Context, tenant, agentID, contactID uuid.UUID, clientID, body string) (Message, error) {
+	if clientID == "" || len(clientID) > 64 || strings.TrimSpace(body) == "" {
+		return Message{}, fmt.Errorf("agent message on %s: client id and body are required: %w", contactID, ErrInvalid)
+	}
+	key := agentMessageKey(agentID, contactID, clientID)
+	var m Message
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if id, found, err := messageByKey(ctx, tx, tenant, key); err != nil || found {
+			if found {
+				m, err = messageByID(ctx, tx, tenant, id)
+			}
+			return err
+		}
+		queue, err := lockHeld(ctx, tx, tenant, contactID, agentID)
+		if err != nil {
+			return fmt.Errorf("agent message on %s by %s: %w", contactID, agentID, err)
+		}
+		var seq int
+		if err := tx.QueryRow(ctx, `
+			UPDATE contacts SET last_seq = last_seq + 1, updated_at = now()
+			WHERE tenant_id = $1 AND id = $2 RETURNING last_seq`, tenant, contactID).Scan(&seq); err != nil {
+			return fmt.Errorf("agent message on %s: %w", contactID, err)
+		}
+		var id uuid.UUID
+		err = tx.QueryRow(ctx, `
+			INSERT INTO messages (id, tenant_id, contact_id, seq, author_kind, author_id, body, idempotency_key)
+			VALUES ($1, $2, $3, $4, 'agent', $5, $6, $7)
+			ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING id`, newID(), tenant, contactID, seq, agentID, body, key).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errDuplicate
+		} else if err != nil {
+			return fmt.Errorf("agent message on %s: %w", contactID, err)
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "message_out", queue, agentID, map[string]any{"seq": seq}); err != nil {
+			return err
+		}
+		m, err = messageByID(ctx, tx, tenant, id)
+		return err
+	})
+	if errors.Is(err, errDuplicate) {
+		// Unreachable while the contact row lock serialises the agent's
+		// tabs, but a lost race must still answer with the stored line.
+		id, found, err := messageByKey(ctx, s.pool, tenant, key)
+		if err != nil || !found {
+			return Message{}, fmt.Errorf("agent message on %s: concurrent copy vanished: %w", contactID, err)
+		}
+		return messageByID(ctx, s.pool, tenant, id)
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+func messageByKey(ctx context.Context, q dbtx, tenant uuid.UUID, key string) (uuid.UUID, bool, error) {
+	var id uuid.UUID
+	err := q.QueryRow(ctx, `SELECT id FROM messages WHERE tenant_id = $1 AND idempotency_key = $2`, tenant, key).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, false, nil
+	} else if err != nil {
+		return uuid.Nil, false, fmt.Errorf("message by key: %w", err)
+	}
+	return id, true, nil
+}
+
+// Close ends the agent's contact with a wrap-up note: contact closed,
+// assignment ended ('completed'), event 'closed', in one transaction. An
+// agent not holding the contact, or closing it twice, gets ErrNotHeld.
+func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID, wrapUp string) (Contact, error) {
+	var c Contact
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		queue, err := lockHeld(ctx, tx, tenant, contactID, agentID)
+		if err != nil {
+			return fmt.Errorf("close %s by %s: %w", contactID, agentID, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE contacts SET state = 'closed', closed_at = now(), wrap_up = $3, updated_at = now()
+			WHERE tenant_id = $1 AND id = $2`, tenant, contactID, wrapUp); err != nil {
+			return fmt.Errorf("close %s: %w", contactID, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE assignments SET ended_at = now(), wrap_up_at = now(), end_reason = 'completed'
+			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID); err != nil {
+			return fmt.Errorf("close %s: end assignment: %w", contactID, err)
+		}
+		// The note stays in the contact row; events feed statistics and
+		// carry no free text.
+		if err := insertEvent(ctx, tx, tenant, contactID, "closed", queue, agentID, map[string]any{"end_reason": "completed"}); err != nil {
+			return err
+		}
+		c, err = contactByID(ctx, tx, tenant, contactID)
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}
+
+// Abandon records that a queued contact's customer went away (hung up, left
+// the chat). A contact no longer queued is ErrNotQueued.
+func (s *Store) Abandon(ctx context.Context, tenant, contactID uuid.UUID, reason string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var queue uuid.UUID
+		err := tx.QueryRow(ctx, `
+			UPDATE contacts SET state = 'abandoned', closed_at = now(), updated_at = now()
+			WHERE tenant_id = $1 AND id = $2 AND state = 'queued'
+			RETURNING queue_id`, tenant, contactID).Scan(&queue)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := contactExists(ctx, tx, tenant, contactID); err != nil {
+				return fmt.Errorf("abandon: %w", err)
+			}
+			return fmt.Errorf("abandon %s: %w", contactID, ErrNotQueued)
+		} else if err != nil {
+			return fmt.Errorf("abandon %s: %w", contactID, err)
+		}
+		return insertEvent(ctx, tx, tenant, contactID, "abandoned", queue, uuid.Nil, map[string]any{"reason": reason})
+	})
+}
+
+func contactExists(ctx context.Context, q dbtx, tenant, contactID uuid.UUID) error {
+	var ok bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = $1 AND id = $2)`, tenant, contactID).Scan(&ok); err != nil {
+		return fmt.Errorf("contact %s: %w", contactID, err)
+	} else if !ok {
+		return fmt.Errorf("contact %s: %w", contactID, ErrNotFound)
+	}
+	return nil
+}
+
+// RecordEvent appends an event that changes no state, such as routing's
+// asynchronous 'offered', 'offer_timeout' and 'offer_rejected' for
+// statistics. queueID uuid.Nil means the contact's own queue; agentID
+// uuid.Nil means none. data must not carry personal data.
+func (s *Store) RecordEvent(ctx context.Context, tenant, contactID uuid.UUID, kind string, queueID, agentID uuid.UUID, data map[string]any) error {
+	if kind == "" || len(kind) > 64 {
+		return fmt.Errorf("record event: kind: %w", ErrInvalid)
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data)
+		SELECT c.tenant_id, c.id, $3, COALESCE($4, c.queue_id), $5, $6
+		FROM contacts c WHERE c.tenant_id = $1 AND c.id = $2`,
+		tenant, contactID, kind, nullID(queueID), nullID(agentID), data)
+	if err != nil {
+		return fmt.Errorf("record event %s on %s: %w", kind, contactID, err)
+	} else if tag.RowsAffected() == 0 {
+		return fmt.Errorf("record event %s on %s: %w", kind, contactID, ErrNotFound)
+	}
+	return nil
+}
+
+// QueuedContact is a contact waiting for an agent, as routing needs it.
+type QueuedContact struct {
+	ContactID, QueueID uuid.UUID
+	Channel            org.Channel
+	Priority           int
+	ArrivedAt          time.Time
+}
+
+// Queued lists the tenant's waiting contacts, oldest first: routing's
+// rebuild and sweep input.
+func (s *Store) Queued(ctx context.Context, tenant uuid.UUID) ([]QueuedContact, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, queue_id, channel, priority, arrived_at FROM contacts
+		WHERE tenant_id = $1 AND state = 'queued' ORDER BY arrived_at, id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("queued: %w", err)
+	}
+	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QueuedContact, error) {
+		var q QueuedContact
+		return q, r.Scan(&q.ContactID, &q.QueueID, &q.Channel, &q.Priority, &q.ArrivedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queued: %w", err)
+	}
+	return qs, nil
+}
+
+// OpenAssignment is a contact an agent holds, for rebuilding agents' loads.
+type OpenAssignment struct {
+	ContactID, AgentID uuid.UUID
+	Channel            org.Channel
+}
+
+// OpenAssignments lists the tenant's assignments not yet ended.
+func (s *Store) OpenAssignments(ctx context.Context, tenant uuid.UUID) ([]OpenAssignment, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT a.contact_id, a.agent_id, c.channel
+		FROM assignments a
+		JOIN contacts c ON c.tenant_id = a.tenant_id AND c.id = a.contact_id
+		WHERE a.tenant_id = $1 AND a.ended_at IS NULL
+		ORDER BY a.started_at, a.id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("open assignments: %w", err)
+	}
+	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenAssignment, error) {
+		var a OpenAssignment
+		return a, r.Scan(&a.ContactID, &a.AgentID, &a.Channel)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open assignments: %w", err)
+	}
+	return as, nil
+}
+
+// HeldContacts lists the contacts the agent holds open assignments on, in
+// the order they were taken: the console's snapshot.
+func (s *Store) HeldContacts(ctx context.Context, tenant, agentID uuid.UUID) ([]Contact, error) {
+	rows, err := s.pool.Query(ctx, contactSelect+`
+		JOIN assignments a ON a.tenant_id = c.tenant_id AND a.contact_id = c.id AND a.ended_at IS NULL
+		WHERE c.tenant_id = $1 AND a.agent_id = $2
+		ORDER BY a.started_at, a.id`, tenant, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("held contacts of %s: %w", agentID, err)
+	}
+	cs, err := pgx.CollectRows(rows, scanContact)
+	if err != nil {
+		return nil, fmt.Errorf("held contacts of %s: %w", agentID, err)
+	}
+	return cs, nil
+}
+
+// Holder returns the agent with the open assignment on a contact, or
+// ErrNotFound when nobody holds it.
+func (s *Store) Holder(ctx context.Context, tenant, contactID uuid.UUID) (uuid.UUID, error) {
+	var agent uuid.UUID
+	err := s.pool.QueryRow(ctx, `
+		SELECT agent_id FROM assignments WHERE tenant_id = $1 AND contact_id = $2 AND ended_at IS NULL`,
+		tenant, contactID).Scan(&agent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, fmt.Errorf("holder of %s: %w", contactID, ErrNotFound)
+	} else if err != nil {
+		return uuid.Nil, fmt.Errorf("holder of %s: %w", contactID, err)
+	}
+	return agent, nil
+}
