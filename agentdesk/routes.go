@@ -21,14 +21,14 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 	// Probes and metrics carry no personal data and need no login.
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
-	r.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 
 	// Public: static assets, the demo dealer page, the chat widget's socket.
 	static, _ := fs.Sub(web.Static(), ".")
-	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
+	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
 	r.Get("/chat.js", s.chatScript)
 	r.Get("/demo", s.demoPage)
-	r.Handle("/chat/ws", s.chat)
+	r.Method(http.MethodGet, "/chat/ws", s.chat)
 
 	r.Get("/", s.home)
 	r.Get("/login", s.loginPage)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,15 +49,15 @@ func browser(t *testing.T) context.Context {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Run(ctx); err != nil {
+	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
 	return ctx
 }
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 80)); err != nil {
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return
 	}
@@ -76,59 +77,73 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 
 	agent, cancelAgent := chromedp.NewContext(root)
 	defer cancelAgent()
-	step := func(ctx context.Context, what string, actions ...chromedp.Action) {
+	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			screenshot(t, agent, "failed-agent")
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			screenshot(t, ctx, "failed")
 			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(ctx context.Context, sel string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return v
+	}
+	poll := func(ctx context.Context, what, expr string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))(ctx, tg)
+			if err != nil {
+				err = fmt.Errorf("waiting for %s: %w", what, err)
+			}
+			return chromedp.Void{}, err
 		}
 	}
 	step(agent, "log in",
 		chromedp.Navigate(a.url+"/login"),
-		chromedp.WaitVisible(`input[name=email]`),
-		chromedp.SendKeys(`input[name=email]`, "lina@huadong.example"),
-		chromedp.SendKeys(`input[name=password]`, "switchboard-demo"),
-		chromedp.Submit(`input[name=password]`),
-		chromedp.WaitVisible(`#presence`),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "lina@huadong.example"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "switchboard-demo"),
+		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#presence`)),
 	)
 	step(agent, "go available",
-		chromedp.WaitVisible(`[data-testid=conn]`),
-		chromedp.Poll(`document.querySelector('[data-testid=conn]').textContent.trim() === 'connected'`, nil, chromedp.WithPollingTimeout(10*time.Second)),
-		chromedp.SetValue(`#presence`, "available"),
-		chromedp.Evaluate(`document.querySelector('#presence').dispatchEvent(new Event('change', {bubbles: true}))`, nil),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=conn]`)),
+		poll(agent, "connected", `document.querySelector('[data-testid=conn]').textContent.trim() === 'connected'`),
+		chromedp.SetValue(chromedp.CSS(`#presence`), "available"),
+		poll(agent, "presence change", `document.querySelector('#presence').dispatchEvent(new Event('change', {bubbles: true}))`),
 	)
 
 	visitor, cancelVisitor := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
 	defer cancelVisitor()
 	step(visitor, "visitor opens the widget and writes",
 		chromedp.Navigate(a.url+"/demo"),
-		chromedp.WaitVisible(`#sb-chat-launcher`),
-		chromedp.Click(`#sb-chat-launcher`),
-		chromedp.WaitVisible(`#sb-name`),
-		chromedp.SendKeys(`#sb-name`, "Wang Wei"),
-		chromedp.SendKeys(`#sb-email`, "wang.wei@example.cn"),
-		chromedp.Click(`#sb-start`),
-		chromedp.WaitVisible(`#sb-input`),
-		chromedp.SendKeys(`#sb-input`, "Is my car ready?"),
-		chromedp.Click(`#sb-send`),
+		chromedp.WaitVisible(chromedp.CSS(`#sb-chat-launcher`)),
+		chromedp.Click(chromedp.CSS(`#sb-chat-launcher`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sb-name`)),
+		chromedp.SendKeys(chromedp.CSS(`#sb-name`), "Wang Wei"),
+		chromedp.SendKeys(chromedp.CSS(`#sb-email`), "wang.wei@example.cn"),
+		chromedp.Click(chromedp.CSS(`#sb-start`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sb-input`)),
+		chromedp.SendKeys(chromedp.CSS(`#sb-input`), "Is my car ready?"),
+		chromedp.Click(chromedp.CSS(`#sb-send`)),
 	)
 
-	var customer, queue string
-	step(agent, "the offer pops with the customer",
-		chromedp.WaitVisible(`[data-testid=offer]`),
-		chromedp.Text(`[data-testid=offer-customer-name]`, &customer),
-		chromedp.Text(`[data-testid=offer-queue]`, &queue),
-	)
+	step(agent, "the offer pops up", chromedp.WaitVisible(chromedp.CSS(`[data-testid=offer]`)))
+	customer, queue := text(agent, `[data-testid=offer-customer-name]`), text(agent, `[data-testid=offer-queue]`)
 	if strings.TrimSpace(customer) != "王伟 Wang Wei" {
 		t.Errorf("offer shows customer %q, want 王伟 Wang Wei", customer)
 	}
 	if !strings.Contains(queue, "Enquiries") {
 		t.Errorf("offer shows queue %q, want Enquiries", queue)
 	}
-	var pop string
-	step(agent, "read the offer card", chromedp.Text(`[data-testid=offer]`, &pop))
+	pop := text(agent, `[data-testid=offer]`)
 	for _, want := range []string{"沪A12345", "SO-2026-0001"} {
 		if !strings.Contains(pop, want) {
 			t.Errorf("offer card lacks %q; it shows:\n%s", want, pop)
@@ -138,35 +153,31 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 
 	const reply = "Yes, your Lavida is ready at 5 pm."
 	step(agent, "accept and reply",
-		chromedp.Click(`button[data-action=accept]`),
-		chromedp.WaitVisible(`textarea[data-testid=chat-input]`),
-		chromedp.Poll(`[...document.querySelectorAll('[data-testid=transcript] .msg')].some(e => e.textContent.includes('Is my car ready?'))`, nil),
-		chromedp.SendKeys(`textarea[data-testid=chat-input]`, reply),
-		chromedp.Click(`button[data-testid=send]`),
+		chromedp.Click(chromedp.CSS(`button[data-action=accept]`)),
+		chromedp.WaitVisible(chromedp.CSS(`textarea[data-testid=chat-input]`)),
+		poll(agent, "the visitor's line in the transcript", `[...document.querySelectorAll('[data-testid=transcript] .msg')].some(e => e.textContent.includes('Is my car ready?'))`),
+		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=chat-input]`), reply),
+		chromedp.Click(chromedp.CSS(`button[data-testid=send]`)),
 	)
-	var name string
-	step(agent, "workspace shows the customer", chromedp.Text(`[data-testid=customer-name]`, &name))
+	name := text(agent, `[data-testid=customer-name]`)
 	if strings.TrimSpace(name) != "王伟 Wang Wei" {
 		t.Errorf("workspace shows customer %q, want 王伟 Wang Wei", name)
 	}
 
-	var got string
 	step(visitor, "the visitor sees the reply",
-		chromedp.Poll(`[...document.querySelectorAll('#sb-transcript .sb-msg-agent')].some(e => e.textContent.includes(`+"`"+reply+"`"+`))`, nil),
-		chromedp.Text(`#sb-transcript .sb-msg-agent`, &got),
-	)
+		poll(visitor, "the reply in the widget", `[...document.querySelectorAll('#sb-transcript .sb-msg-agent')].some(e => e.textContent.includes(`+"`"+reply+"`"+`))`))
+	got := text(visitor, `#sb-transcript .sb-msg-agent`)
 	if !strings.Contains(got, reply) {
 		t.Errorf("visitor's widget shows %q, want the agent's reply", got)
 	}
 	screenshot(t, visitor, "widget-reply")
 
-	var timeline string
 	step(agent, "wrap up and see the timeline",
-		chromedp.SendKeys(`textarea[data-testid=wrap-up]`, "Car ready; collects at 5"),
-		chromedp.Click(`button[data-testid=close]`),
-		chromedp.WaitVisible(`[data-testid=timeline] .timeline-item`),
-		chromedp.Text(`[data-testid=timeline]`, &timeline),
+		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=wrap-up]`), "Car ready; collects at 5"),
+		chromedp.Click(chromedp.CSS(`button[data-testid=close]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=timeline] .timeline-item`)),
 	)
+	timeline := text(agent, `[data-testid=timeline]`)
 	if !strings.Contains(timeline, "Car ready; collects at 5") || !strings.Contains(timeline, "Is my car ready?") {
 		t.Errorf("timeline lacks the wrap-up or the conversation:\n%s", timeline)
 	}

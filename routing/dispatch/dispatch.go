@@ -227,18 +227,19 @@ func (d *Dispatcher) listen(ctx context.Context) {
 }
 
 func (d *Dispatcher) listenOnce(ctx context.Context) error {
-	conn, err := d.pool.Acquire(ctx)
+	pooled, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	// A LISTEN connection must not go back to the pool with its state.
-	defer conn.Hijack().Close(context.Background())
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		return err
 	}
 	d.forEach(func(tr *tenantRun) { tr.poke(tr.sweepNow) })
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
