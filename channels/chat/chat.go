@@ -69,15 +69,20 @@ type Connector struct {
 	life    context.Context
 
 	mu      sync.Mutex
+	perMin  int // new sockets per minute per address
 	perIP   map[string]*rate.Limiter
 	swept   time.Time
 	sockets sync.WaitGroup
 }
 
-// New returns a Connector. Its sockets close with 1001 when life ends.
-func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte, log *slog.Logger) *Connector {
+// New returns a Connector. Its sockets close with 1001 when life ends;
+// one address may open connectsPerMinute sockets a minute (bursts of a third).
+func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte, connectsPerMinute int, log *slog.Logger) *Connector {
+	if connectsPerMinute <= 0 {
+		connectsPerMinute = 60
+	}
 	return &Connector{sites: sites, history: history, intake: intake, sub: sub, secret: secret, log: log, now: time.Now,
-		life: life, perIP: map[string]*rate.Limiter{}}
+		life: life, perMin: connectsPerMinute, perIP: map[string]*rate.Limiter{}}
 }
 
 // Wait blocks until every visitor socket has closed or ctx ends.
@@ -105,7 +110,7 @@ func (c *Connector) allowIP(r *http.Request) bool {
 	}
 	l := c.perIP[ip]
 	if l == nil {
-		l = rate.NewLimiter(rate.Every(time.Second), 20)
+		l = rate.NewLimiter(rate.Limit(float64(c.perMin)/60), max(1, c.perMin/3))
 		c.perIP[ip] = l
 	}
 	return l.Allow()

@@ -12,7 +12,7 @@ import (
 // socket, through PostgreSQL, NOTIFY, the routing engine and Redis. Each
 // iteration then accepts and closes the chat so the agent is free again.
 func BenchmarkChatToOffer(b *testing.B) {
-	a := startApp(b, map[string]string{"SWITCHBOARD_LOG_LEVEL": "warn"})
+	a := startApp(b, map[string]string{"SWITCHBOARD_LOG_LEVEL": "warn", "SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE": "1000000"})
 	c, _ := a.login(b, "lina@huadong.example")
 	agent, _, err := a.dial(b, "/ws/agent", c.Jar, a.url)
 	if err != nil {

@@ -28,6 +28,7 @@ type Config struct {
 	LeaseTTL        time.Duration `env:"SWITCHBOARD_LEASE_TTL" envDefault:"10s"`
 	ShutdownTimeout time.Duration `env:"SWITCHBOARD_SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	MaxBody         int64         `env:"SWITCHBOARD_MAX_BODY" envDefault:"1048576"`
+	ChatConnects    int           `env:"SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE" envDefault:"60"`
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

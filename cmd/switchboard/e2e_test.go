@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard-cc/switchboard/channels"
@@ -46,9 +47,11 @@ func (s *syncBuffer) String() string {
 // app is a Switchboard running in-process on a random port against its own
 // database and Redis prefix.
 type app struct {
-	url  string
-	logs *syncBuffer
-	dsn  string
+	url    string
+	logs   *syncBuffer
+	dsn    string
+	prefix string
+	stop   func() // shuts the server down and waits for it
 }
 
 func freePort(t testing.TB) int {
@@ -63,10 +66,14 @@ func freePort(t testing.TB) int {
 
 func startApp(t testing.TB, extraEnv map[string]string) *app {
 	t.Helper()
-	_, dsn := pgtest.New(t)
-	_, prefix := redistest.New(t)
+	// A second node joins the first one's database and Redis prefix.
+	dsn, prefix := extraEnv["DATABASE_URL"], extraEnv["SWITCHBOARD_REDIS_PREFIX"]
+	if dsn == "" {
+		_, dsn = pgtest.New(t)
+		_, prefix = redistest.New(t)
+	}
 	port := freePort(t)
-	a := &app{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, dsn: dsn}
+	a := &app{url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, dsn: dsn, prefix: prefix}
 	env := map[string]string{
 		"DATABASE_URL":               dsn,
 		"REDIS_URL":                  redistest.URL(),
@@ -86,17 +93,21 @@ func startApp(t testing.TB, extraEnv map[string]string) *app {
 	go func() {
 		done <- run(ctx, []string{"switchboard", "serve", "--demo"}, func(k string) string { return env[k] }, io.Discard, a.logs)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v", err)
+	var once sync.Once
+	a.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run returned %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("server did not shut down within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("server did not shut down within 30s")
-		}
-	})
+		})
+	}
+	t.Cleanup(a.stop)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(a.url + "/readyz")
@@ -406,4 +417,60 @@ func TestWallboardShowsWaitingContactsLive(t *testing.T) {
 		q := queue(f, "Enquiries")
 		return q != nil && q["waiting"] == float64(0) && path(f, "gauges", "agents", "busy") == float64(1)
 	})
+}
+
+// TestSecondNodeTakesOverRouting runs two nodes on one database and Redis.
+// Sockets may be on either node; one engine routes. When the node holding
+// the routing lease shuts down, it hands the lease over and the other node
+// routes the next chat.
+func TestSecondNodeTakesOverRouting(t *testing.T) {
+	first := startApp(t, map[string]string{"SWITCHBOARD_NODE_ID": "node-1"})
+	second := startApp(t, map[string]string{"SWITCHBOARD_NODE_ID": "node-2", "DATABASE_URL": first.dsn, "SWITCHBOARD_REDIS_PREFIX": first.prefix})
+
+	c, _ := second.login(t, "grace@huadong.example")
+	agent, _, err := second.dial(t, "/ws/agent", c.Jar, second.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.expect("snapshot", nil)
+	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
+	agent.expect("ack", nil)
+
+	chat := func(email string) string {
+		v, _, err := second.dial(t, "/chat/ws?site=demo-pudong", nil, second.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.send(map[string]any{"type": "hello", "name": "Two Nodes", "email": email})
+		v.expect("welcome", nil)
+		v.send(map[string]any{"type": "message", "client_id": "1", "body": "hello"})
+		v.expect("ack", nil)
+		o := agent.expect("offer", nil)
+		agent.send(map[string]any{"type": "accept", "id": "a", "offer_id": o["offer_id"]})
+		return path(agent.expect("assigned", nil), "contact", "id").(string)
+	}
+	before := chat("before@example.com")
+	first.stop()
+	after := chat("after@example.com")
+	if before == after {
+		t.Fatalf("both chats are contact %s", before)
+	}
+	holder := ""
+	pool, err := pgxpool.New(context.Background(), first.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var epoch int64
+	if err := pool.QueryRow(context.Background(), `SELECT holder, epoch FROM routing_lease`).Scan(&holder, &epoch); err != nil {
+		t.Fatal(err)
+	}
+	if holder != "node-2" || epoch < 2 {
+		t.Errorf("routing lease held by %q at epoch %d, want node-2 after a takeover", holder, epoch)
+	}
+	var open int
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM assignments WHERE ended_at IS NULL`).Scan(&open)
+	if open != 2 {
+		t.Errorf("%d open assignments, want 2 (one per chat, none doubled)", open)
+	}
 }

@@ -153,7 +153,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	intake := channels.NewIntake(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), b, log)
 	life, endLife := context.WithCancel(context.Background())
 	defer endLife()
-	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), log)
+	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), cfg.ChatConnects, log)
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody}
 	if demo != nil {
