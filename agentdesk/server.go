@@ -50,9 +50,9 @@ type Conversations interface {
 
 // Config is the desk's share of the configuration.
 type Config struct {
-	PublicURL     string        // e.g. http://localhost:8080: the only origin allowed for pages and sockets
-	SessionTTL    time.Duration // default 12h
-	MaxBody       int64         // largest request body; default 1 MiB
+	PublicURL      string        // e.g. http://localhost:8080: the only origin allowed for pages and sockets
+	SessionTTL     time.Duration // default 12h
+	MaxBody        int64         // largest request body; default 1 MiB
 	SessionRecheck time.Duration // sockets recheck their session this often; default 60s
 	DemoSiteKey    string        // chat key of the site whose widget /demo shows; empty: no demo page
 	DemoSiteName   string

@@ -322,7 +322,6 @@ func EncodeCommand(c Command) []byte {
 	return b
 }
 
-
 // DecodeCommand parses a Command strictly.
 func DecodeCommand(p []byte) (Command, error) {
 	var c Command
