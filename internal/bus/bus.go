@@ -6,6 +6,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -116,7 +117,7 @@ func (b *Bus) remove(name string, s *subscription) {
 		// messages for channels without local handlers.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if err := b.ps.Unsubscribe(ctx, name); err != nil {
+		if err := b.ps.Unsubscribe(ctx, name); err != nil && !errors.Is(err, redis.ErrClosed) {
 			b.log.Warn("bus unsubscribe failed", "err", err)
 		}
 	}
