@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,15 +56,17 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+func screenshot(t *testing.T, tab context.Context, name string) {
+	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return
 	}
 	dir := filepath.Join("..", "..", "artifacts", "screenshots")
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, name+".jpg"), png, 0o644)
+	os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
 }
 
 // TestBrowserAgentTakesAChat drives the real pages in headless Chromium: an
@@ -77,13 +80,35 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 
 	agent, cancelAgent := chromedp.NewContext(root)
 	defer cancelAgent()
-	step := func(ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	var consoleMu sync.Mutex
+	var consoleLog []string
+	watch := func(tab context.Context, who string) {
+		msgs := chromedp.Console(tab)
+		go func() {
+			for m, err := range msgs {
+				if err != nil {
+					return
+				}
+				consoleMu.Lock()
+				consoleLog = append(consoleLog, who+": "+m.String())
+				consoleMu.Unlock()
+			}
+		}()
+	}
+	watch(agent, "console")
+	step := func(tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
 		defer cancel()
 		if err := chromedp.Do(ctx, actions...); err != nil {
-			screenshot(t, ctx, "failed")
-			t.Fatalf("%s: %v", what, err)
+			screenshot(t, tab, "failed")
+			ectx, ecancel := context.WithTimeout(tab, 5*time.Second)
+			body, _ := chromedp.Run(ectx, chromedp.Evaluate[string](`document.body.innerText`))
+			ecancel()
+			consoleMu.Lock()
+			browserLog := strings.Join(consoleLog, "\n")
+			consoleMu.Unlock()
+			t.Fatalf("%s: %v\npage text:\n%s\nbrowser console:\n%s\nserver log tail:\n%s", what, err, body, browserLog, tail(a.logs.String(), 3000))
 		}
 	}
 	text := func(ctx context.Context, sel string) string {
@@ -122,6 +147,7 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 
 	visitor, cancelVisitor := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
 	defer cancelVisitor()
+	watch(visitor, "widget")
 	step(visitor, "visitor opens the widget and writes",
 		chromedp.Navigate(a.url+"/demo"),
 		chromedp.WaitVisible(chromedp.CSS(`#sb-chat-launcher`)),
@@ -159,10 +185,8 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=chat-input]`), reply),
 		chromedp.Click(chromedp.CSS(`button[data-testid=send]`)),
 	)
-	name := text(agent, `[data-testid=customer-name]`)
-	if strings.TrimSpace(name) != "王伟 Wang Wei" {
-		t.Errorf("workspace shows customer %q, want 王伟 Wang Wei", name)
-	}
+	step(agent, "the workspace shows the customer",
+		poll(agent, "the customer's name beside the chat", `document.querySelector('[data-testid=customer-name]')?.textContent.trim() === '王伟 Wang Wei'`))
 
 	step(visitor, "the visitor sees the reply",
 		poll(visitor, "the reply in the widget", `[...document.querySelectorAll('#sb-transcript .sb-msg-agent')].some(e => e.textContent.includes(`+"`"+reply+"`"+`))`))
@@ -182,4 +206,11 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 		t.Errorf("timeline lacks the wrap-up or the conversation:\n%s", timeline)
 	}
 	screenshot(t, agent, "console-timeline")
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

@@ -1,0 +1,290 @@
+// The agent console: presence, offers with the screen-pop, and the contacts
+// the agent holds. All state is rebuilt from the server's snapshot after
+// every (re)connect; text from customers is only ever set as text.
+import { connect, el, fmtTime, fmtDate } from './socket.js';
+
+const csrf = document.querySelector('meta[name=csrf-token]').content;
+const offers = new Map();   // offer_id → offer frame
+const contacts = new Map(); // contact_id → view
+let selected = null;
+let sock;
+
+function toast(text) {
+  const t = el('div', { class: 'toast', 'data-testid': 'toast', role: 'status' }, text,
+    el('button', { class: 'dismiss', 'aria-label': 'Dismiss', onclick: () => t.remove() }, '×'));
+  document.getElementById('toasts').append(t);
+  setTimeout(() => t.remove(), 6000);
+}
+
+// ---- screen-pop ----------------------------------------------------------
+
+function section(title, items) {
+  if (!items || items.length === 0) return null;
+  return el('section', { class: 'pop-section' }, el('h4', {}, title), el('ul', {}, items));
+}
+
+function screenPop(pop, nameTestID) {
+  const c = pop.customer;
+  const name = c ? c.name || 'Unnamed customer' : 'Unknown visitor';
+  return el('div', { class: 'pop' },
+    el('div', { class: 'pop-head' },
+      el('span', { class: 'pop-name', 'data-testid': nameTestID }, name),
+      c && c.tier ? el('span', { class: 'tier tier-' + c.tier }, c.tier) : null),
+    c && c.notes ? el('p', { class: 'notes' }, c.notes) : null,
+    section('Possible customers', (pop.candidates || []).map((k) => el('li', {}, k.name))),
+    // Chat visitor ids identify a browser, not something an agent can use.
+    section('Contact details', (pop.identities || []).filter((i) => i.kind !== 'chat').map((i) => el('li', {}, el('span', { class: 'muted' }, i.kind + ' '), i.value))),
+    section('Vehicles', (pop.vehicles || []).map((v) => el('li', {},
+      el('b', {}, v.plate || v.vin), ` ${v.make} ${v.model}${v.year ? ' ' + v.year : ''}`))),
+    section('Open service orders', (pop.service_orders || []).map((o) => el('li', {},
+      el('b', {}, o.number), ` ${o.status.replace('_', ' ')}`, o.plate ? ` · ${o.plate}` : '',
+      o.description ? ` · ${o.description}` : '', o.promised_at ? ` · promised ${fmtDate(o.promised_at)}` : ''))),
+    section('Open deals', (pop.deals || []).map((d) => el('li', {}, `${d.stage.replace('_', ' ')} · ${d.vehicle_desc} · ¥${d.value}`))),
+    section('Recent contacts', (pop.recent || []).map((r) => el('li', {},
+      el('span', { class: 'chan' }, r.channel), ` ${fmtDate(r.at)} · ${r.state}`, r.subject ? ` · ${r.subject}` : '',
+      r.snippet ? el('div', { class: 'snippet' }, r.snippet) : null))),
+  );
+}
+
+// ---- offers --------------------------------------------------------------
+
+function renderOffers() {
+  const box = document.getElementById('offers');
+  box.replaceChildren(...[...offers.values()].map((o) => {
+    const countdown = el('span', { class: 'countdown' });
+    const card = el('article', { class: 'offer', 'data-testid': 'offer', 'data-offer': o.offer_id },
+      el('header', {},
+        el('span', { class: 'chan' }, o.contact.channel),
+        el('span', { class: 'queue', 'data-testid': 'offer-queue' }, o.contact.queue_name),
+        el('span', { class: 'reason' }, o.reason),
+        countdown),
+      screenPop(o.screen_pop, 'offer-customer-name'),
+      el('footer', {},
+        el('button', { class: 'accept', 'data-action': 'accept', onclick: () => answer(o, 'accept') }, 'Accept (A)'),
+        el('button', { class: 'reject', 'data-action': 'reject', onclick: () => answer(o, 'reject') }, 'Reject (R)')));
+    card._countdown = () => {
+      const left = Math.max(0, Math.round((new Date(o.expires_at) - Date.now()) / 1000));
+      countdown.textContent = left + ' s';
+    };
+    card._countdown();
+    return card;
+  }));
+  document.title = (offers.size ? `(${offers.size}) ` : '') + 'Switchboard';
+}
+
+setInterval(() => document.querySelectorAll('.offer').forEach((c) => c._countdown && c._countdown()), 1000);
+
+function answer(o, kind) {
+  const frame = { type: kind, offer_id: o.offer_id };
+  if (kind === 'reject') frame.reason = 'busy';
+  sock.send(frame);
+  if (kind === 'reject') { offers.delete(o.offer_id); renderOffers(); }
+}
+
+document.addEventListener('keydown', (ev) => {
+  if (ev.target.closest('input, textarea, select') || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const first = offers.values().next().value;
+  if (!first) return;
+  if (ev.key === 'a' || ev.key === 'A') answer(first, 'accept');
+  if (ev.key === 'r' || ev.key === 'R') answer(first, 'reject');
+});
+
+// ---- contacts ------------------------------------------------------------
+
+function hold(item) {
+  const id = item.contact.id;
+  let v = contacts.get(id);
+  if (!v) {
+    v = { id, messages: new Map(), pending: new Map(), unread: 0, closed: false };
+    contacts.set(id, v);
+  }
+  v.contact = item.contact;
+  v.pop = item.screen_pop;
+  for (const m of item.messages || []) v.messages.set(m.seq, m);
+  if (!selected) selected = id;
+  return v;
+}
+
+function renderTabs() {
+  const tabs = document.getElementById('tabs');
+  tabs.replaceChildren(...[...contacts.values()].map((v) => el('button', {
+    class: 'tab' + (v.id === selected ? ' selected' : '') + (v.closed ? ' closed' : ''),
+    'data-testid': 'contact-tab',
+    onclick: () => { selected = v.id; v.unread = 0; renderAll(); },
+  }, el('span', { class: 'chan' }, v.contact.channel), ' ',
+  (v.pop && v.pop.customer && v.pop.customer.name) || 'Visitor',
+  v.unread ? el('span', { class: 'badge' }, v.unread) : null)));
+}
+
+function transcript(v) {
+  const lines = [...v.messages.values()].sort((a, b) => a.seq - b.seq).map((m) =>
+    el('div', { class: `msg msg-${m.author_kind}` },
+      el('div', { class: 'meta' }, `${m.author_name || m.author_kind} · ${fmtTime(m.at)}`),
+      el('div', { class: 'body' }, m.body)));
+  const seen = new Set([...v.messages.values()].map((m) => m.client_id).filter(Boolean));
+  for (const [cid, body] of v.pending) {
+    if (seen.has(cid)) { v.pending.delete(cid); continue; }
+    lines.push(el('div', { class: 'msg msg-agent pending' }, el('div', { class: 'meta' }, 'sending…'), el('div', { class: 'body' }, body)));
+  }
+  return lines;
+}
+
+function panelFor(v) {
+  if (v.panel) return v.panel;
+  const list = el('div', { class: 'transcript', 'data-testid': 'transcript', 'aria-live': 'polite' });
+  const input = el('textarea', { 'data-testid': 'chat-input', rows: 3, placeholder: 'Write a reply… (Enter sends, Shift+Enter new line)', maxlength: 4000 });
+  const send = () => {
+    const body = input.value.trim();
+    if (!body) return;
+    const cid = 'a-' + Math.random().toString(36).slice(2, 10);
+    if (sock.send({ type: 'send', contact_id: v.id, client_id: cid, body })) {
+      v.pending.set(cid, body);
+      input.value = '';
+      refresh(v);
+    } else toast('Not connected; your reply was kept.');
+  };
+  input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); } });
+  const wrap = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: 'Wrap-up note', maxlength: 2000 });
+  const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id, wrap_up: wrap.value }) }, 'Close and wrap up');
+  const work = el('div', { class: 'work' }, list,
+    el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
+    el('div', { class: 'wrapup' }, wrap, closeBtn));
+  const side = el('aside', { class: 'side' });
+  v.panel = el('div', { class: 'contact-panel' }, work, side);
+  v.list = list; v.side = side; v.work = work;
+  return v.panel;
+}
+
+function refresh(v) {
+  panelFor(v);
+  v.list.replaceChildren(...transcript(v));
+  v.list.scrollTop = v.list.scrollHeight;
+  // The screen-pop changes rarely; redrawing it on every line would only
+  // move the agent's scroll position and selection.
+  if (v.sideFor !== v.pop) {
+    v.side.replaceChildren(screenPop(v.pop || {}, 'customer-name'));
+    v.sideFor = v.pop;
+  }
+}
+
+async function showTimeline(v) {
+  const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, 'Loading the customer’s history…'));
+  v.work.replaceChildren(el('h3', {}, 'Closed. Customer history'), box,
+    el('button', { class: 'done', onclick: () => { contacts.delete(v.id); if (selected === v.id) selected = contacts.keys().next().value || null; renderAll(); } }, 'Done'));
+  if (!v.customerID) { box.replaceChildren(el('p', {}, 'No customer record.')); return; }
+  try {
+    const res = await fetch(`/api/customers/${encodeURIComponent(v.customerID)}/timeline`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
+    if (!res.ok) throw new Error(res.status);
+    const items = await res.json();
+    box.replaceChildren(...items.map((it) => el('article', { class: 'timeline-item' },
+      el('header', {}, el('span', { class: 'chan' }, it.channel), ` ${fmtDate(it.at)} · ${it.state}`, it.subject ? ` · ${it.subject}` : ''),
+      it.wrap_up ? el('p', { class: 'wrapup-note' }, 'Wrap-up: ', it.wrap_up) : null,
+      el('div', {}, (it.messages || []).map((m) => el('div', { class: `msg msg-${m.author_kind}` },
+        el('span', { class: 'meta' }, `${m.author_name || m.author_kind}: `), m.body))))));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'error' }, 'Could not load the history.'));
+  }
+}
+
+function renderAll() {
+  renderOffers();
+  renderTabs();
+  const panel = document.getElementById('panel');
+  const v = selected && contacts.get(selected);
+  if (!v) {
+    panel.replaceChildren(el('p', { class: 'empty' }, 'No contacts yet. Set yourself Available to receive offers.'));
+    return;
+  }
+  if (!v.closed) refresh(v);
+  panel.replaceChildren(panelFor(v));
+}
+
+// ---- presence ------------------------------------------------------------
+
+const presence = document.getElementById('presence');
+const reason = document.getElementById('away-reason');
+function sendPresence() {
+  reason.hidden = presence.value !== 'away';
+  sock.send({ type: 'presence', state: presence.value, reason: presence.value === 'away' ? reason.value : '' });
+}
+presence.addEventListener('change', sendPresence);
+reason.addEventListener('change', sendPresence);
+
+// ---- frames --------------------------------------------------------------
+
+function onFrame(f) {
+  switch (f.type) {
+    case 'snapshot':
+      offers.clear();
+      for (const v of contacts.values()) if (!v.closed) contacts.delete(v.id);
+      for (const item of f.contacts) hold(item);
+      presence.value = f.presence.state;
+      reason.hidden = f.presence.state !== 'away';
+      if (f.presence.reason) reason.value = f.presence.reason;
+      if (selected && !contacts.has(selected)) selected = contacts.keys().next().value || null;
+      renderAll();
+      break;
+    case 'offer':
+      offers.set(f.offer_id, f);
+      renderOffers();
+      break;
+    case 'offer_rescinded':
+      if (offers.delete(f.offer_id)) {
+        renderOffers();
+        if (f.reason === 'timeout') toast('The offer timed out and went back to the queue.');
+        else if (f.reason !== 'rejected') toast('The offer was withdrawn.');
+      }
+      break;
+    case 'offers_reset':
+      offers.clear();
+      renderOffers();
+      break;
+    case 'assigned': {
+      offers.delete(f.offer_id);
+      const v = hold(f);
+      selected = v.id;
+      renderAll();
+      break;
+    }
+    case 'message': {
+      const v = contacts.get(f.contact_id);
+      if (!v) break;
+      v.messages.set(f.message.seq, f.message);
+      if (v.id !== selected) v.unread++;
+      if (!v.closed) refresh(v);
+      renderTabs();
+      break;
+    }
+    case 'contact_closed': {
+      const v = contacts.get(f.contact_id);
+      if (!v || v.closed) break;
+      v.closed = true;
+      v.customerID = f.customer_id;
+      panelFor(v);
+      showTimeline(v);
+      renderTabs();
+      break;
+    }
+    case 'presence':
+      presence.value = f.state;
+      reason.hidden = f.state !== 'away';
+      break;
+    case 'ack':
+      break;
+    case 'error':
+      if (f.offer_id && offers.delete(f.offer_id)) renderOffers();
+      toast(f.message || f.code);
+      break;
+  }
+}
+
+sock = connect('/ws/agent', {
+  onFrame,
+  onState(up) {
+    document.querySelector('[data-testid=conn]').textContent = up ? 'connected' : 'reconnecting…';
+    document.body.classList.toggle('offline', !up);
+  },
+  onClose(ev) {
+    if (ev.code === 4401) { location.href = '/login?next=/console'; return false; }
+  },
+});
