@@ -474,3 +474,74 @@ func TestSecondNodeTakesOverRouting(t *testing.T) {
 		t.Errorf("%d open assignments, want 2 (one per chat, none doubled)", open)
 	}
 }
+
+// TestVisitorResumesWithoutLossOrDuplicates: a visitor's resent line (same
+// client_id, as after a lost ack) is stored once; lines written while the
+// visitor was away arrive after it reconnects with its token and last seq,
+// exactly once and in order.
+func TestVisitorResumesWithoutLossOrDuplicates(t *testing.T) {
+	a := startApp(t, nil)
+	c, _ := a.login(t, "chenjing@huadong.example")
+	agent, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.expect("snapshot", nil)
+	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
+	agent.expect("ack", nil)
+
+	v1, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1.send(map[string]any{"type": "hello", "name": "Resume", "email": "resume@example.com"})
+	v1.expect("welcome", nil)
+	v1.send(map[string]any{"type": "message", "client_id": "m1", "body": "first"})
+	token := v1.expect("welcome", func(f map[string]any) bool { return f["contact_id"] != "" })["token"]
+	v1.expect("ack", func(f map[string]any) bool { return f["seq"] == float64(1) })
+	// The same line again, as a widget does when the ack was lost.
+	v1.send(map[string]any{"type": "message", "client_id": "m1", "body": "first"})
+	if ack := v1.expect("ack", nil); ack["seq"] != float64(1) {
+		t.Errorf("resent line acked with seq %v, want the first seq 1", ack["seq"])
+	}
+	offer := agent.expect("offer", nil)
+	agent.send(map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
+	contactID := path(agent.expect("assigned", nil), "contact", "id")
+	v1.conn.Close() // the visitor's network drops
+
+	for i, body := range []string{"are you there?", "I'll wait"} {
+		agent.send(map[string]any{"type": "send", "id": fmt.Sprint("s", i), "contact_id": contactID, "client_id": fmt.Sprint("a", i), "body": body})
+		agent.expect("ack", func(f map[string]any) bool { return f["ref"] == fmt.Sprint("s", i) })
+	}
+
+	v2, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2.send(map[string]any{"type": "hello", "token": token, "last_seq": 1})
+	if w := v2.expect("welcome", nil); w["contact_id"] != contactID || w["state"] != "active" {
+		t.Errorf("resume welcome = %v, want contact %v, active", w, contactID)
+	}
+	var got []string
+	for len(got) < 2 {
+		f := v2.expect("message", nil)
+		got = append(got, fmt.Sprint(f["seq"], " ", f["body"]))
+	}
+	if want := []string{"2 are you there?", "3 I'll wait"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("after resume the visitor got %q, want %q", got, want)
+	}
+	select {
+	case f := <-v2.in:
+		if f["type"] == "message" {
+			t.Errorf("extra line after resume: %v", f)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+	pool, _ := pgxpool.New(context.Background(), a.dsn)
+	defer pool.Close()
+	var n int
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM messages WHERE contact_id = $1`, contactID).Scan(&n)
+	if n != 3 {
+		t.Errorf("%d messages stored, want 3 (the resent line once)", n)
+	}
+}
