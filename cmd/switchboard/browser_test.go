@@ -98,7 +98,7 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 	watch(agent, "console")
 	step := func(tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+		ctx, cancel := context.WithTimeout(tab, 45*time.Second)
 		defer cancel()
 		if err := chromedp.Do(ctx, actions...); err != nil {
 			screenshot(t, tab, "failed")
