@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/switchboard-cc/switchboard/internal/dbid"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -66,7 +67,7 @@ func (s *Store) Assign(ctx context.Context, a Assignment) error {
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO assignments (id, tenant_id, contact_id, agent_id, offer_id) VALUES ($1, $2, $3, $4, $5)`,
-			newID(), a.TenantID, a.ContactID, a.AgentID, a.OfferID)
+			dbid.New(), a.TenantID, a.ContactID, a.AgentID, a.OfferID)
 		switch pgCode(err) {
 		case "":
 			if err != nil {
@@ -165,7 +166,7 @@ func (s *Store) AppendAgentMessage(ctx context.Context, tenant, agentID, contact
 			INSERT INTO messages (id, tenant_id, contact_id, seq, author_kind, author_id, body, idempotency_key)
 			VALUES ($1, $2, $3, $4, 'agent', $5, $6, $7)
 			ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-			RETURNING id`, newID(), tenant, contactID, seq, agentID, body, key).Scan(&id)
+			RETURNING id`, dbid.New(), tenant, contactID, seq, agentID, body, key).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errDuplicate
 		} else if err != nil {
@@ -283,7 +284,7 @@ func (s *Store) RecordEvent(ctx context.Context, tenant, contactID uuid.UUID, ki
 		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data)
 		SELECT c.tenant_id, c.id, $3, COALESCE($4, c.queue_id), $5, $6
 		FROM contacts c WHERE c.tenant_id = $1 AND c.id = $2`,
-		tenant, contactID, kind, nullID(queueID), nullID(agentID), data)
+		tenant, contactID, kind, dbid.Null(queueID), dbid.Null(agentID), data)
 	if err != nil {
 		return fmt.Errorf("record event %s on %s: %w", kind, contactID, err)
 	} else if tag.RowsAffected() == 0 {

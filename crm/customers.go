@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-cc/switchboard/internal/dbid"
 )
 
 // NewCustomer is a customer to create, with identities already normalised.
@@ -31,7 +33,7 @@ func (s *Store) CreateCustomer(ctx context.Context, tenant uuid.UUID, c NewCusto
 	if c.Tier == "" {
 		c.Tier = "standard"
 	}
-	id := newID()
+	id := dbid.New()
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockIdentities(ctx, tx, tenant, ids); err != nil {
 			return err
@@ -39,7 +41,7 @@ func (s *Store) CreateCustomer(ctx context.Context, tenant uuid.UUID, c NewCusto
 		_, err := tx.Exec(ctx, `
 			INSERT INTO customers (id, tenant_id, kind, name, language, tier, notes, site_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			id, tenant, c.Kind, c.Name, c.Language, c.Tier, c.Notes, nullID(c.SiteID))
+			id, tenant, c.Kind, c.Name, c.Language, c.Tier, c.Notes, dbid.Null(c.SiteID))
 		if err != nil {
 			return mapWriteError("create customer", err)
 		}
@@ -71,7 +73,7 @@ func (s *Store) AddVehicle(ctx context.Context, tenant, customerID uuid.UUID, v 
 	if role == "" {
 		role = "owner"
 	}
-	id := newID()
+	id := dbid.New()
 	// One statement: a customer of another tenant fails the link's foreign
 	// key and takes the vehicle with it.
 	_, err := s.pool.Exec(ctx, `
@@ -112,13 +114,13 @@ func (s *Store) AddServiceOrder(ctx context.Context, tenant, customerID uuid.UUI
 	if o.Amount == "" {
 		o.Amount = "0"
 	}
-	id := newID()
+	id := dbid.New()
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO service_orders (id, tenant_id, site_id, number, kind, customer_id, vehicle_id, status,
 		                            advisor_id, description, promised_at, amount)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric)`,
-		id, tenant, nullID(o.SiteID), o.Number, o.Kind, customerID, nullID(o.VehicleID), o.Status,
-		nullID(o.AdvisorID), o.Description, nullTime(o.PromisedAt), o.Amount)
+		id, tenant, dbid.Null(o.SiteID), o.Number, o.Kind, customerID, dbid.Null(o.VehicleID), o.Status,
+		dbid.Null(o.AdvisorID), o.Description, nullTime(o.PromisedAt), o.Amount)
 	if err != nil {
 		return uuid.Nil, mapWriteError("add service order", err)
 	}
@@ -140,11 +142,11 @@ func (s *Store) AddDeal(ctx context.Context, tenant, customerID uuid.UUID, d New
 	if d.Value == "" {
 		d.Value = "0"
 	}
-	id := newID()
+	id := dbid.New()
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO deals (id, tenant_id, customer_id, stage, vehicle_desc, salesperson_id, value)
 		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric)`,
-		id, tenant, customerID, d.Stage, d.VehicleDesc, nullID(d.SalespersonID), d.Value)
+		id, tenant, customerID, d.Stage, d.VehicleDesc, dbid.Null(d.SalespersonID), d.Value)
 	if err != nil {
 		return uuid.Nil, mapWriteError("add deal", err)
 	}

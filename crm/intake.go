@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/switchboard-cc/switchboard/internal/dbid"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -113,12 +114,12 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 			}
 			res.CustomerID, res.Candidates, res.NewCustomer = r.CustomerID, r.Candidates, r.Created
 		}
-		res.ContactID, res.Seq, res.State, res.QueueID = newID(), 1, StateQueued, in.QueueID
+		res.ContactID, res.Seq, res.State, res.QueueID = dbid.New(), 1, StateQueued, in.QueueID
 		err := tx.QueryRow(ctx, `
 			INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, subject, arrived_at, last_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, COALESCE($9, now()), 1)
 			RETURNING priority, arrived_at`,
-			res.ContactID, in.TenantID, nullID(in.SiteID), in.Channel, in.QueueID, nullID(res.CustomerID),
+			res.ContactID, in.TenantID, dbid.Null(in.SiteID), in.Channel, in.QueueID, dbid.Null(res.CustomerID),
 			res.Candidates, in.Subject, nullTime(in.At)).Scan(&res.Priority, &res.ArrivedAt)
 		if pgCode(err) == codeForeignKeyViolation {
 			return InboundResult{}, fmt.Errorf("record inbound: queue %s or site %s is not the tenant's: %w", in.QueueID, in.SiteID, ErrInvalid)
@@ -157,7 +158,7 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		if err != nil {
 			return InboundResult{}, fmt.Errorf("record inbound: contact %s: %w", in.ContactID, err)
 		}
-		res.ContactID, res.CustomerID, res.AssignedAgent = in.ContactID, deref(customer), deref(agent)
+		res.ContactID, res.CustomerID, res.AssignedAgent = in.ContactID, dbid.Deref(customer), dbid.Deref(agent)
 		if state == StatePending {
 			if err := insertEvent(ctx, tx, in.TenantID, res.ContactID, "reopened", res.QueueID, uuid.Nil, nil); err != nil {
 				return InboundResult{}, err
@@ -170,7 +171,7 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		VALUES ($1, $2, $3, $4, 'customer', $5, $6, COALESCE($7, now()))
 		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING id`,
-		newID(), in.TenantID, res.ContactID, res.Seq, in.Body, in.IdempotencyKey, nullTime(in.At)).Scan(&res.MessageID)
+		dbid.New(), in.TenantID, res.ContactID, res.Seq, in.Body, in.IdempotencyKey, nullTime(in.At)).Scan(&res.MessageID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return InboundResult{}, errDuplicate
 	} else if err != nil {
@@ -207,7 +208,7 @@ func inboundByKey(ctx context.Context, q dbtx, tenant uuid.UUID, key string) (In
 	} else if err != nil {
 		return InboundResult{}, false, fmt.Errorf("inbound by key: %w", err)
 	}
-	res.CustomerID, res.AssignedAgent = deref(customer), deref(agent)
+	res.CustomerID, res.AssignedAgent = dbid.Deref(customer), dbid.Deref(agent)
 	// Contacts are opened with their first line, so seq 1 means the first
 	// copy opened the contact.
 	res.NewContact = res.Seq == 1
@@ -274,9 +275,9 @@ func resolve(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []Identity, n
 	}
 	switch len(found) {
 	case 0:
-		id := newID()
+		id := dbid.New()
 		_, err := tx.Exec(ctx, `INSERT INTO customers (id, tenant_id, name, site_id) VALUES ($1, $2, $3, $4)`,
-			id, tenant, name, nullID(site))
+			id, tenant, name, dbid.Null(site))
 		if pgCode(err) == codeForeignKeyViolation {
 			return Resolution{}, fmt.Errorf("resolve: site %s is not the tenant's: %w", site, ErrInvalid)
 		} else if err != nil {
@@ -336,7 +337,7 @@ func addIdentities(ctx context.Context, q dbtx, tenant, customer uuid.UUID, ids 
 	kinds, systems, values := identityColumns(ids)
 	rowIDs := make([]uuid.UUID, len(ids))
 	for i := range rowIDs {
-		rowIDs[i] = newID()
+		rowIDs[i] = dbid.New()
 	}
 	_, err := q.Exec(ctx, `
 		INSERT INTO customer_identities (id, tenant_id, customer_id, kind, system, value)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/switchboard-cc/switchboard/internal/dbid"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -38,23 +39,6 @@ type dbtx interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
-
-// nullID maps uuid.Nil, "none", to SQL NULL.
-func nullID(id uuid.UUID) *uuid.UUID {
-	if id == uuid.Nil {
-		return nil
-	}
-	return &id
-}
-
-func deref(id *uuid.UUID) uuid.UUID {
-	if id == nil {
-		return uuid.Nil
-	}
-	return *id
 }
 
 // nullTime maps the zero time, "now", to SQL NULL, which the queries turn
@@ -234,7 +218,7 @@ func insertEvent(ctx context.Context, q dbtx, tenant, contact uuid.UUID, kind st
 	}
 	_, err := q.Exec(ctx, `
 		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data)
-		VALUES ($1, $2, $3, $4, $5, $6)`, tenant, contact, kind, nullID(queue), nullID(agent), data)
+		VALUES ($1, $2, $3, $4, $5, $6)`, tenant, contact, kind, dbid.Null(queue), dbid.Null(agent), data)
 	if err != nil {
 		return fmt.Errorf("event %s on %s: %w", kind, contact, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/switchboard-cc/switchboard/internal/dbid"
 )
 
 var (
@@ -45,25 +47,9 @@ func NewStore(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool, dummyHash: h}
 }
 
-func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
-
-func nullID(id uuid.UUID) *uuid.UUID {
-	if id == uuid.Nil {
-		return nil
-	}
-	return &id
-}
-
-func deref(id *uuid.UUID) uuid.UUID {
-	if id == nil {
-		return uuid.Nil
-	}
-	return *id
-}
-
 // CreateTenant adds a dealer group.
 func (s *Store) CreateTenant(ctx context.Context, name, zone string) (Tenant, error) {
-	t := Tenant{ID: newID(), Name: name, DefaultZone: zone}
+	t := Tenant{ID: dbid.New(), Name: name, DefaultZone: zone}
 	if _, err := time.LoadLocation(zone); err != nil {
 		return Tenant{}, fmt.Errorf("%w: time zone %q", ErrInvalid, zone)
 	}
@@ -100,7 +86,7 @@ func (s *Store) TenantByName(ctx context.Context, name string) (Tenant, error) {
 
 // CreateSite adds a dealership. ChatKey is generated when empty.
 func (s *Store) CreateSite(ctx context.Context, site Site) (Site, error) {
-	site.ID = newID()
+	site.ID = dbid.New()
 	if site.ChatKey == "" {
 		site.ChatKey = "site_" + randomToken(12)
 	}
@@ -116,7 +102,7 @@ func (s *Store) CreateSite(ctx context.Context, site Site) (Site, error) {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO sites (id, tenant_id, name, zone, country, area_code, chat_key, allowed_origins, chat_queue_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		site.ID, site.TenantID, site.Name, site.Zone, site.Country, site.AreaCode, site.ChatKey, site.AllowedOrigins, nullID(site.ChatQueueID))
+		site.ID, site.TenantID, site.Name, site.Zone, site.Country, site.AreaCode, site.ChatKey, site.AllowedOrigins, dbid.Null(site.ChatQueueID))
 	if err != nil {
 		return Site{}, fmt.Errorf("create site: %w", err)
 	}
@@ -129,7 +115,7 @@ func scanSite(r pgx.Row) (Site, error) {
 	var st Site
 	var q *uuid.UUID
 	err := r.Scan(&st.ID, &st.TenantID, &st.Name, &st.Zone, &st.Country, &st.AreaCode, &st.ChatKey, &st.AllowedOrigins, &q)
-	st.ChatQueueID = deref(q)
+	st.ChatQueueID = dbid.Deref(q)
 	return st, err
 }
 
@@ -169,7 +155,7 @@ func (s *Store) SetSiteChat(ctx context.Context, tenant, site, queue uuid.UUID, 
 
 // CreateQueue adds a queue; zero durations take the defaults.
 func (s *Store) CreateQueue(ctx context.Context, q Queue) (Queue, error) {
-	q.ID = newID()
+	q.ID = dbid.New()
 	if q.Strategy == "" {
 		q.Strategy = "longest_idle"
 	}
@@ -186,7 +172,7 @@ func (s *Store) CreateQueue(ctx context.Context, q Queue) (Queue, error) {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO queues (id, tenant_id, site_id, name, skills, strategy, priority, sla_seconds, offer_timeout_seconds, wrap_up_seconds)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		q.ID, q.TenantID, nullID(q.SiteID), q.Name, skills, q.Strategy, q.Priority,
+		q.ID, q.TenantID, dbid.Null(q.SiteID), q.Name, skills, q.Strategy, q.Priority,
 		int(q.SLA/time.Second), int(q.OfferTimeout/time.Second), int(q.WrapUp/time.Second))
 	if err != nil {
 		return Queue{}, fmt.Errorf("create queue: %w", err)
@@ -207,7 +193,7 @@ func (s *Store) Queues(ctx context.Context, tenant uuid.UUID) ([]Queue, error) {
 		var site *uuid.UUID
 		var sla, timeout, wrap int
 		err := r.Scan(&q.ID, &q.TenantID, &site, &q.Name, &q.Skills, &q.Strategy, &q.Priority, &sla, &timeout, &wrap)
-		q.SiteID = deref(site)
+		q.SiteID = dbid.Deref(site)
 		q.SLA, q.OfferTimeout, q.WrapUp = time.Duration(sla)*time.Second, time.Duration(timeout)*time.Second, time.Duration(wrap)*time.Second
 		return q, err
 	})
@@ -235,11 +221,11 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	u := User{ID: newID(), TenantID: nu.TenantID, SiteID: nu.SiteID, Email: strings.TrimSpace(nu.Email), DisplayName: nu.DisplayName, Role: nu.Role, Active: true}
+	u := User{ID: dbid.New(), TenantID: nu.TenantID, SiteID: nu.SiteID, Email: strings.TrimSpace(nu.Email), DisplayName: nu.DisplayName, Role: nu.Role, Active: true}
 	_, err = s.pool.Exec(ctx, `
 		INSERT INTO users (id, tenant_id, site_id, email, display_name, password_hash, role)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		u.ID, u.TenantID, nullID(u.SiteID), u.Email, u.DisplayName, hash, string(u.Role))
+		u.ID, u.TenantID, dbid.Null(u.SiteID), u.Email, u.DisplayName, hash, string(u.Role))
 	if err != nil {
 		return User{}, fmt.Errorf("create user: %w", err)
 	}
@@ -253,7 +239,7 @@ func scanUser(r pgx.Row, extra ...any) (User, error) {
 	var site *uuid.UUID
 	var role string
 	err := r.Scan(append([]any{&u.ID, &u.TenantID, &site, &u.Email, &u.DisplayName, &role, &u.Active}, extra...)...)
-	u.SiteID, u.Role = deref(site), Role(role)
+	u.SiteID, u.Role = dbid.Deref(site), Role(role)
 	return u, err
 }
 
@@ -390,7 +376,7 @@ func (s *Store) agents(ctx context.Context, tenant, only uuid.UUID) ([]Agent, er
 		JOIN users u ON u.tenant_id = a.tenant_id AND u.id = a.id
 		LEFT JOIN agent_presence p ON p.tenant_id = a.tenant_id AND p.agent_id = a.id
 		WHERE a.tenant_id = $1 AND u.active AND ($2::uuid IS NULL OR a.id = $2)
-		ORDER BY u.display_name, a.id`, tenant, nullID(only))
+		ORDER BY u.display_name, a.id`, tenant, dbid.Null(only))
 	if err != nil {
 		return nil, fmt.Errorf("agents: %w", err)
 	}
