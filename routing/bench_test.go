@@ -26,8 +26,10 @@ func benchDecisions(b *testing.B, agents, skills, waiting int) {
 	var ids []uuid.UUID
 	for i := range agents {
 		sk := map[string]int{}
+		// Every agent is qualified for the queues of its three skills, as in
+		// a real center; an agent nobody's queue wants would idle forever.
 		for range 3 {
-			sk[fmt.Sprint("s", r.IntN(skills))] = 1 + r.IntN(5)
+			sk[fmt.Sprint("s", r.IntN(skills))] = 3 + r.IntN(3)
 		}
 		ids = append(ids, f.agent(fmt.Sprint("a", i), sk, 2))
 	}

@@ -88,11 +88,16 @@ type Engine struct {
 	offers   map[uuid.UUID]*Offer
 	assigned map[uuid.UUID]assignment
 
-	// order holds every task (waiting or offered) in routing order, kept
-	// sorted on insert so that a decision never sorts the whole backlog.
-	order []*taskState
-	// freeBy is Dispatch's scratch: per channel, the agents with a free slot.
-	freeBy map[org.Channel][]*agentState
+	// lines holds each queue's tasks (waiting or offered) in routing order,
+	// kept sorted on insert, so that a decision looks at the heads of the
+	// queues a free agent can serve and never sorts or walks the backlog.
+	lines map[uuid.UUID]*line
+	// free is, per channel, the routable agents with a free slot, kept up to
+	// date at every change so a decision never scans every agent.
+	free map[org.Channel]map[*agentState]struct{}
+	// freeBy is Dispatch's scratch copy of free, made per channel on first use.
+	freeBy [3][]*agentState
+	built  [3]bool
 }
 
 // NewEngine returns an empty engine.
@@ -104,19 +109,67 @@ func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 		tasks:    map[uuid.UUID]*taskState{},
 		offers:   map[uuid.UUID]*Offer{},
 		assigned: map[uuid.UUID]assignment{},
-		freeBy:   map[org.Channel][]*agentState{},
+		lines:    map[uuid.UUID]*line{},
+		free: map[org.Channel]map[*agentState]struct{}{
+			org.Voice: {}, org.Chat: {}, org.Email: {},
+		},
 	}
+}
+
+// touch re-files an agent in the free sets after anything that changes its
+// presence, capacity, load or open offers.
+func (e *Engine) touch(a *agentState) {
+	for _, ch := range org.Channels {
+		if a.routable() && a.free(ch) > 0 && e.agents[a.ID] == a {
+			e.free[ch][a] = struct{}{}
+		} else {
+			delete(e.free[ch], a)
+		}
+	}
+}
+
+// line is one queue's tasks in routing order, with a count per channel so
+// that a queue nobody free can serve is passed over without a scan.
+type line struct {
+	tasks []*taskState
+	n     [3]int
 }
 
 func (e *Engine) insert(t *taskState) {
-	i, _ := slices.BinarySearchFunc(e.order, t, e.before)
-	e.order = slices.Insert(e.order, i, t)
+	l := e.lines[t.QueueID]
+	if l == nil {
+		l = &line{}
+		e.lines[t.QueueID] = l
+	}
+	i, _ := slices.BinarySearchFunc(l.tasks, t, e.before)
+	l.tasks = slices.Insert(l.tasks, i, t)
+	l.n[channelIndex(t.Channel)]++
 }
 
 func (e *Engine) remove(t *taskState) {
-	if i, ok := slices.BinarySearchFunc(e.order, t, e.before); ok {
-		e.order = slices.Delete(e.order, i, i+1)
+	l := e.lines[t.QueueID]
+	if l == nil {
+		return
 	}
+	if i, ok := slices.BinarySearchFunc(l.tasks, t, e.before); ok {
+		l.tasks = slices.Delete(l.tasks, i, i+1)
+		l.n[channelIndex(t.Channel)]--
+		if len(l.tasks) == 0 {
+			delete(e.lines, t.QueueID)
+		}
+	}
+}
+
+// freeFor is the list of agents free on ch, copied once per Dispatch.
+func (e *Engine) freeFor(ci int) []*agentState {
+	if !e.built[ci] {
+		free := e.freeBy[ci][:0]
+		for a := range e.free[org.Channels[ci]] {
+			free = append(free, a)
+		}
+		e.freeBy[ci], e.built[ci] = free, true
+	}
+	return e.freeBy[ci]
 }
 
 // SetQueue adds or updates a queue. Tasks of unknown queues wait unoffered.
@@ -124,11 +177,7 @@ func (e *Engine) SetQueue(q org.Queue) {
 	if q.OfferTimeout <= 0 {
 		q.OfferTimeout = 20 * time.Second
 	}
-	old, known := e.queues[q.ID]
 	e.queues[q.ID] = q
-	if known && old.Priority != q.Priority {
-		slices.SortFunc(e.order, e.before)
-	}
 }
 
 func (e *Engine) agent(id uuid.UUID) *agentState {
@@ -145,6 +194,7 @@ func (e *Engine) agent(id uuid.UUID) *agentState {
 func (e *Engine) SetAgent(ag Agent) {
 	a := e.agent(ag.ID)
 	a.Agent = ag
+	e.touch(a)
 }
 
 // RemoveAgent forgets an agent, rescinding its open offers. Its
@@ -156,6 +206,7 @@ func (e *Engine) RemoveAgent(id uuid.UUID) []Offer {
 	}
 	out := e.rescindAgent(a)
 	delete(e.agents, id)
+	e.touch(a)
 	return out
 }
 
@@ -166,6 +217,7 @@ func (e *Engine) SetPresence(id uuid.UUID, p org.Presence, connected bool) []Off
 	a := e.agent(id)
 	was := a.routable()
 	a.presence, a.connected = p, connected
+	defer e.touch(a)
 	switch now := a.routable(); {
 	case was && !now:
 		return e.rescindAgent(a)
@@ -191,6 +243,7 @@ func (e *Engine) endOffer(o *Offer) {
 	if a := e.agents[o.AgentID]; a != nil {
 		delete(a.offers, o.ID)
 		a.offered[o.Task.Channel]--
+		e.touch(a)
 	}
 	if t := e.tasks[o.Task.ContactID]; t != nil && t.offer == o {
 		t.offer = nil
@@ -294,7 +347,9 @@ func (e *Engine) Assigned(contact, agent uuid.UUID, ch org.Channel) {
 
 func (e *Engine) assign(contact, agent uuid.UUID, ch org.Channel) {
 	e.assigned[contact] = assignment{agent: agent, ch: ch}
-	e.agent(agent).load[ch]++
+	a := e.agent(agent)
+	a.load[ch]++
+	e.touch(a)
 }
 
 // Release ends an assignment (closed, or its accept failed to commit) and
@@ -310,6 +365,7 @@ func (e *Engine) Release(contact uuid.UUID) bool {
 		if a.totalLoad() == 0 {
 			a.idleSince = e.now()
 		}
+		e.touch(a)
 	}
 	return true
 }
@@ -389,70 +445,102 @@ func (e *Engine) before(a, b *taskState) int {
 }
 
 // Dispatch makes every offer possible now, in contact order, and returns them.
+//
+// Each round takes, of every queue, the first waiting contact that a free
+// agent can serve, offers the best of those heads to its longest-idle
+// agent, and goes again until no head can be served. Tasks of one queue
+// share its skills, so a queue nobody free can serve costs one check.
 func (e *Engine) Dispatch() []Offer {
-	// Per channel, the agents who could take a contact at all; the walk
-	// stops as soon as none is left, so a decision costs little however long
-	// the backlog.
-	left := 0
-	for _, ch := range org.Channels {
-		free := e.freeBy[ch][:0]
-		for _, a := range e.agents {
-			if a.routable() && a.free(ch) > 0 {
-				free = append(free, a)
-			}
-		}
-		e.freeBy[ch] = free
-		left += len(free)
-	}
-	if left == 0 {
-		return nil
-	}
+	e.built = [3]bool{}
 	now := e.now()
 	var out []Offer
-	for _, t := range e.order {
+	for {
+		var bestT *taskState
+		bestA := -1
+		for qid, l := range e.lines {
+			q, ok := e.queues[qid]
+			if !ok {
+				continue
+			}
+			t, a := e.head(l, q, now)
+			if t != nil && (bestT == nil || e.before(t, bestT) < 0) {
+				bestT, bestA = t, a
+			}
+		}
+		if bestT == nil {
+			return out
+		}
+		q := e.queues[bestT.QueueID]
+		ci := channelIndex(bestT.Channel)
+		free := e.freeBy[ci]
+		agent := free[bestA]
+		o := &Offer{ID: e.newID(), Task: bestT.Task, AgentID: agent.ID, OfferedAt: now, ExpiresAt: now.Add(q.OfferTimeout),
+			Reason: "longest idle agent in " + q.Name}
+		bestT.offer = o
+		e.offers[o.ID] = o
+		agent.offers[o.ID] = o
+		agent.offered[bestT.Channel]++
+		e.touch(agent)
+		out = append(out, *o)
+		if agent.free(bestT.Channel) <= 0 {
+			free[bestA] = free[len(free)-1]
+			e.freeBy[ci] = free[:len(free)-1]
+		}
+	}
+}
+
+// head finds a queue's first waiting task that a free agent can take, and
+// that agent's index in the channel's free list. The queue's skills are the
+// same for all its tasks, so who qualifies is worked out once per channel.
+func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
+	var elig [3][]int
+	any := false
+	for ci := range elig {
+		if l.n[ci] == 0 {
+			continue
+		}
+		for i, a := range e.freeFor(ci) {
+			if hasSkills(a.Skills, q.Skills) {
+				elig[ci] = append(elig[ci], i)
+			}
+		}
+		any = any || len(elig[ci]) > 0
+	}
+	if !any {
+		return nil, -1
+	}
+	for _, t := range l.tasks {
 		if t.offer != nil {
 			continue
 		}
-		free := e.freeBy[t.Channel]
-		if len(free) == 0 {
+		ci := channelIndex(t.Channel)
+		if len(elig[ci]) == 0 {
 			continue
 		}
-		q, ok := e.queues[t.QueueID]
-		if !ok {
-			continue
-		}
-		i := e.longestIdle(free, t, q, now)
-		if i < 0 {
-			continue
-		}
-		best := free[i]
-		o := &Offer{ID: e.newID(), Task: t.Task, AgentID: best.ID, OfferedAt: now, ExpiresAt: now.Add(q.OfferTimeout),
-			Reason: "longest idle agent in " + q.Name}
-		t.offer = o
-		e.offers[o.ID] = o
-		best.offers[o.ID] = o
-		best.offered[t.Channel]++
-		out = append(out, *o)
-		if best.free(t.Channel) <= 0 {
-			free[i] = free[len(free)-1]
-			e.freeBy[t.Channel] = free[:len(free)-1]
-			if left--; left == 0 {
-				break
-			}
+		if i := e.longestIdle(e.freeBy[ci], elig[ci], t, now); i >= 0 {
+			return t, i
 		}
 	}
-	return out
+	return nil, -1
 }
 
-// longestIdle is the default strategy: of the agents able to take t, the
-// one idle the longest (ties by id).
-// It returns the agent's index in free, or -1.
-func (e *Engine) longestIdle(free []*agentState, t *taskState, q org.Queue, now time.Time) int {
+func channelIndex(c org.Channel) int {
+	switch c {
+	case org.Voice:
+		return 0
+	case org.Chat:
+		return 1
+	}
+	return 2
+}
+
+// longestIdle is the default strategy: of the qualified free agents (elig
+// indexes free) who have not just declined t, the one idle the longest, ties
+// by id. It returns the index in free, or -1.
+func (e *Engine) longestIdle(free []*agentState, elig []int, t *taskState, now time.Time) int {
 	best := -1
-	for i, a := range free {
-		if !hasSkills(a.Skills, q.Skills) {
-			continue
-		}
+	for _, i := range elig {
+		a := free[i]
 		if until, ok := t.declined[a.ID]; ok && now.Before(until) {
 			continue
 		}
