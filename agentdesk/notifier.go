@@ -90,6 +90,11 @@ func (n *Notifier) AcceptFailed(ctx context.Context, tenant, agent, offer uuid.U
 	n.s.publishUser(ctx, tenant, agent, frame{"type": "error", "code": reason, "offer_id": offer, "message": msg})
 }
 
+// PresenceForced shows every console of the agent the presence routing set.
+func (n *Notifier) PresenceForced(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) {
+	n.s.publishUser(ctx, tenant, agent, frame{"type": "presence", "state": p, "reason": reason})
+}
+
 // Gauges stores the tenant's newest gauges for new wallboards and pushes them
 // to the open ones.
 func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges) {

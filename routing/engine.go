@@ -53,6 +53,8 @@ type agentState struct {
 	presence  org.Presence
 	connected bool
 	idleSince time.Time
+	today     int                 // contacts accepted today (SetHandledToday resets it)
+	missed    int                 // offers in a row that ran out unanswered
 	load      map[org.Channel]int // assignments
 	offered   map[org.Channel]int // open offers, each holding a slot
 	offers    map[uuid.UUID]*Offer
@@ -88,6 +90,14 @@ type Engine struct {
 	offers   map[uuid.UUID]*Offer
 	assigned map[uuid.UUID]assignment
 
+	// MaxMissed is how many offers in a row an agent may let run out before
+	// routing sets them away ("no answer"), as FreeSWITCH mod_callcenter
+	// does: an agent who walked off must not keep contacts waiting.
+	MaxMissed int
+	noAnswer  []uuid.UUID
+	// lastOffered is, per queue, the agent offered last, for round robin.
+	lastOffered map[uuid.UUID]uuid.UUID
+
 	// lines holds each queue's tasks (waiting or offered) in routing order,
 	// kept sorted on insert, so that a decision looks at the heads of the
 	// queues a free agent can serve and never sorts or walks the backlog.
@@ -104,12 +114,14 @@ type Engine struct {
 func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 	return &Engine{
 		now: now, newID: newID,
-		queues:   map[uuid.UUID]org.Queue{},
-		agents:   map[uuid.UUID]*agentState{},
-		tasks:    map[uuid.UUID]*taskState{},
-		offers:   map[uuid.UUID]*Offer{},
-		assigned: map[uuid.UUID]assignment{},
-		lines:    map[uuid.UUID]*line{},
+		queues:      map[uuid.UUID]org.Queue{},
+		agents:      map[uuid.UUID]*agentState{},
+		tasks:       map[uuid.UUID]*taskState{},
+		offers:      map[uuid.UUID]*Offer{},
+		assigned:    map[uuid.UUID]assignment{},
+		lines:       map[uuid.UUID]*line{},
+		MaxMissed:   3,
+		lastOffered: map[uuid.UUID]uuid.UUID{},
 		free: map[org.Channel]map[*agentState]struct{}{
 			org.Voice: {}, org.Chat: {}, org.Email: {},
 		},
@@ -312,8 +324,15 @@ func (e *Engine) Accept(agent, offer uuid.UUID) (Offer, error) {
 		e.remove(t)
 	}
 	e.assign(o.Task.ContactID, agent, o.Task.Channel)
+	a := e.agents[agent]
+	a.missed = 0
+	a.today++
 	return *o, nil
 }
+
+// SetHandledToday sets how many contacts an agent accepted today, on
+// rebuild and at the queue's local midnight (fewest-today strategy).
+func (e *Engine) SetHandledToday(agent uuid.UUID, n int) { e.agent(agent).today = n }
 
 // Reject ends the offer; the contact goes back with its original age and
 // is not offered to this agent again for one offer timeout.
@@ -322,6 +341,7 @@ func (e *Engine) Reject(agent, offer uuid.UUID) (Offer, error) {
 	if err != nil {
 		return Offer{}, err
 	}
+	e.agents[agent].missed = 0 // a reject is an answer
 	e.decline(o)
 	return *o, nil
 }
@@ -381,9 +401,37 @@ func (e *Engine) Expire() []Offer {
 		}
 	}
 	sortOffers(out)
-	for i := range out {
-		e.decline(e.offers[out[i].ID])
+	expired := len(out)
+	for i := range expired { // out grows below; only the expired are declined
+		o := e.offers[out[i].ID]
+		if o == nil {
+			continue // its agent was set away by an earlier one in this round
+		}
+		e.decline(o)
+		if a := e.agents[o.AgentID]; a != nil && a.routable() {
+			if a.missed++; e.MaxMissed > 0 && a.missed >= e.MaxMissed {
+				a.missed = 0
+				e.noAnswer = append(e.noAnswer, a.ID)
+				// Their other open offers go back too, reported with the
+				// expired ones so their consoles are told.
+				for _, r := range e.SetPresence(a.ID, org.Away, a.connected) {
+					if !r.ExpiresAt.After(now) {
+						continue // expired too: already in out
+					}
+					out = append(out, r)
+				}
+			}
+		}
 	}
+	return out
+}
+
+// NoAnswer returns, once, the agents that Expire set away for missing
+// MaxMissed offers in a row; the caller persists their presence and tells
+// them. Their reason is "no answer".
+func (e *Engine) NoAnswer() []uuid.UUID {
+	out := e.noAnswer
+	e.noAnswer = nil
 	return out
 }
 
@@ -475,8 +523,9 @@ func (e *Engine) Dispatch() []Offer {
 		free := e.freeBy[ci]
 		agent := free[bestA]
 		o := &Offer{ID: e.newID(), Task: bestT.Task, AgentID: agent.ID, OfferedAt: now, ExpiresAt: now.Add(q.OfferTimeout),
-			Reason: "longest idle agent in " + q.Name}
+			Reason: reason(q)}
 		bestT.offer = o
+		e.lastOffered[q.ID] = agent.ID
 		e.offers[o.ID] = o
 		agent.offers[o.ID] = o
 		agent.offered[bestT.Channel]++
@@ -487,6 +536,20 @@ func (e *Engine) Dispatch() []Offer {
 			e.freeBy[ci] = free[:len(free)-1]
 		}
 	}
+}
+
+func reason(q org.Queue) string {
+	switch q.Strategy {
+	case RoundRobin:
+		return "next in turn in " + q.Name
+	case LeastOccupied:
+		return "least occupied agent in " + q.Name
+	case FewestToday:
+		return "fewest contacts today in " + q.Name
+	case BestSkill:
+		return "best skilled agent in " + q.Name
+	}
+	return "longest idle agent in " + q.Name
 }
 
 // head finds a queue's first waiting task that a free agent can take, and
@@ -517,7 +580,7 @@ func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
 		if len(elig[ci]) == 0 {
 			continue
 		}
-		if i := e.longestIdle(e.freeBy[ci], elig[ci], t, now); i >= 0 {
+		if i := e.pick(e.freeBy[ci], elig[ci], t, q, now); i >= 0 {
 			return t, i
 		}
 	}
@@ -534,22 +597,101 @@ func channelIndex(c org.Channel) int {
 	return 2
 }
 
-// longestIdle is the default strategy: of the qualified free agents (elig
-// indexes free) who have not just declined t, the one idle the longest, ties
-// by id. It returns the index in free, or -1.
-func (e *Engine) longestIdle(free []*agentState, elig []int, t *taskState, now time.Time) int {
+// Strategies name how a queue picks among the agents able to take a contact.
+const (
+	LongestIdle   = "longest_idle"   // the agent idle longest (default)
+	RoundRobin    = "round_robin"    // the next agent after the one offered last, in a fixed order
+	LeastOccupied = "least_occupied" // the lowest share of capacity in use
+	FewestToday   = "fewest_today"   // the fewest contacts accepted today
+	BestSkill     = "best_skill"     // the highest level in the queue's skills, then longest idle
+)
+
+// Strategies lists the known strategies, for validation.
+var Strategies = []string{LongestIdle, RoundRobin, LeastOccupied, FewestToday, BestSkill}
+
+// pick chooses, of the qualified free agents (elig indexes free) who have
+// not just declined t, the one q's strategy prefers; ties go to the agent
+// idle longest, then by id, so every choice is deterministic. It returns the
+// index in free, or -1.
+func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q org.Queue, now time.Time) int {
+	better := e.strategy(q)
 	best := -1
 	for _, i := range elig {
 		a := free[i]
 		if until, ok := t.declined[a.ID]; ok && now.Before(until) {
 			continue
 		}
-		if best < 0 || a.idleSince.Before(free[best].idleSince) ||
-			(a.idleSince.Equal(free[best].idleSince) && bytes.Compare(a.ID[:], free[best].ID[:]) < 0) {
+		if best < 0 || better(a, free[best]) {
 			best = i
 		}
 	}
 	return best
+}
+
+// strategy returns "a is preferred to b" for q.
+func (e *Engine) strategy(q org.Queue) func(a, b *agentState) bool {
+	idle := func(a, b *agentState) bool {
+		if !a.idleSince.Equal(b.idleSince) {
+			return a.idleSince.Before(b.idleSince)
+		}
+		return bytes.Compare(a.ID[:], b.ID[:]) < 0
+	}
+	switch q.Strategy {
+	case RoundRobin:
+		last := e.lastOffered[q.ID]
+		return func(a, b *agentState) bool {
+			// Agents after the last one, in id order, come first; then wrap.
+			aa, ba := bytes.Compare(a.ID[:], last[:]) > 0, bytes.Compare(b.ID[:], last[:]) > 0
+			if aa != ba {
+				return aa
+			}
+			return bytes.Compare(a.ID[:], b.ID[:]) < 0
+		}
+	case LeastOccupied:
+		return func(a, b *agentState) bool {
+			// Compare used/capacity as cross products: no division, no floats.
+			ua, ca := a.occupancy()
+			ub, cb := b.occupancy()
+			if ua*cb != ub*ca {
+				return ua*cb < ub*ca
+			}
+			return idle(a, b)
+		}
+	case FewestToday:
+		return func(a, b *agentState) bool {
+			if a.today != b.today {
+				return a.today < b.today
+			}
+			return idle(a, b)
+		}
+	case BestSkill:
+		return func(a, b *agentState) bool {
+			sa, sb := skillScore(a.Skills, q.Skills), skillScore(b.Skills, q.Skills)
+			if sa != sb {
+				return sa > sb
+			}
+			return idle(a, b)
+		}
+	}
+	return idle
+}
+
+// occupancy is the slots in use (assignments and open offers) and the
+// capacity, over all channels.
+func (a *agentState) occupancy() (used, capacity int) {
+	for _, ch := range org.Channels {
+		used += a.load[ch] + a.offered[ch]
+		capacity += a.Capacity[ch]
+	}
+	return used, max(capacity, 1)
+}
+
+func skillScore(have, need map[string]int) int {
+	n := 0
+	for s := range need {
+		n += have[s]
+	}
+	return n
 }
 
 func hasSkills(have, need map[string]int) bool {

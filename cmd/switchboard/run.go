@@ -167,7 +167,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		return err
 	}
 	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval},
-		pool, routingSource{orgs, people}, b, assigner{people}, desk.Notifier(), b, log)
+		pool, routingSource{orgs, people}, b, assigner{people}, desk.Notifier(), b, orgs, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -67,6 +67,15 @@ type Notifier interface {
 	Assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer)
 	AcceptFailed(ctx context.Context, tenant, agent, offer uuid.UUID, reason string)
 	Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges)
+	// PresenceForced tells an agent's consoles that routing changed their
+	// presence (set away after missed offers).
+	PresenceForced(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string)
+}
+
+// PresenceSetter records a presence that routing decided, so that it
+// survives a rebuild and shows in the agent's history.
+type PresenceSetter interface {
+	SetPresence(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) (org.Agent, error)
 }
 
 // Subscriber is the bus, from which commands arrive.
@@ -102,6 +111,7 @@ type Command struct {
 // Config tunes a Dispatcher.
 type Config struct {
 	Holder        string        // this node's name in routing_lease
+	MaxMissed     int           // offers in a row an agent may miss before being set away; default 3
 	LeaseTTL      time.Duration // default 10s
 	SweepInterval time.Duration // default 2s
 	GaugeInterval time.Duration // default 1s: wallboard pushes are coalesced to this
@@ -117,6 +127,7 @@ type Dispatcher struct {
 	assign Assigner
 	notify Notifier
 	sub    Subscriber
+	pres   PresenceSetter
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -125,7 +136,7 @@ type Dispatcher struct {
 }
 
 // New returns a Dispatcher; Run starts it.
-func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign Assigner, notify Notifier, sub Subscriber, log *slog.Logger) *Dispatcher {
+func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign Assigner, notify Notifier, sub Subscriber, pres PresenceSetter, log *slog.Logger) *Dispatcher {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
 	}
@@ -135,7 +146,7 @@ func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign A
 	if cfg.GaugeInterval <= 0 {
 		cfg.GaugeInterval = time.Second
 	}
-	return &Dispatcher{cfg: cfg, pool: pool, src: src, conns: conns, assign: assign, notify: notify, sub: sub, log: log,
+	return &Dispatcher{cfg: cfg, pool: pool, src: src, conns: conns, assign: assign, notify: notify, sub: sub, pres: pres, log: log,
 		now: time.Now, tenants: map[uuid.UUID]*tenantRun{}}
 }
 

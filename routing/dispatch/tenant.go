@@ -29,7 +29,7 @@ func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
 	return &tenantRun{
 		d:     d,
 		lease: l,
-		eng:   routing.NewEngine(d.now, func() uuid.UUID { return uuid.Must(uuid.NewV7()) }),
+		eng:   newEngine(d),
 		inbox: make(chan func(context.Context), 4096),
 		notes: make(chan func(context.Context), 4096),
 		// The lease's expiry is the database's clock; ours may differ, so stop
@@ -142,6 +142,19 @@ func (tr *tenantRun) step() {
 	for _, o := range tr.eng.Expire() {
 		tr.dirty = true
 		tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "timeout") })
+	}
+	for _, agent := range tr.eng.NoAnswer() {
+		tr.note(func(ctx context.Context) {
+			const reason = "no answer"
+			if _, err := tr.d.pres.SetPresence(ctx, tenant, agent, org.Away, reason); err != nil {
+				// The engine has them away already; the next sweep reads the
+				// stored presence back, so they become routable again.
+				tr.d.log.Error("routing: set no-answer agent away", "tenant_id", tenant, "agent_id", agent, "err", err)
+				return
+			}
+			tr.d.log.Info("agent set away after missed offers", "tenant_id", tenant, "agent_id", agent)
+			tr.d.notify.PresenceForced(ctx, tenant, agent, org.Away, reason)
+		})
 	}
 	for _, o := range tr.eng.Dispatch() {
 		tr.dirty = true
@@ -320,3 +333,11 @@ func (h commandHandler) Deliver(p []byte) {
 // Resync: commands published while Redis was away are lost; a sweep repairs
 // presence and queued contacts, and consoles resend what they still want.
 func (h commandHandler) Resync() { h.tr.poke(h.tr.sweepNow) }
+
+func newEngine(d *Dispatcher) *routing.Engine {
+	e := routing.NewEngine(d.now, func() uuid.UUID { return uuid.Must(uuid.NewV7()) })
+	if d.cfg.MaxMissed > 0 {
+		e.MaxMissed = d.cfg.MaxMissed
+	}
+	return e
+}

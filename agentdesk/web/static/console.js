@@ -268,6 +268,7 @@ function onFrame(f) {
     case 'presence':
       presence.value = f.state;
       reason.hidden = f.state !== 'away';
+      if (f.reason === 'no answer') toast('You were set Away after several unanswered offers. Set yourself Available when you are back.');
       break;
     case 'ack':
       break;
