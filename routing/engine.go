@@ -18,6 +18,13 @@ type Task struct {
 	Channel   org.Channel
 	Priority  int       // higher first
 	ArrivedAt time.Time // the contact's age; kept through re-queues
+
+	// Preferred agents are tried alone until PreferUntil (the customer's
+	// owner, the advisor on an open order, the agent who handled them last);
+	// then the queue's whole pool. PreferReason says why, for the console.
+	Preferred    []uuid.UUID
+	PreferUntil  time.Time
+	PreferReason string
 }
 
 // Agent is routing's view of an agent's static properties.
@@ -435,12 +442,23 @@ func (e *Engine) NoAnswer() []uuid.UUID {
 	return out
 }
 
-// NextDeadline is the earliest time Expire has work.
+// NextDeadline is the earliest time the engine has work without being
+// told anything: an offer to expire, or a preference to run out (the
+// contact then goes to the whole pool).
 func (e *Engine) NextDeadline() (time.Time, bool) {
 	var next time.Time
+	earlier := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
 	for _, o := range e.offers {
-		if next.IsZero() || o.ExpiresAt.Before(next) {
-			next = o.ExpiresAt
+		earlier(o.ExpiresAt)
+	}
+	now := e.now()
+	for _, t := range e.tasks {
+		if t.offer == nil && t.prefers(now) {
+			earlier(t.PreferUntil)
 		}
 	}
 	return next, !next.IsZero()
@@ -522,8 +540,12 @@ func (e *Engine) Dispatch() []Offer {
 		ci := channelIndex(bestT.Channel)
 		free := e.freeBy[ci]
 		agent := free[bestA]
+		why := reason(q)
+		if bestT.prefers(now) && bestT.PreferReason != "" {
+			why = bestT.PreferReason
+		}
 		o := &Offer{ID: e.newID(), Task: bestT.Task, AgentID: agent.ID, OfferedAt: now, ExpiresAt: now.Add(q.OfferTimeout),
-			Reason: reason(q)}
+			Reason: why}
 		bestT.offer = o
 		e.lastOffered[q.ID] = agent.ID
 		e.offers[o.ID] = o
@@ -580,7 +602,14 @@ func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
 		if len(elig[ci]) == 0 {
 			continue
 		}
-		if i := e.pick(e.freeBy[ci], elig[ci], t, q, now); i >= 0 {
+		if t.prefers(now) {
+			// Only the preferred agents for now; the task waits for them.
+			if i := e.pick(e.freeBy[ci], elig[ci], t, q, now, t.Preferred); i >= 0 {
+				return t, i
+			}
+			continue
+		}
+		if i := e.pick(e.freeBy[ci], elig[ci], t, q, now, nil); i >= 0 {
 			return t, i
 		}
 	}
@@ -595,6 +624,10 @@ func channelIndex(c org.Channel) int {
 		return 1
 	}
 	return 2
+}
+
+func (t *taskState) prefers(now time.Time) bool {
+	return len(t.Preferred) > 0 && now.Before(t.PreferUntil)
 }
 
 // Strategies name how a queue picks among the agents able to take a contact.
@@ -613,11 +646,14 @@ var Strategies = []string{LongestIdle, RoundRobin, LeastOccupied, FewestToday, B
 // not just declined t, the one q's strategy prefers; ties go to the agent
 // idle longest, then by id, so every choice is deterministic. It returns the
 // index in free, or -1.
-func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q org.Queue, now time.Time) int {
+func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q org.Queue, now time.Time, only []uuid.UUID) int {
 	better := e.strategy(q)
 	best := -1
 	for _, i := range elig {
 		a := free[i]
+		if only != nil && !slices.Contains(only, a.ID) {
+			continue
+		}
 		if until, ok := t.declined[a.ID]; ok && now.Before(until) {
 			continue
 		}

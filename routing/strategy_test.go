@@ -135,3 +135,42 @@ func TestAgentWhoMissesOffersIsSetAway(t *testing.T) {
 	}
 	_ = other
 }
+
+func TestPreferredAgentsFirstThenThePool(t *testing.T) {
+	f := newFixture()
+	q := f.queue("Service", nil)
+	pool := f.agent("pool", nil, 1)
+	advisor := f.agent("advisor", nil, 1)
+	busy := Task{ContactID: f.id(), QueueID: q.ID, Channel: org.Chat, ArrivedAt: f.now}
+	f.e.Assigned(busy.ContactID, advisor, org.Chat) // the advisor is on another chat
+
+	tk := Task{ContactID: f.id(), QueueID: q.ID, Channel: org.Chat, ArrivedAt: f.now,
+		Preferred: []uuid.UUID{advisor}, PreferUntil: f.now.Add(30 * time.Second), PreferReason: "advisor on open order SO-1"}
+	f.e.Enqueue(tk)
+	if got := f.e.Dispatch(); len(got) != 0 {
+		t.Fatalf("Dispatch() = %v, want the contact to wait for its advisor", got)
+	}
+	if next, ok := f.e.NextDeadline(); !ok || !next.Equal(tk.PreferUntil) {
+		t.Errorf("NextDeadline() = %v, %v; want the end of the preference", next, ok)
+	}
+	// The advisor frees up within the window: they get it, with the reason.
+	f.tick(10 * time.Second)
+	f.e.Release(busy.ContactID)
+	got := f.e.Dispatch()
+	if len(got) != 1 || got[0].AgentID != advisor || got[0].Reason != "advisor on open order SO-1" {
+		t.Fatalf("Dispatch() = %v, want the advisor, with the reason", got)
+	}
+	// Another contact whose preferred agent never frees up goes to the pool
+	// once the window ends.
+	other := Task{ContactID: f.id(), QueueID: q.ID, Channel: org.Chat, ArrivedAt: f.now,
+		Preferred: []uuid.UUID{advisor}, PreferUntil: f.now.Add(30 * time.Second)}
+	f.e.Enqueue(other)
+	if got := f.e.Dispatch(); len(got) != 0 {
+		t.Fatalf("Dispatch() = %v, want a wait for the (busy) advisor", got)
+	}
+	f.tick(30 * time.Second)
+	got = f.e.Dispatch()
+	if len(got) != 1 || got[0].AgentID != pool {
+		t.Errorf("after the window Dispatch() = %v, want the pool agent", got)
+	}
+}
