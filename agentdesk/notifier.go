@@ -9,6 +9,8 @@ import (
 
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing"
+	"github.com/switchboard-cc/switchboard/routing/dispatch"
+	"github.com/switchboard-cc/switchboard/stats"
 )
 
 // Notifier turns routing's decisions into console and wallboard frames. It
@@ -97,9 +99,9 @@ func (n *Notifier) PresenceForced(ctx context.Context, tenant, agent uuid.UUID, 
 
 // Gauges stores the tenant's newest gauges for new wallboards and pushes them
 // to the open ones.
-func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges) {
+func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges, today dispatch.Today) {
 	s := n.s
-	b, err := json.Marshal(wallboardGauges(g))
+	b, err := json.Marshal(wallboardGauges(g, today))
 	if err != nil {
 		return
 	}
@@ -130,6 +132,45 @@ type queueGauge struct {
 	Waiting     int       `json:"waiting"`
 	LongestWait int       `json:"longest_wait_seconds"`
 	Offered     int       `json:"offered"`
+	Today       todayJSON `json:"today"`
+}
+
+// todayJSON is a queue's figures since local midnight. The service level
+// names its definition and threshold; null figures mean nothing to count yet.
+type todayJSON struct {
+	Offered       int      `json:"offered"`
+	Answered      int      `json:"answered"`
+	Abandoned     int      `json:"abandoned"`
+	ShortAbandons int      `json:"short_abandons"`
+	ServiceLevel  *float64 `json:"service_level"`
+	SLDefinition  string   `json:"sl_definition"`
+	SLSeconds     int      `json:"sl_seconds"`
+	ASASeconds    *float64 `json:"asa_seconds"`
+	AHTSeconds    *float64 `json:"aht_seconds"`
+	AbandonRate   *float64 `json:"abandon_rate"`
+}
+
+// wallboardSL is the service-level definition the wallboard shows.
+const wallboardSL = stats.OfOffered
+
+func todayFigures(c stats.Counts, sla time.Duration) todayJSON {
+	t := todayJSON{Offered: c.Offered, Answered: c.Answered, Abandoned: c.Abandoned, ShortAbandons: c.ShortAbandons,
+		SLDefinition: string(wallboardSL), SLSeconds: int(sla / time.Second)}
+	if v, ok := c.ServiceLevel(wallboardSL); ok {
+		t.ServiceLevel = &v
+	}
+	if c.Answered > 0 {
+		v := c.ASA().Seconds()
+		t.ASASeconds = &v
+	}
+	if c.Handled > 0 {
+		v := c.AHT().Seconds()
+		t.AHTSeconds = &v
+	}
+	if v, ok := c.AbandonRate(); ok {
+		t.AbandonRate = &v
+	}
+	return t
 }
 
 type agentGauge struct {
@@ -149,7 +190,7 @@ type gaugesJSON struct {
 
 // wallboardGauges derives the wallboard's labels. "Busy" is derived here
 // from load and never stored: available and connected with work in hand.
-func wallboardGauges(g routing.Gauges) gaugesJSON {
+func wallboardGauges(g routing.Gauges, today dispatch.Today) gaugesJSON {
 	out := gaugesJSON{
 		At:        g.At.UTC(),
 		Queues:    make([]queueGauge, 0, len(g.Queues)),
@@ -157,7 +198,8 @@ func wallboardGauges(g routing.Gauges) gaugesJSON {
 		AgentList: make([]agentGauge, 0, len(g.Agents)),
 	}
 	for _, q := range g.Queues {
-		qg := queueGauge{ID: q.QueueID, Name: q.Name, Waiting: q.Waiting, Offered: q.Offered}
+		qg := queueGauge{ID: q.QueueID, Name: q.Name, Waiting: q.Waiting, Offered: q.Offered,
+			Today: todayFigures(today.Queues[q.QueueID], today.SLA[q.QueueID])}
 		if !q.OldestArrival.IsZero() {
 			qg.LongestWait = int(g.At.Sub(q.OldestArrival) / time.Second)
 		}

@@ -72,6 +72,18 @@ func (s *Store) Tenants(ctx context.Context) ([]Tenant, error) {
 	})
 }
 
+// Tenant returns one tenant.
+func (s *Store) Tenant(ctx context.Context, id uuid.UUID) (Tenant, error) {
+	var t Tenant
+	err := s.pool.QueryRow(ctx, `SELECT id, name, default_zone FROM tenants WHERE id = $1`, id).Scan(&t.ID, &t.Name, &t.DefaultZone)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Tenant{}, ErrNotFound
+	} else if err != nil {
+		return Tenant{}, fmt.Errorf("tenant %s: %w", id, err)
+	}
+	return t, nil
+}
+
 // TenantByName finds a tenant by its exact name.
 func (s *Store) TenantByName(ctx context.Context, name string) (Tenant, error) {
 	var t Tenant

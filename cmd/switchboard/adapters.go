@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing"
 	"github.com/switchboard-cc/switchboard/routing/dispatch"
+	"github.com/switchboard-cc/switchboard/stats"
 )
 
 // Where the packages meet: each must satisfy the interfaces its consumers define.
@@ -84,6 +86,26 @@ func (s routingSource) OpenAssignments(ctx context.Context, tenant uuid.UUID) ([
 		out[i] = dispatch.Assignment{ContactID: a.ContactID, AgentID: a.AgentID, Channel: a.Channel}
 	}
 	return out, nil
+}
+
+func (s routingSource) Zone(ctx context.Context, tenant uuid.UUID) (*time.Location, error) {
+	t, err := s.orgs.Tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return time.LoadLocation(t.DefaultZone)
+}
+
+func (s routingSource) Events(ctx context.Context, tenant uuid.UUID, cursor string, since time.Time) ([]stats.Event, string, error) {
+	es, next, err := s.people.EventsSince(ctx, tenant, crm.EventCursor(cursor), since)
+	if err != nil {
+		return nil, cursor, err
+	}
+	out := make([]stats.Event, len(es))
+	for i, e := range es {
+		out[i] = stats.Event{Kind: e.Kind, ContactID: e.ContactID, QueueID: e.QueueID, AgentID: e.AgentID, Channel: e.Channel, At: e.At}
+	}
+	return out, string(next), nil
 }
 
 // assigner commits routing's accepts as crm assignments and maps crm's

@@ -417,6 +417,19 @@ func TestWallboardShowsWaitingContactsLive(t *testing.T) {
 		q := queue(f, "Enquiries")
 		return q != nil && q["waiting"] == float64(0) && path(f, "gauges", "agents", "busy") == float64(1)
 	})
+	// Today's figures follow the contact events: one offered, one answered
+	// well within the 20 s threshold.
+	f = wall.expect("gauges", func(f map[string]any) bool {
+		return path(queue(f, "Enquiries"), "today", "answered") == float64(1)
+	})
+	today := queue(f, "Enquiries")["today"].(map[string]any)
+	if today["offered"] != float64(1) || today["service_level"] != float64(1) || today["sl_seconds"] != float64(20) ||
+		today["sl_definition"] != "answered within / (answered + abandoned)" {
+		t.Errorf("Enquiries today = %v, want 1 offered, service level 1 against 20 s, with its definition", today)
+	}
+	if asa, ok := today["asa_seconds"].(float64); !ok || asa < 0 || asa > 10 {
+		t.Errorf("ASA = %v, want the few seconds the chat waited", today["asa_seconds"])
+	}
 }
 
 // TestSecondNodeTakesOverRouting runs two nodes on one database and Redis.

@@ -19,10 +19,11 @@ var allowed = map[string][]string{
 	"crm":                           {"org"},
 	"routing":                       {"org"},
 	"routing/lease":                 {},
-	"routing/dispatch":              {"org", "routing", "routing/lease"},
+	"routing/dispatch":              {"org", "routing", "routing/lease", "stats"},
+	"stats":                         {"org"},
 	"channels":                      {"crm", "org", "routing"},
 	"channels/chat":                 {"channels", "crm", "org"},
-	"agentdesk":                     {"agentdesk/web", "channels", "crm", "org", "routing", "routing/dispatch"},
+	"agentdesk":                     {"agentdesk/web", "channels", "crm", "org", "routing", "routing/dispatch", "stats"},
 	"agentdesk/web":                 {},
 	"cmd/switchboard":               nil, // everything
 	"cmd/switchboard/internal/demo": {"crm", "org"},

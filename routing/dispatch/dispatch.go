@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing"
 	"github.com/switchboard-cc/switchboard/routing/lease"
+	"github.com/switchboard-cc/switchboard/stats"
 )
 
 // NotifyChannel is the PostgreSQL channel that announces queued contacts.
@@ -30,6 +31,11 @@ type Source interface {
 	Agents(ctx context.Context, tenant uuid.UUID) ([]org.Agent, error)
 	Queued(ctx context.Context, tenant uuid.UUID) ([]routing.Task, error)
 	OpenAssignments(ctx context.Context, tenant uuid.UUID) ([]Assignment, error)
+	// Zone is the tenant's default time zone: "today" starts at its midnight.
+	Zone(ctx context.Context, tenant uuid.UUID) (*time.Location, error)
+	// Events returns contact events at or after since that the cursor has
+	// not seen, never skipping a transaction that commits late, and the next cursor.
+	Events(ctx context.Context, tenant uuid.UUID, cursor string, since time.Time) ([]stats.Event, string, error)
 }
 
 // Assignment is an open assignment read back on rebuild.
@@ -66,10 +72,18 @@ type Notifier interface {
 	OffersReset(ctx context.Context, tenant, agent uuid.UUID)
 	Assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer)
 	AcceptFailed(ctx context.Context, tenant, agent, offer uuid.UUID, reason string)
-	Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges)
+	Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges, today Today)
 	// PresenceForced tells an agent's consoles that routing changed their
 	// presence (set away after missed offers).
 	PresenceForced(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string)
+}
+
+// Today is a tenant's figures since its local midnight, per queue, with the
+// thresholds they were counted against.
+type Today struct {
+	Since  time.Time
+	Queues map[uuid.UUID]stats.Counts
+	SLA    map[uuid.UUID]time.Duration
 }
 
 // PresenceSetter records a presence that routing decided, so that it

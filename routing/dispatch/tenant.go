@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing"
 	"github.com/switchboard-cc/switchboard/routing/lease"
+	"github.com/switchboard-cc/switchboard/stats"
 )
 
 // tenantRun is one tenant's engine under one lease epoch. Everything that
@@ -23,6 +24,13 @@ type tenantRun struct {
 	notes  chan func(context.Context)
 	safeTo time.Time // local monotonic deadline after which the lease may be someone else's
 	dirty  bool      // gauges changed since the last push
+
+	// Today's statistics, followed from the contact events.
+	zone     *time.Location
+	dayStart time.Time
+	cursor   string
+	tally    *stats.Tally
+	sla      map[uuid.UUID]time.Duration
 }
 
 func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
@@ -118,9 +126,12 @@ func (tr *tenantRun) run(parent context.Context) error {
 			}
 			tr.lease, tr.safeTo = l, time.Now().Add(tr.d.cfg.LeaseTTL*4/5)
 		case <-gauges.C:
+			if err := tr.followEvents(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("routing: follow contact events", "err", err)
+			}
 			if tr.dirty {
-				g := tr.eng.Gauges()
-				tr.note(func(ctx context.Context) { tr.d.notify.Gauges(ctx, tenant, g) })
+				g, today := tr.eng.Gauges(), tr.today()
+				tr.note(func(ctx context.Context) { tr.d.notify.Gauges(ctx, tenant, g, today) })
 				tr.dirty = false
 			}
 		case <-deadline.C:
@@ -187,6 +198,12 @@ func (tr *tenantRun) rebuild(ctx context.Context) error {
 	if err := tr.enqueueQueued(ctx); err != nil {
 		return err
 	}
+	if tr.zone, err = tr.d.src.Zone(ctx, tenant); err != nil {
+		return err
+	}
+	if err := tr.followEvents(ctx); err != nil {
+		return err
+	}
 	// Offers of the previous holder died with it; consoles drop their cards.
 	for _, a := range agents {
 		tr.note(func(ctx context.Context) { tr.d.notify.OffersReset(ctx, tenant, a.ID) })
@@ -203,8 +220,10 @@ func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr.sla = make(map[uuid.UUID]time.Duration, len(queues))
 	for _, q := range queues {
 		tr.eng.SetQueue(q)
+		tr.sla[q.ID] = q.SLA
 	}
 	agents, err := tr.d.src.Agents(ctx, tenant)
 	if err != nil {
@@ -340,4 +359,43 @@ func newEngine(d *Dispatcher) *routing.Engine {
 		e.MaxMissed = d.cfg.MaxMissed
 	}
 	return e
+}
+
+// shortAbandon is how quick an abandon must be not to count against a queue.
+const shortAbandon = 5 * time.Second
+
+// followEvents folds new contact events into today's tally; at the local
+// midnight it starts a new day, and on the first call it rebuilds today.
+func (tr *tenantRun) followEvents(ctx context.Context) error {
+	now := tr.d.now().In(tr.zone)
+	if tr.tally == nil || !now.Before(tr.dayStart.AddDate(0, 0, 1)) {
+		tr.dayStart = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, tr.zone)
+		tr.cursor = ""
+		tr.tally = stats.NewTally(func(q uuid.UUID) stats.Policy {
+			return stats.Policy{SLA: tr.sla[q], ShortAbandon: shortAbandon}
+		})
+		tr.dirty = true
+	}
+	events, next, err := tr.d.src.Events(ctx, tr.lease.TenantID, tr.cursor, tr.dayStart)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		tr.tally.Add(e)
+	}
+	tr.cursor = next
+	if len(events) > 0 {
+		tr.dirty = true
+	}
+	return nil
+}
+
+func (tr *tenantRun) today() Today {
+	t := Today{Since: tr.dayStart, Queues: map[uuid.UUID]stats.Counts{}, SLA: tr.sla}
+	if tr.tally != nil {
+		for q := range tr.sla {
+			t.Queues[q] = tr.tally.Queue(q)
+		}
+	}
+	return t
 }

@@ -1,6 +1,12 @@
 import { connect, el, mmss } from './socket.js';
 
 let gauges = null;
+
+// Below 80% is amber, below 60% red: the usual 80/20 target.
+function slClass(today) {
+  if (!today || today.service_level == null) return '';
+  return today.service_level < 0.6 ? ' red' : today.service_level < 0.8 ? ' amber' : ' ok';
+}
 let receivedAt = 0;
 
 function render() {
@@ -17,8 +23,17 @@ function render() {
       el('th', {}, q.name),
       el('td', { class: 'waiting' }, q.waiting),
       el('td', { class: cls }, mmss(wait)),
-      el('td', { class: 'offered' }, q.offered));
+      el('td', { class: 'offered' }, q.offered),
+      el('td', { class: 'sl' + slClass(q.today) }, q.today && q.today.service_level != null ? Math.round(q.today.service_level * 100) + '%' : '–'),
+      el('td', { class: 'answered' }, q.today ? `${q.today.answered} / ${q.today.offered}` : '–'),
+      el('td', { class: 'abandoned' }, q.today ? String(q.today.abandoned) : '–'),
+      el('td', { class: 'asa' }, q.today && q.today.asa_seconds != null ? mmss(q.today.asa_seconds) : '–'),
+      el('td', { class: 'aht' }, q.today && q.today.aht_seconds != null ? mmss(q.today.aht_seconds) : '–'));
   }));
+  const q0 = gauges.queues.find((q) => q.today);
+  document.getElementById('sl-definition').textContent = q0
+    ? `Service level: ${q0.today.sl_definition}, answered within each queue's threshold (${gauges.queues.map((q) => q.name + ' ' + (q.today ? q.today.sl_seconds : '?') + ' s').join(', ')}), since local midnight.`
+    : '';
   const as = document.getElementById('agents');
   as.replaceChildren(...gauges.agent_list.map((a) => el('tr', { class: 'agent ' + a.presence },
     el('td', {}, a.name),
