@@ -206,6 +206,27 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 		t.Errorf("timeline lacks the wrap-up or the conversation:\n%s", timeline)
 	}
 	screenshot(t, agent, "console-timeline")
+
+	// The supervisor's wallboard shows the same chat in today's figures.
+	sup, cancelSup := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	defer cancelSup()
+	watch(sup, "wallboard")
+	step(sup, "the wallboard shows today's figures",
+		chromedp.Navigate(a.url+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "supervisor@huadong.example"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "switchboard-demo"),
+		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=queue-row][data-queue=Enquiries]`)),
+		poll(sup, "one answered chat in Enquiries", `document.querySelector('[data-testid=queue-row][data-queue=Enquiries] .answered')?.textContent === '1 / 1'`),
+	)
+	if sl := text(sup, `[data-testid=queue-row][data-queue=Enquiries] .sl`); strings.TrimSpace(sl) != "100%" {
+		t.Errorf("wallboard service level for Enquiries = %q, want 100%% (one chat, answered within 20 s)", sl)
+	}
+	if busy := text(sup, `[data-testid=agents-busy]`); strings.TrimSpace(busy) != "0" {
+		t.Errorf("wallboard shows %s busy agents after the chat was closed, want 0", busy)
+	}
+	screenshot(t, sup, "wallboard")
 }
 
 func tail(s string, n int) string {
