@@ -8,11 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/switchboard-cc/switchboard/internal/ratelimit"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -117,7 +114,12 @@ func (s *Server) requireCSRF(next http.Handler) http.Handler {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.limiter.allow(clientIP(r)) {
+	// Logins: ten a minute per address across all nodes, against password guessing.
+	ok, _, err := s.limiter.Allow(r.Context(), "login:"+clientIP(r), ratelimit.PerMinute(10))
+	if err != nil {
+		s.log.WarnContext(r.Context(), "login rate limit unavailable", "err", err)
+	}
+	if !ok {
 		s.writeError(w, r, errRateLimited)
 		return
 	}
@@ -202,44 +204,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// ipLimiter is a per-address token bucket. It is per node; limits shared
-// across nodes through Redis come with the chat issue.
-type ipLimiter struct {
-	mu      sync.Mutex
-	every   rate.Limit
-	burst   int
-	buckets map[string]*bucket
-	swept   time.Time
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
-func newIPLimiter(perSecond float64, burst int) *ipLimiter {
-	return &ipLimiter{every: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}}
-}
-
-func (l *ipLimiter) allow(ip string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if now.Sub(l.swept) > time.Minute {
-		for k, b := range l.buckets {
-			if now.Sub(b.seen) > 10*time.Minute {
-				delete(l.buckets, k)
-			}
-		}
-		l.swept = now
-	}
-	b := l.buckets[ip]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(l.every, l.burst)}
-		l.buckets[ip] = b
-	}
-	b.seen = now
-	return b.lim.Allow()
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-cc/switchboard/internal/ratelimit"
+	"github.com/switchboard-cc/switchboard/internal/redistest"
 )
 
 // access says who may call each route. A new route fails this test until it
@@ -36,7 +39,7 @@ var access = map[string]string{
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {
-	s, err := NewServer(Config{PublicURL: "http://localhost:8080"}, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Chat: http.NotFoundHandler()})
+	s, err := NewServer(Config{PublicURL: "http://localhost:8080"}, testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestEveryRouteIsClassified(t *testing.T) {
 // TestProtectedRoutesRefuseAnonymousCallers: without a session no agent or
 // supervisor route answers with anything but a redirect to the login or 401.
 func TestProtectedRoutesRefuseAnonymousCallers(t *testing.T) {
-	s, err := NewServer(Config{PublicURL: "http://localhost:8080"}, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Chat: http.NotFoundHandler()})
+	s, err := NewServer(Config{PublicURL: "http://localhost:8080"}, testDeps(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,4 +88,9 @@ func TestProtectedRoutesRefuseAnonymousCallers(t *testing.T) {
 			t.Errorf("anonymous %s = %d, want a redirect to the login, 401 or 403", key, rec.Code)
 		}
 	}
+}
+
+func testDeps(t *testing.T) Deps {
+	rdb, prefix := redistest.New(t)
+	return Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Chat: http.NotFoundHandler(), Limiter: ratelimit.New(rdb, prefix)}
 }

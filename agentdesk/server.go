@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-cc/switchboard/agentdesk/web"
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/internal/ratelimit"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -73,7 +74,7 @@ type Server struct {
 	secure   bool   // cookies only over https
 	upgrader websocket.Upgrader
 	metrics  *metrics
-	limiter  *ipLimiter
+	limiter  *ratelimit.Limiter
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -92,6 +93,7 @@ type Deps struct {
 	Ready         func(ctx context.Context) error
 	Log           *slog.Logger
 	Registry      prometheus.Registerer
+	Limiter       *ratelimit.Limiter // shared across nodes
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -109,6 +111,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, &configError{"public URL must look like http://host:port, got " + cfg.PublicURL}
 	}
+	if d.Limiter == nil {
+		return nil, &configError{"a rate limiter is required: public endpoints are never unlimited"}
+	}
 	tmpl, err := web.Templates()
 	if err != nil {
 		return nil, err
@@ -119,7 +124,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		origin:  u.Scheme + "://" + u.Host,
 		secure:  u.Scheme == "https",
 		metrics: newMetrics(d.Registry),
-		limiter: newIPLimiter(1, 10), // logins: one a second per address, bursts of ten
+		limiter: d.Limiter,
 	}
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{

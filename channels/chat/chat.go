@@ -17,11 +17,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/switchboard-cc/switchboard/channels"
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/internal/ratelimit"
 	"github.com/switchboard-cc/switchboard/internal/wspump"
 	"github.com/switchboard-cc/switchboard/org"
 )
@@ -68,21 +68,45 @@ type Connector struct {
 	now     func() time.Time
 	life    context.Context
 
-	mu      sync.Mutex
+	limiter *ratelimit.Limiter
 	perMin  int // new sockets per minute per address
-	perIP   map[string]*rate.Limiter
-	swept   time.Time
 	sockets sync.WaitGroup
 }
 
 // New returns a Connector. Its sockets close with 1001 when life ends;
 // one address may open connectsPerMinute sockets a minute (bursts of a third).
-func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte, connectsPerMinute int, log *slog.Logger) *Connector {
+// Limits are counted in Redis, so they hold across nodes.
+func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte,
+	limiter *ratelimit.Limiter, connectsPerMinute int, log *slog.Logger) *Connector {
 	if connectsPerMinute <= 0 {
 		connectsPerMinute = 60
 	}
 	return &Connector{sites: sites, history: history, intake: intake, sub: sub, secret: secret, log: log, now: time.Now,
-		life: life, perMin: connectsPerMinute, perIP: map[string]*rate.Limiter{}}
+		life: life, limiter: limiter, perMin: connectsPerMinute}
+}
+
+// Per-visitor and per-address message limits: a person types a few lines a
+// second at most; one address may carry a household or an office.
+var (
+	visitorMessages = ratelimit.Limit{Rate: 5, Burst: 10, Period: time.Second}
+	addressMessages = ratelimit.Limit{Rate: 20, Burst: 40, Period: time.Second}
+)
+
+// allow takes one event under key; a limiter outage lets it through (logged).
+func (c *Connector) allow(ctx context.Context, key string, limit ratelimit.Limit) bool {
+	ok, _, err := c.limiter.Allow(ctx, key, limit)
+	if err != nil {
+		c.log.Warn("chat: rate limit unavailable", "err", err)
+	}
+	return ok
+}
+
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
 }
 
 // Wait blocks until every visitor socket has closed or ctx ends.
@@ -93,27 +117,6 @@ func (c *Connector) Wait(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
-}
-
-// allowIP limits new visitor connections per address: a public endpoint
-// must not let one client open sockets without bound.
-func (c *Connector) allowIP(r *http.Request) bool {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.swept) > 10*time.Minute {
-		clear(c.perIP)
-		c.swept = time.Now()
-	}
-	l := c.perIP[ip]
-	if l == nil {
-		l = rate.NewLimiter(rate.Limit(float64(c.perMin)/60), max(1, c.perMin/3))
-		c.perIP[ip] = l
-	}
-	return l.Allow()
 }
 
 func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +139,8 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed for this site", http.StatusForbidden)
 		return
 	}
-	if !c.allowIP(r) {
+	connects := ratelimit.Limit{Rate: c.perMin, Burst: max(1, c.perMin/3), Period: time.Minute}
+	if !c.allow(r.Context(), "chat:connect:"+clientIP(r), connects) {
 		http.Error(w, "too many connections; slow down", http.StatusTooManyRequests)
 		return
 	}
@@ -152,8 +156,7 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.sockets.Add(1)
 	defer c.sockets.Done()
-	v := &visitor{c: c, site: site, conn: wspump.New(ws, wspump.Options{ReadLimit: 64 << 10, SendBuffer: 128}),
-		limit: rate.NewLimiter(rate.Every(200*time.Millisecond), 10)}
+	v := &visitor{c: c, site: site, conn: wspump.New(ws, wspump.Options{ReadLimit: 64 << 10, SendBuffer: 128}), ip: clientIP(r)}
 	ctx, cancel := context.WithCancel(c.life)
 	defer cancel()
 	v.run(ctx)
@@ -161,10 +164,10 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // visitor is one widget socket.
 type visitor struct {
-	c     *Connector
-	site  org.Site
-	conn  *wspump.Conn
-	limit *rate.Limiter
+	c    *Connector
+	site org.Site
+	conn *wspump.Conn
+	ip   string
 
 	// Set by hello and by the first message; touched only on the reader goroutine.
 	helloed bool
@@ -233,7 +236,8 @@ func (v *visitor) onFrame(ctx context.Context, p []byte, hello *time.Timer) {
 	case !v.helloed:
 		v.refuse("invalid", "send hello first", "")
 	case f.Type == "message":
-		if !v.limit.Allow() {
+		if !v.c.allow(ctx, "chat:msg:visitor:"+v.token.Visitor.String(), visitorMessages) ||
+			!v.c.allow(ctx, "chat:msg:ip:"+v.ip, addressMessages) {
 			v.refuse("rate_limited", "too many messages; slow down", f.ClientID)
 			return
 		}

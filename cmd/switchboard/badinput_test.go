@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -143,6 +145,78 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("malformed customer id: status %d, want 400", resp.StatusCode)
+		}
+	})
+
+	t.Run("visitor frames", func(t *testing.T) {
+		v, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.send(map[string]any{"type": "message", "client_id": "early", "body": "no hello yet"})
+		if f := v.expect("error", nil); f["code"] != "invalid" {
+			t.Errorf("message before hello: %v, want invalid", f)
+		}
+		v.send(map[string]any{"type": "hello", "name": "Flood", "email": "not an address"})
+		if f := v.expect("error", nil); f["code"] != "invalid" {
+			t.Errorf("hello with a broken e-mail: %v, want invalid", f)
+		}
+		v.send(map[string]any{"type": "hello", "name": "Flood", "email": "flood@example.com", "token": "v1.forged.sig"})
+		if f := v.expect("welcome", nil); f["contact_id"] != "" {
+			t.Errorf("a forged token resumed contact %v", f["contact_id"])
+		}
+		for _, bad := range []map[string]any{
+			{"type": "message", "client_id": "e", "body": "   "},
+			{"type": "message", "client_id": "", "body": "hi"},
+			{"type": "message", "client_id": "x", "body": strings.Repeat("长", 4001)},
+		} {
+			v.send(bad)
+			if f := v.expect("error", nil); f["code"] != "invalid" {
+				t.Errorf("message %.40v: %v, want invalid", bad, f)
+			}
+		}
+		limited := 0
+		for i := range 30 {
+			v.send(map[string]any{"type": "message", "client_id": fmt.Sprint("f", i), "body": "flood"})
+		}
+		// A client that keeps flooding after ten refusals is disconnected.
+		timeout := time.After(10 * time.Second)
+	read:
+		for {
+			select {
+			case f, ok := <-v.in:
+				if !ok {
+					break read
+				}
+				if f["code"] == "rate_limited" {
+					limited++
+				}
+			case <-timeout:
+				break read
+			}
+		}
+		if limited == 0 {
+			t.Error("30 messages at once were all accepted; want the visitor rate limit (5 a second, bursts of 10)")
+		}
+	})
+
+	t.Run("password guessing is rate limited", func(t *testing.T) {
+		codes := map[int]int{}
+		for range 12 {
+			form := url.Values{"email": {"lina@huadong.example"}, "password": {"guess"}}
+			req, _ := http.NewRequest("POST", a.url+"/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", a.url)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			codes[resp.StatusCode]++
+		}
+		// Two logins earlier in this test used the same address's budget of 10.
+		if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusUnauthorized] > 8 {
+			t.Errorf("12 wrong passwords in a row answered %v, want 429 once the budget of 10 a minute is spent", codes)
 		}
 	})
 

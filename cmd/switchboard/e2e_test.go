@@ -207,7 +207,7 @@ func (c *wsClient) expect(typ string, where func(map[string]any) bool) map[strin
 			if !ok {
 				c.t.Fatalf("socket closed while waiting for %q", typ)
 			}
-			if f["type"] == typ && (where == nil || where(f)) {
+			if (typ == "" || f["type"] == typ) && (where == nil || where(f)) {
 				return f
 			}
 		case <-timeout:

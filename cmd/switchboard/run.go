@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-cc/switchboard/channels/chat"
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/internal/ratelimit"
 	"github.com/switchboard-cc/switchboard/migrations"
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing/dispatch"
@@ -153,7 +154,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	intake := channels.NewIntake(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), b, log)
 	life, endLife := context.WithCancel(context.Background())
 	defer endLife()
-	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), cfg.ChatConnects, log)
+	limiter := ratelimit.New(rdb, cfg.RedisPrefix)
+	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), limiter, cfg.ChatConnects, log)
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody}
 	if demo != nil {
@@ -161,7 +163,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	}
 	desk, err := agentdesk.NewServer(dcfg, agentdesk.Deps{
 		Accounts: orgs, Contacts: people, Conversations: intake, Bus: b, Chat: chatConn,
-		Ready: pool.Ping, Log: log, Registry: reg,
+		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter,
 	})
 	if err != nil {
 		return err
