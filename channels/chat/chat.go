@@ -69,28 +69,33 @@ type Connector struct {
 	life    context.Context
 
 	limiter *ratelimit.Limiter
-	perMin  int // new sockets per minute per address
+	limits  Limits
 	sockets sync.WaitGroup
 }
 
-// New returns a Connector. Its sockets close with 1001 when life ends;
-// one address may open connectsPerMinute sockets a minute (bursts of a third).
-// Limits are counted in Redis, so they hold across nodes.
-func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte,
-	limiter *ratelimit.Limiter, connectsPerMinute int, log *slog.Logger) *Connector {
-	if connectsPerMinute <= 0 {
-		connectsPerMinute = 60
-	}
-	return &Connector{sites: sites, history: history, intake: intake, sub: sub, secret: secret, log: log, now: time.Now,
-		life: life, limiter: limiter, perMin: connectsPerMinute}
+// Limits bound what one visitor and one address may do. They are counted
+// in Redis, so they hold across nodes.
+type Limits struct {
+	ConnectsPerMinute        int // new sockets per address (bursts of a third); default 60
+	AddressMessagesPerSecond int // lines per address (bursts of twice that); default 20
 }
 
-// Per-visitor and per-address message limits: a person types a few lines a
-// second at most; one address may carry a household or an office.
-var (
-	visitorMessages = ratelimit.Limit{Rate: 5, Burst: 10, Period: time.Second}
-	addressMessages = ratelimit.Limit{Rate: 20, Burst: 40, Period: time.Second}
-)
+// A person types a few lines a second at most.
+var visitorMessages = ratelimit.Limit{Rate: 5, Burst: 10, Period: time.Second}
+
+// New returns a Connector. Its sockets close with 1001 when life ends.
+func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte,
+	limiter *ratelimit.Limiter, limits Limits, log *slog.Logger) *Connector {
+	if limits.ConnectsPerMinute <= 0 {
+		limits.ConnectsPerMinute = 60
+	}
+	if limits.AddressMessagesPerSecond <= 0 {
+		// One address may be a household or an office behind one router.
+		limits.AddressMessagesPerSecond = 20
+	}
+	return &Connector{sites: sites, history: history, intake: intake, sub: sub, secret: secret, log: log, now: time.Now,
+		life: life, limiter: limiter, limits: limits}
+}
 
 // allow takes one event under key; a limiter outage lets it through (logged).
 func (c *Connector) allow(ctx context.Context, key string, limit ratelimit.Limit) bool {
@@ -139,7 +144,7 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed for this site", http.StatusForbidden)
 		return
 	}
-	connects := ratelimit.Limit{Rate: c.perMin, Burst: max(1, c.perMin/3), Period: time.Minute}
+	connects := ratelimit.Limit{Rate: c.limits.ConnectsPerMinute, Burst: max(1, c.limits.ConnectsPerMinute/3), Period: time.Minute}
 	if !c.allow(r.Context(), "chat:connect:"+clientIP(r), connects) {
 		http.Error(w, "too many connections; slow down", http.StatusTooManyRequests)
 		return
@@ -237,7 +242,8 @@ func (v *visitor) onFrame(ctx context.Context, p []byte, hello *time.Timer) {
 		v.refuse("invalid", "send hello first", "")
 	case f.Type == "message":
 		if !v.c.allow(ctx, "chat:msg:visitor:"+v.token.Visitor.String(), visitorMessages) ||
-			!v.c.allow(ctx, "chat:msg:ip:"+v.ip, addressMessages) {
+			!v.c.allow(ctx, "chat:msg:ip:"+v.ip, ratelimit.Limit{Rate: v.c.limits.AddressMessagesPerSecond,
+				Burst: 2 * v.c.limits.AddressMessagesPerSecond, Period: time.Second}) {
 			v.refuse("rate_limited", "too many messages; slow down", f.ClientID)
 			return
 		}

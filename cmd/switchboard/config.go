@@ -29,6 +29,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SWITCHBOARD_SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	MaxBody         int64         `env:"SWITCHBOARD_MAX_BODY" envDefault:"1048576"`
 	ChatConnects    int           `env:"SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE" envDefault:"60"`
+	ChatAddressRate int           `env:"SWITCHBOARD_CHAT_ADDRESS_MESSAGES_PER_SECOND" envDefault:"20"`
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

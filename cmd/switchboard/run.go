@@ -155,7 +155,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	life, endLife := context.WithCancel(context.Background())
 	defer endLife()
 	limiter := ratelimit.New(rdb, cfg.RedisPrefix)
-	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), limiter, cfg.ChatConnects, log)
+	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), limiter,
+		chat.Limits{ConnectsPerMinute: cfg.ChatConnects, AddressMessagesPerSecond: cfg.ChatAddressRate}, log)
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody}
 	if demo != nil {
