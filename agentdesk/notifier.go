@@ -142,6 +142,8 @@ type todayJSON struct {
 	Answered      int      `json:"answered"`
 	Abandoned     int      `json:"abandoned"`
 	ShortAbandons int      `json:"short_abandons"`
+	TransfersIn   int      `json:"transferred_in"`
+	TransfersOut  int      `json:"transferred_out"`
 	ServiceLevel  *float64 `json:"service_level"`
 	SLDefinition  string   `json:"sl_definition"`
 	SLSeconds     int      `json:"sl_seconds"`
@@ -155,6 +157,7 @@ const wallboardSL = stats.OfOffered
 
 func todayFigures(c stats.Counts, sla time.Duration) todayJSON {
 	t := todayJSON{Offered: c.Offered, Answered: c.Answered, Abandoned: c.Abandoned, ShortAbandons: c.ShortAbandons,
+		TransfersIn: c.TransferredIn, TransfersOut: c.TransferredOut,
 		SLDefinition: string(wallboardSL), SLSeconds: int(sla / time.Second)}
 	if v, ok := c.ServiceLevel(wallboardSL); ok {
 		t.ServiceLevel = &v

@@ -29,6 +29,7 @@ type Accounts interface {
 	Agent(ctx context.Context, tenant, id uuid.UUID) (org.Agent, error)
 	SetPresence(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) (org.Agent, error)
 	Sites(ctx context.Context, tenant uuid.UUID) ([]org.Site, error)
+	Queues(ctx context.Context, tenant uuid.UUID) ([]org.Queue, error)
 }
 
 // Contacts is what the desk reads of crm.
@@ -46,6 +47,7 @@ type Contacts interface {
 type Conversations interface {
 	Reply(ctx context.Context, tenant, agent, contact uuid.UUID, clientID, body string) (crm.Message, error)
 	Close(ctx context.Context, tenant, agent, contact uuid.UUID, wrapUp string) (crm.Contact, error)
+	Transfer(ctx context.Context, tenant, agent, contact, toQueue uuid.UUID) (crm.Contact, error)
 	Announce(ctx context.Context, tenant, contact uuid.UUID, state, agentName string)
 }
 

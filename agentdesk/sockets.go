@@ -72,6 +72,7 @@ type clientFrame struct {
 	ClientID  string `json:"client_id"`
 	Body      string `json:"body"`
 	WrapUp    string `json:"wrap_up"`
+	QueueID   string `json:"queue_id"`
 }
 
 func decodeFrame(p []byte, v any) error {
@@ -317,6 +318,15 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 		c.fail(ctx, err)
 		return
 	}
+	queues, err := s.accounts.Queues(ctx, c.tenant)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
+	qs := make([]frame, len(queues))
+	for i, q := range queues {
+		qs[i] = frame{"id": q.ID, "name": q.Name}
+	}
 	items := make([]frame, 0, len(held))
 	for _, h := range held {
 		c.follow(ctx, h.ID)
@@ -333,6 +343,7 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 		"presence": frame{"state": a.Presence, "reason": a.Reason},
 		"contacts": items,
 		"offers":   []frame{},
+		"queues":   qs,
 	})
 	// Open offers live in the routing engine: ask it to send them again.
 	if err := s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdResync, AgentID: c.agent}); err != nil {
@@ -394,6 +405,8 @@ func (c *agentConsole) onFrame(ctx context.Context, p []byte) {
 		err = c.sendLine(ctx, f)
 	case "close":
 		err = c.closeContact(ctx, f)
+	case "transfer":
+		err = c.transfer(ctx, f)
 	default:
 		c.refuse(f.ID, "unknown_type", fmt.Sprintf("unknown frame type %q", f.Type))
 		return
@@ -519,3 +532,25 @@ func (c *agentConsole) closeContact(ctx context.Context, f clientFrame) error {
 }
 
 func isBlank(s string) bool { return len(bytes.TrimSpace([]byte(s))) == 0 }
+
+func (c *agentConsole) transfer(ctx context.Context, f clientFrame) error {
+	contact, err := parseID("contact_id", f.ContactID)
+	if err != nil {
+		return err
+	}
+	queue, err := parseID("queue_id", f.QueueID)
+	if err != nil {
+		return err
+	}
+	ct, err := c.s.convs.Transfer(ctx, c.tenant, c.agent, contact, queue)
+	if err != nil {
+		return err
+	}
+	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent, Requeue: true}); err != nil {
+		c.s.log.Warn("console: release after transfer", "contact_id", contact, "err", err)
+	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "contact_closed", "contact_id": contact, "state": ct.State,
+		"customer_id": ct.CustomerID, "transferred_to": ct.QueueName})
+	return nil
+}

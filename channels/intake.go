@@ -42,6 +42,7 @@ type Store interface {
 	RecordInbound(ctx context.Context, in crm.Inbound) (crm.InboundResult, error)
 	AppendAgentMessage(ctx context.Context, tenant, agent, contact uuid.UUID, clientID, body string) (crm.Message, error)
 	Close(ctx context.Context, tenant, agent, contact uuid.UUID, wrapUp string) (crm.Contact, error)
+	Transfer(ctx context.Context, tenant, agent, contact, toQueue uuid.UUID) (crm.Contact, error)
 }
 
 // Enqueuer announces a committed, queued contact to routing. A failure only
@@ -135,6 +136,22 @@ func (in *Intake) Close(ctx context.Context, tenant, agent, contact uuid.UUID, w
 	c, err := in.store.Close(ctx, tenant, agent, contact, wrapUp)
 	if err != nil {
 		return crm.Contact{}, err
+	}
+	in.publish(ctx, tenant, Event{Kind: EventState, ContactID: contact, State: c.State})
+	return c, nil
+}
+
+// Transfer hands a contact to another queue; it waits there with its
+// original age, and routing hears of it as of any queued contact.
+func (in *Intake) Transfer(ctx context.Context, tenant, agent, contact, toQueue uuid.UUID) (crm.Contact, error) {
+	c, err := in.store.Transfer(ctx, tenant, agent, contact, toQueue)
+	if err != nil {
+		return crm.Contact{}, err
+	}
+	t := routing.Task{ContactID: c.ID, QueueID: c.QueueID, Channel: c.Channel, Priority: c.Priority, ArrivedAt: c.ArrivedAt}
+	if err := in.queue.Enqueue(ctx, tenant, t); err != nil {
+		in.log.WarnContext(ctx, "enqueue after transfer failed; the routing sweep will pick the contact up",
+			"tenant_id", tenant, "contact_id", c.ID, "err", err)
 	}
 	in.publish(ctx, tenant, Event{Kind: EventState, ContactID: contact, State: c.State})
 	return c, nil

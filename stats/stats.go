@@ -14,7 +14,7 @@ import (
 
 // Event is one contact event as stats needs it.
 type Event struct {
-	Kind      string // created, reopened, assigned, message_out, closed, abandoned
+	Kind      string // created, reopened, assigned, message_out, transferred_out, transferred_in, closed, abandoned
 	ContactID uuid.UUID
 	QueueID   uuid.UUID
 	AgentID   uuid.UUID
@@ -38,7 +38,9 @@ type Counts struct {
 	ShortAbandons   int
 	WaitAnswered    time.Duration // sum of waits of answered contacts, for ASA
 	Handled         int
-	HandleTime      time.Duration // sum from answer to close, for AHT
+	HandleTime      time.Duration // sum from answer to close (or transfer out), for AHT
+	TransferredIn   int
+	TransferredOut  int
 }
 
 // Definition names a service-level formula; the wallboard shows which one
@@ -151,6 +153,25 @@ func (t *Tally) Add(e Event) {
 		if cs != nil && cs.key.Channel == org.Email {
 			t.answer(cs, e.At)
 		}
+	case "transferred_out":
+		if cs != nil {
+			c := t.line(cs.key)
+			c.TransferredOut++
+			if !cs.answered.IsZero() {
+				c.Handled++
+				c.HandleTime += e.At.Sub(cs.answered)
+			}
+		}
+	case "transferred_in":
+		// The contact waits anew in the target queue, which measures its own
+		// speed of answer from the transfer.
+		ch := e.Channel
+		if cs != nil && ch == "" {
+			ch = cs.key.Channel
+		}
+		cs = &contactState{key: Key{QueueID: e.QueueID, Channel: ch}, arrived: e.At}
+		t.contacts[e.ContactID] = cs
+		t.line(cs.key).TransferredIn++
 	case "closed":
 		if cs != nil && !cs.answered.IsZero() {
 			c := t.line(cs.key)
@@ -213,6 +234,8 @@ func (t *Tally) Queue(queue uuid.UUID) Counts {
 			sum.WaitAnswered += c.WaitAnswered
 			sum.Handled += c.Handled
 			sum.HandleTime += c.HandleTime
+			sum.TransferredIn += c.TransferredIn
+			sum.TransferredOut += c.TransferredOut
 		}
 	}
 	return sum

@@ -76,3 +76,27 @@ func TestHandComputedDay(t *testing.T) {
 		t.Error("a service level with nothing answered should be reported as not available")
 	}
 }
+
+func TestTransferCountsOnBothQueues(t *testing.T) {
+	from, to, c := uuid.New(), uuid.New(), uuid.New()
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	tally := NewTally(func(uuid.UUID) Policy { return Policy{SLA: 20 * time.Second} })
+	for _, e := range []Event{
+		{Kind: "created", ContactID: c, QueueID: from, Channel: org.Chat, At: at(0)},
+		{Kind: "assigned", ContactID: c, At: at(5)},
+		{Kind: "transferred_out", ContactID: c, QueueID: from, At: at(65)},
+		{Kind: "transferred_in", ContactID: c, QueueID: to, At: at(65)},
+		{Kind: "assigned", ContactID: c, At: at(95)},
+		{Kind: "closed", ContactID: c, At: at(155)},
+	} {
+		tally.Add(e)
+	}
+	a, b := tally.Queue(from), tally.Queue(to)
+	if a.Offered != 1 || a.Answered != 1 || a.TransferredOut != 1 || a.Handled != 1 || a.HandleTime != 60*time.Second {
+		t.Errorf("from-queue = %+v, want offered, answered, 60 s handled, transferred out", a)
+	}
+	if b.Offered != 0 || b.TransferredIn != 1 || b.Answered != 1 || b.AnsweredWithin != 0 || b.WaitAnswered != 30*time.Second || b.HandleTime != 60*time.Second {
+		t.Errorf("to-queue = %+v, want transferred in, answered 30 s after the transfer (late), 60 s handled", b)
+	}
+}

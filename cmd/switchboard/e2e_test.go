@@ -558,3 +558,69 @@ func TestVisitorResumesWithoutLossOrDuplicates(t *testing.T) {
 		t.Errorf("%d messages stored, want 3 (the resent line once)", n)
 	}
 }
+
+// TestTransferToAnotherQueue: an agent in Enquiries transfers a chat to
+// Sales; a salesperson gets the offer with the chat's original arrival time
+// and its history, the first agent's slot is free again, and the visitor's
+// next line reaches the new agent.
+func TestTransferToAnotherQueue(t *testing.T) {
+	a := startApp(t, nil)
+	open := func(email string) *wsClient {
+		c, _ := a.login(t, email)
+		ws, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.expect("snapshot", nil)
+		ws.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
+		ws.expect("ack", nil)
+		return ws
+	}
+	first := open("zhaomin@huadong.example") // enquiries only
+	v, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.send(map[string]any{"type": "hello", "name": "Buyer", "email": "buyer@example.com"})
+	v.expect("welcome", nil)
+	v.send(map[string]any{"type": "message", "client_id": "1", "body": "I want to buy a car"})
+	v.expect("ack", nil)
+	offer := first.expect("offer", nil)
+	arrived := path(offer, "contact", "arrived_at")
+	first.send(map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
+	contact := path(first.expect("assigned", nil), "contact", "id")
+
+	seller := open("sunhao@huadong.example") // sales 5
+	var sales string
+	pool, _ := pgxpool.New(context.Background(), a.dsn)
+	defer pool.Close()
+	if err := pool.QueryRow(context.Background(), `SELECT id::text FROM queues WHERE name = 'Sales'`).Scan(&sales); err != nil {
+		t.Fatal(err)
+	}
+	first.send(map[string]any{"type": "transfer", "id": "t", "contact_id": contact, "queue_id": sales})
+	first.expect("ack", func(f map[string]any) bool { return f["ref"] == "t" })
+	if f := first.expect("contact_closed", nil); f["transferred_to"] != "Sales" {
+		t.Errorf("first agent told %v, want transferred_to Sales", f)
+	}
+	o2 := seller.expect("offer", func(f map[string]any) bool { return path(f, "contact", "id") == contact })
+	if path(o2, "contact", "queue_name") != "Sales" || path(o2, "contact", "arrived_at") != arrived {
+		t.Errorf("transferred offer: queue %v, arrived %v; want Sales with the original arrival %v",
+			path(o2, "contact", "queue_name"), path(o2, "contact", "arrived_at"), arrived)
+	}
+	seller.send(map[string]any{"type": "accept", "id": "a2", "offer_id": o2["offer_id"]})
+	got := seller.expect("assigned", nil)
+	if msgs, _ := got["messages"].([]any); len(msgs) != 1 {
+		t.Errorf("the new agent sees %d lines of history, want 1", len(msgs))
+	}
+	v.send(map[string]any{"type": "message", "client_id": "2", "body": "which models?"})
+	seller.expect("message", func(f map[string]any) bool { return path(f, "message", "body") == "which models?" })
+	// The first agent's slot is free: with the seller away, a new chat goes
+	// to them.
+	seller.send(map[string]any{"type": "presence", "id": "away", "state": "away", "reason": "lunch"})
+	seller.expect("ack", func(f map[string]any) bool { return f["ref"] == "away" })
+	v2, _, _ := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	v2.send(map[string]any{"type": "hello", "name": "Next", "email": "next@example.com"})
+	v2.expect("welcome", nil)
+	v2.send(map[string]any{"type": "message", "client_id": "1", "body": "hello"})
+	first.expect("offer", nil)
+}

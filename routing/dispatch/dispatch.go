@@ -120,6 +120,10 @@ type Command struct {
 	Presence  org.Presence `json:"presence,omitempty"`
 	Connected bool         `json:"connected,omitempty"`
 	Reason    string       `json:"reason,omitempty"`
+	// Requeue, with CmdRelease: the contact waits again (a transfer), so
+	// read the queued contacts now; its NOTIFY may have come before the
+	// release and been refused as still assigned.
+	Requeue bool `json:"requeue,omitempty"`
 }
 
 // Config tunes a Dispatcher.

@@ -291,6 +291,11 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 		if tr.eng.Release(c.ContactID) {
 			tr.dirty = true
 		}
+		if c.Requeue {
+			if err := tr.enqueueQueued(ctx); err != nil {
+				tr.d.log.Warn("routing: requeue after release", "tenant_id", tenant, "err", err)
+			}
+		}
 	case CmdCancel:
 		if o, ok := tr.eng.Cancel(c.ContactID); ok {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "cancelled") })

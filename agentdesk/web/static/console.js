@@ -6,6 +6,7 @@ import { connect, el, fmtTime, fmtDate } from './socket.js';
 const csrf = document.querySelector('meta[name=csrf-token]').content;
 const offers = new Map();   // offer_id → offer frame
 const contacts = new Map(); // contact_id → view
+let queues = [];            // [{id, name}] for transfers
 let selected = null;
 let sock;
 
@@ -146,9 +147,15 @@ function panelFor(v) {
   input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); } });
   const wrap = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: 'Wrap-up note', maxlength: 2000 });
   const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id, wrap_up: wrap.value }) }, 'Close and wrap up');
+  const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': 'Transfer to queue' },
+    queues.filter((q) => q.id !== v.contact.queue_id).map((q) => el('option', { value: q.id }, q.name)));
+  const transferBtn = el('button', { 'data-testid': 'transfer', onclick: () => {
+    if (target.value) sock.send({ type: 'transfer', contact_id: v.id, queue_id: target.value });
+  } }, 'Transfer');
   const work = el('div', { class: 'work' }, list,
     el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
-    el('div', { class: 'wrapup' }, wrap, closeBtn));
+    el('div', { class: 'wrapup' }, wrap, closeBtn),
+    el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));
   const side = el('aside', { class: 'side' });
   v.panel = el('div', { class: 'contact-panel' }, work, side);
   v.list = list; v.side = side; v.work = work;
@@ -215,6 +222,7 @@ reason.addEventListener('change', sendPresence);
 function onFrame(f) {
   switch (f.type) {
     case 'snapshot':
+      queues = f.queues || [];
       offers.clear();
       for (const v of contacts.values()) if (!v.closed) contacts.delete(v.id);
       for (const item of f.contacts) hold(item);
@@ -258,6 +266,13 @@ function onFrame(f) {
     case 'contact_closed': {
       const v = contacts.get(f.contact_id);
       if (!v || v.closed) break;
+      if (f.transferred_to) {
+        contacts.delete(v.id);
+        if (selected === v.id) selected = contacts.keys().next().value || null;
+        toast(`Transferred to ${f.transferred_to}.`);
+        renderAll();
+        break;
+      }
       v.closed = true;
       v.customerID = f.customer_id;
       panelFor(v);

@@ -1,0 +1,56 @@
+package crm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Transfer hands a contact the agent holds to another queue: the
+// assignment ends ('transferred'), the contact waits again in the target
+// queue with its original arrival time, and the events say where it went.
+// One transaction. A queue that is not this tenant's is ErrNotFound; the
+// same queue is ErrInvalid.
+func (s *Store) Transfer(ctx context.Context, tenant, agentID, contactID, toQueue uuid.UUID) (Contact, error) {
+	var c Contact
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		from, err := lockHeld(ctx, tx, tenant, contactID, agentID)
+		if err != nil {
+			return fmt.Errorf("transfer %s by %s: %w", contactID, agentID, err)
+		}
+		if from == toQueue {
+			return fmt.Errorf("transfer %s: already in that queue: %w", contactID, ErrInvalid)
+		}
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE tenant_id = $1 AND id = $2)`, tenant, toQueue).Scan(&ok); err != nil {
+			return fmt.Errorf("transfer %s: %w", contactID, err)
+		} else if !ok {
+			return fmt.Errorf("transfer %s: queue %s: %w", contactID, toQueue, ErrNotFound)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE contacts SET state = 'queued', queue_id = $3, updated_at = now()
+			WHERE tenant_id = $1 AND id = $2`, tenant, contactID, toQueue); err != nil {
+			return fmt.Errorf("transfer %s: %w", contactID, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE assignments SET ended_at = now(), end_reason = 'transferred'
+			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID); err != nil {
+			return fmt.Errorf("transfer %s: end assignment: %w", contactID, err)
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_out", from, agentID, map[string]any{"to_queue": toQueue}); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_in", toQueue, uuid.Nil, map[string]any{"from_queue": from}); err != nil {
+			return err
+		}
+		c, err = contactByID(ctx, tx, tenant, contactID)
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}
+
