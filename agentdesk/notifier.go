@@ -97,6 +97,11 @@ func (n *Notifier) PresenceForced(ctx context.Context, tenant, agent uuid.UUID, 
 	n.s.publishUser(ctx, tenant, agent, frame{"type": "presence", "state": p, "reason": reason})
 }
 
+// Requeued tells the customer's side that the chat waits for an agent again.
+func (n *Notifier) Requeued(ctx context.Context, tenant, contact uuid.UUID) {
+	n.s.convs.Announce(ctx, tenant, contact, "queued", "")
+}
+
 // Gauges stores the tenant's newest gauges for new wallboards and pushes them
 // to the open ones.
 func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges, today dispatch.Today) {

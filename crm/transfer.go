@@ -54,3 +54,35 @@ func (s *Store) Transfer(ctx context.Context, tenant, agentID, contactID, toQueu
 	return c, nil
 }
 
+// Requeue puts a chat back in its queue because its agent went away (their
+// console stayed disconnected past the grace period): the assignment ends
+// ('agent_disconnected') and the contact waits again with its original
+// arrival time, so it goes ahead of newer contacts. ErrNotHeld when that
+// agent no longer holds it.
+func (s *Store) Requeue(ctx context.Context, tenant, agentID, contactID uuid.UUID, reason string) (Contact, error) {
+	var c Contact
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		queue, err := lockHeld(ctx, tx, tenant, contactID, agentID)
+		if err != nil {
+			return fmt.Errorf("requeue %s: %w", contactID, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE contacts SET state = 'queued', updated_at = now() WHERE tenant_id = $1 AND id = $2`,
+			tenant, contactID); err != nil {
+			return fmt.Errorf("requeue %s: %w", contactID, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE assignments SET ended_at = now(), end_reason = $4
+			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID, reason); err != nil {
+			return fmt.Errorf("requeue %s: end assignment: %w", contactID, err)
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "requeued", queue, agentID, map[string]any{"reason": reason}); err != nil {
+			return err
+		}
+		c, err = contactByID(ctx, tx, tenant, contactID)
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}

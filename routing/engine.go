@@ -379,6 +379,18 @@ func (e *Engine) assign(contact, agent uuid.UUID, ch org.Channel) {
 	e.touch(a)
 }
 
+// AssignedTo lists the contacts an agent holds on channel ch.
+func (e *Engine) AssignedTo(agent uuid.UUID, ch org.Channel) []uuid.UUID {
+	var out []uuid.UUID
+	for c, as := range e.assigned {
+		if as.agent == agent && as.ch == ch {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
 // Release ends an assignment (closed, or its accept failed to commit) and
 // frees the agent's slot; an agent with nothing left starts its idle clock.
 func (e *Engine) Release(contact uuid.UUID) bool {

@@ -108,6 +108,17 @@ func (s routingSource) Events(ctx context.Context, tenant uuid.UUID, cursor stri
 	return out, string(next), nil
 }
 
+// Requeue puts a lost agent's chat back in its queue.
+func (a assigner) Requeue(ctx context.Context, tenant, agent, contact uuid.UUID) (routing.Task, error) {
+	c, err := a.people.Requeue(ctx, tenant, agent, contact, "agent_disconnected")
+	if errors.Is(err, crm.ErrNotHeld) {
+		return routing.Task{}, errors.Join(dispatch.ErrGone, err)
+	} else if err != nil {
+		return routing.Task{}, err
+	}
+	return routing.Task{ContactID: c.ID, QueueID: c.QueueID, Channel: c.Channel, Priority: c.Priority, ArrivedAt: c.ArrivedAt}, nil
+}
+
 // assigner commits routing's accepts as crm assignments and maps crm's
 // errors to the ones dispatch acts on.
 type assigner struct{ people *crm.Store }

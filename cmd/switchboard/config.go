@@ -26,6 +26,7 @@ type Config struct {
 	LogFormat       string        `env:"SWITCHBOARD_LOG_FORMAT" envDefault:"text"`
 	SweepInterval   time.Duration `env:"SWITCHBOARD_SWEEP_INTERVAL" envDefault:"2s"`
 	LeaseTTL        time.Duration `env:"SWITCHBOARD_LEASE_TTL" envDefault:"10s"`
+	DisconnectGrace time.Duration `env:"SWITCHBOARD_DISCONNECT_GRACE" envDefault:"60s"`
 	ShutdownTimeout time.Duration `env:"SWITCHBOARD_SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	MaxBody         int64         `env:"SWITCHBOARD_MAX_BODY" envDefault:"1048576"`
 	ChatConnects    int           `env:"SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE" envDefault:"60"`

@@ -624,3 +624,55 @@ func TestTransferToAnotherQueue(t *testing.T) {
 	v2.send(map[string]any{"type": "message", "client_id": "1", "body": "hello"})
 	first.expect("offer", nil)
 }
+
+// TestChatsOfADisconnectedAgentReturnToTheQueue: an agent's console drops
+// while they hold a chat. Within the grace period the chat waits for them;
+// after it, it goes back to the queue with its original arrival time and is
+// offered to another agent, and the visitor is told.
+func TestChatsOfADisconnectedAgentReturnToTheQueue(t *testing.T) {
+	a := startApp(t, map[string]string{"SWITCHBOARD_DISCONNECT_GRACE": "1500ms", "SWITCHBOARD_SWEEP_INTERVAL": "300ms"})
+	open := func(email string) *wsClient {
+		c, _ := a.login(t, email)
+		ws, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.expect("snapshot", nil)
+		ws.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
+		ws.expect("ack", nil)
+		return ws
+	}
+	lost := open("lina@huadong.example")
+	v, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.send(map[string]any{"type": "hello", "name": "Waiting", "email": "waiting@example.com"})
+	v.expect("welcome", nil)
+	v.send(map[string]any{"type": "message", "client_id": "1", "body": "hello?"})
+	v.expect("ack", nil)
+	offer := lost.expect("offer", nil)
+	lost.send(map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
+	contact := path(lost.expect("assigned", nil), "contact", "id")
+	v.expect("state", func(f map[string]any) bool { return f["state"] == "active" })
+
+	lost.conn.Close() // the agent's network drops
+	dropped := time.Now()
+	other := open("emma@huadong.example")
+	o := other.expect("offer", func(f map[string]any) bool { return path(f, "contact", "id") == contact })
+	if waited := time.Since(dropped); waited < time.Second {
+		t.Errorf("re-offered %v after the drop, before the 1.5 s grace period", waited)
+	}
+	if path(o, "contact", "arrived_at") != path(offer, "contact", "arrived_at") {
+		t.Errorf("re-offered with arrival %v, want the original %v", path(o, "contact", "arrived_at"), path(offer, "contact", "arrived_at"))
+	}
+	v.expect("state", func(f map[string]any) bool { return f["state"] == "queued" })
+	other.send(map[string]any{"type": "accept", "id": "a", "offer_id": o["offer_id"]})
+	got := other.expect("assigned", nil)
+	if msgs, _ := got["messages"].([]any); len(msgs) != 1 {
+		t.Errorf("the new agent sees %d lines, want the visitor's one", len(msgs))
+	}
+	if st := v.expect("state", func(f map[string]any) bool { return f["state"] == "active" }); st["agent_name"] != "Emma Zhang" {
+		t.Errorf("visitor now chats with %v, want Emma Zhang", st["agent_name"])
+	}
+}

@@ -169,8 +169,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	if err != nil {
 		return err
 	}
-	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval},
-		pool, routingSource{orgs, people}, b, assigner{people}, desk.Notifier(), b, orgs, log)
+	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval, Grace: cfg.DisconnectGrace},
+		pool, routingSource{orgs, people}, b, assigner{people}, desk.Notifier(), b, orgs, assigner{people}, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

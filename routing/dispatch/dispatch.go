@@ -76,6 +76,8 @@ type Notifier interface {
 	// PresenceForced tells an agent's consoles that routing changed their
 	// presence (set away after missed offers).
 	PresenceForced(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string)
+	// Requeued tells a contact's customer side that it waits again.
+	Requeued(ctx context.Context, tenant, contact uuid.UUID)
 }
 
 // Today is a tenant's figures since its local midnight, per queue, with the
@@ -84,6 +86,12 @@ type Today struct {
 	Since  time.Time
 	Queues map[uuid.UUID]stats.Counts
 	SLA    map[uuid.UUID]time.Duration
+}
+
+// Requeuer puts a chat whose agent went away back in its queue, in one
+// transaction, and returns it as a task with its original arrival time.
+type Requeuer interface {
+	Requeue(ctx context.Context, tenant, agent, contact uuid.UUID) (routing.Task, error)
 }
 
 // PresenceSetter records a presence that routing decided, so that it
@@ -128,8 +136,11 @@ type Command struct {
 
 // Config tunes a Dispatcher.
 type Config struct {
-	Holder        string        // this node's name in routing_lease
-	MaxMissed     int           // offers in a row an agent may miss before being set away; default 3
+	Holder    string // this node's name in routing_lease
+	MaxMissed int    // offers in a row an agent may miss before being set away; default 3
+	// Grace is how long an agent's chats wait for their console to come
+	// back before they return to the queue; default 60s.
+	Grace         time.Duration
 	LeaseTTL      time.Duration // default 10s
 	SweepInterval time.Duration // default 2s
 	GaugeInterval time.Duration // default 1s: wallboard pushes are coalesced to this
@@ -138,23 +149,27 @@ type Config struct {
 
 // Dispatcher runs the engines of the tenants whose lease this node holds.
 type Dispatcher struct {
-	cfg    Config
-	pool   *pgxpool.Pool
-	src    Source
-	conns  Connections
-	assign Assigner
-	notify Notifier
-	sub    Subscriber
-	pres   PresenceSetter
-	log    *slog.Logger
-	now    func() time.Time
+	cfg     Config
+	pool    *pgxpool.Pool
+	src     Source
+	conns   Connections
+	assign  Assigner
+	notify  Notifier
+	sub     Subscriber
+	pres    PresenceSetter
+	requeue Requeuer
+	log     *slog.Logger
+	now     func() time.Time
 
 	mu      sync.Mutex
 	tenants map[uuid.UUID]*tenantRun
 }
 
 // New returns a Dispatcher; Run starts it.
-func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign Assigner, notify Notifier, sub Subscriber, pres PresenceSetter, log *slog.Logger) *Dispatcher {
+func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign Assigner, notify Notifier, sub Subscriber, pres PresenceSetter, requeue Requeuer, log *slog.Logger) *Dispatcher {
+	if cfg.Grace <= 0 {
+		cfg.Grace = 60 * time.Second
+	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 10 * time.Second
 	}
@@ -164,7 +179,7 @@ func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign A
 	if cfg.GaugeInterval <= 0 {
 		cfg.GaugeInterval = time.Second
 	}
-	return &Dispatcher{cfg: cfg, pool: pool, src: src, conns: conns, assign: assign, notify: notify, sub: sub, pres: pres, log: log,
+	return &Dispatcher{cfg: cfg, pool: pool, src: src, conns: conns, assign: assign, notify: notify, sub: sub, pres: pres, requeue: requeue, log: log,
 		now: time.Now, tenants: map[uuid.UUID]*tenantRun{}}
 }
 

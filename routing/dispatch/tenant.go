@@ -31,6 +31,10 @@ type tenantRun struct {
 	cursor   string
 	tally    *stats.Tally
 	sla      map[uuid.UUID]time.Duration
+
+	// lostSince is when each agent holding chats was last seen without a
+	// console; after the grace period their chats go back to the queue.
+	lostSince map[uuid.UUID]time.Time
 }
 
 func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
@@ -233,7 +237,18 @@ func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tr.lostSince == nil {
+		tr.lostSince = map[uuid.UUID]time.Time{}
+	}
 	for _, a := range agents {
+		switch {
+		case conns[a.ID]:
+			delete(tr.lostSince, a.ID)
+		case len(tr.eng.AssignedTo(a.ID, org.Chat)) > 0:
+			if _, ok := tr.lostSince[a.ID]; !ok {
+				tr.lostSince[a.ID] = tr.d.now()
+			}
+		}
 		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity})
 		for _, o := range tr.eng.SetPresence(a.ID, a.Presence, conns[a.ID]) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
@@ -266,6 +281,37 @@ func (tr *tenantRun) sweepNow(ctx context.Context) {
 	}
 	if _, err := tr.refresh(ctx); err != nil && ctx.Err() == nil {
 		tr.d.log.Warn("routing: sweep agents", "tenant_id", tr.lease.TenantID, "err", err)
+	}
+	tr.requeueLost(ctx)
+}
+
+// requeueLost returns the chats of agents whose console has been gone for
+// longer than the grace period to their queues. They keep their arrival
+// time, so they go ahead of newer chats. Calls and e-mails stay: the phone
+// leg decides a call, and an e-mail can wait for its agent.
+func (tr *tenantRun) requeueLost(ctx context.Context) {
+	tenant := tr.lease.TenantID
+	now := tr.d.now()
+	for agent, since := range tr.lostSince {
+		if now.Sub(since) < tr.d.cfg.Grace {
+			continue
+		}
+		delete(tr.lostSince, agent)
+		for _, contact := range tr.eng.AssignedTo(agent, org.Chat) {
+			task, err := tr.d.requeue.Requeue(ctx, tenant, agent, contact)
+			if errors.Is(err, ErrGone) {
+				tr.eng.Release(contact) // closed or moved meanwhile
+				continue
+			} else if err != nil {
+				tr.d.log.Error("routing: requeue a lost agent's chat", "tenant_id", tenant, "contact_id", contact, "err", err)
+				continue
+			}
+			tr.eng.Release(contact)
+			tr.eng.Enqueue(task)
+			tr.dirty = true
+			tr.d.log.Info("chat back in queue: agent disconnected past the grace period", "tenant_id", tenant, "agent_id", agent, "contact_id", contact)
+			tr.note(func(ctx context.Context) { tr.d.notify.Requeued(ctx, tenant, contact) })
+		}
 	}
 }
 
