@@ -42,6 +42,8 @@ func classify(err error) (int, string, string) {
 		return http.StatusNotFound, "not_found", "no such record"
 	case errors.Is(err, crm.ErrNotHeld):
 		return http.StatusConflict, "not_held", "you do not hold this contact"
+	case errors.Is(err, crm.ErrNotQueued):
+		return http.StatusConflict, "not_queued", "the contact is no longer waiting"
 	case errors.Is(err, crm.ErrClosed):
 		return http.StatusConflict, "closed", "the conversation has ended"
 	case errors.Is(err, crm.ErrInvalid), errors.Is(err, org.ErrInvalid):

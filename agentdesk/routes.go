@@ -52,6 +52,8 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Use(s.requireRole(org.RoleSupervisor), s.sameOrigin, s.requireCSRF)
 		r.Get("/wallboard", s.wallboardPage)
 		r.Get("/ws/wallboard", s.wallboardSocket)
+		r.Post("/api/agents/{id}/presence", s.forcePresence)
+		r.Post("/api/contacts/{id}/queue", s.moveContact)
 	})
 	return r
 }

@@ -32,8 +32,9 @@ type Accounts interface {
 	Queues(ctx context.Context, tenant uuid.UUID) ([]org.Queue, error)
 }
 
-// Contacts is what the desk reads of crm.
+// Contacts is what the desk reads of crm, and the supervisor's move.
 type Contacts interface {
+	MoveQueued(ctx context.Context, tenant, contact, toQueue, by uuid.UUID) (crm.Contact, error)
 	Contact(ctx context.Context, tenant, id uuid.UUID) (crm.Contact, error)
 	Messages(ctx context.Context, tenant, contact uuid.UUID, afterSeq int) ([]crm.Message, error)
 	ScreenPop(ctx context.Context, tenant, contact uuid.UUID) (crm.ScreenPop, error)

@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -76,6 +77,46 @@ func (s *Store) Requeue(ctx context.Context, tenant, agentID, contactID uuid.UUI
 			return fmt.Errorf("requeue %s: end assignment: %w", contactID, err)
 		}
 		if err := insertEvent(ctx, tx, tenant, contactID, "requeued", queue, agentID, map[string]any{"reason": reason}); err != nil {
+			return err
+		}
+		c, err = contactByID(ctx, tx, tenant, contactID)
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}
+
+// MoveQueued moves a waiting contact to another queue (a supervisor's
+// decision), keeping its arrival time. ErrNotQueued when it no longer waits.
+func (s *Store) MoveQueued(ctx context.Context, tenant, contactID, toQueue, by uuid.UUID) (Contact, error) {
+	var c Contact
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE tenant_id = $1 AND id = $2)`, tenant, toQueue).Scan(&ok); err != nil {
+			return fmt.Errorf("move %s: %w", contactID, err)
+		} else if !ok {
+			return fmt.Errorf("move %s: queue %s: %w", contactID, toQueue, ErrNotFound)
+		}
+		var from uuid.UUID
+		err := tx.QueryRow(ctx, `
+			UPDATE contacts c SET queue_id = $3, updated_at = now()
+			FROM (SELECT queue_id FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE) old
+			WHERE c.tenant_id = $1 AND c.id = $2 AND c.state = 'queued'
+			RETURNING old.queue_id`, tenant, contactID, toQueue).Scan(&from)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := contactExists(ctx, tx, tenant, contactID); err != nil {
+				return fmt.Errorf("move: %w", err)
+			}
+			return fmt.Errorf("move %s: %w", contactID, ErrNotQueued)
+		} else if err != nil {
+			return fmt.Errorf("move %s: %w", contactID, err)
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_out", from, by, map[string]any{"to_queue": toQueue, "by": "supervisor"}); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_in", toQueue, uuid.Nil, map[string]any{"from_queue": from}); err != nil {
 			return err
 		}
 		c, err = contactByID(ctx, tx, tenant, contactID)

@@ -347,6 +347,11 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "cancelled") })
 		}
 		tr.dirty = true
+		if c.Requeue { // moved, not ended: it waits again elsewhere
+			if err := tr.enqueueQueued(ctx); err != nil {
+				tr.d.log.Warn("routing: requeue after move", "tenant_id", tenant, "err", err)
+			}
+		}
 	case CmdResync:
 		for _, o := range tr.eng.OffersFor(c.AgentID) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Offered(ctx, tenant, o) })

@@ -35,10 +35,40 @@ function render() {
     ? `Service level: ${q0.today.sl_definition}, answered within each queue's threshold (${gauges.queues.map((q) => q.name + ' ' + (q.today ? q.today.sl_seconds : '?') + ' s').join(', ')}), since local midnight.`
     : '';
   const as = document.getElementById('agents');
+  // Redrawing the rows would close a state menu a supervisor has open.
+  if (document.activeElement && document.activeElement.closest('#agents')) return;
   as.replaceChildren(...gauges.agent_list.map((a) => el('tr', { class: 'agent ' + a.presence },
     el('td', {}, a.name),
     el('td', { class: 'state' }, a.presence),
-    el('td', {}, Object.entries(a.load || {}).map(([ch, n]) => `${ch} ${n}`).join(', ') || '–'))));
+    el('td', {}, Object.entries(a.load || {}).map(([ch, n]) => `${ch} ${n}`).join(', ') || '–'),
+    el('td', {}, forceControl(a)))));
+}
+
+const csrf = document.querySelector('meta[name=csrf-token]').content;
+
+// forceControl lets a supervisor set an agent's state for them.
+function forceControl(a) {
+  const pick = el('select', { 'aria-label': `Set ${a.name}'s state`, 'data-testid': 'force-state' },
+    el('option', { value: '' }, 'Set state…'),
+    el('option', { value: 'available' }, 'Available'),
+    el('option', { value: 'away' }, 'Away'),
+    el('option', { value: 'offline' }, 'Offline'));
+  pick.addEventListener('change', async () => {
+    if (!pick.value) return;
+    const res = await fetch(`/api/agents/${encodeURIComponent(a.id)}/presence`, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ state: pick.value, reason: pick.value === 'away' ? 'supervisor' : '' }),
+    });
+    if (!res.ok) alertBox(`Could not change ${a.name}'s state (${res.status}).`);
+    pick.blur();
+  });
+  return pick;
+}
+
+function alertBox(text) {
+  const box = document.getElementById('sl-definition');
+  box.textContent = text;
 }
 
 connect('/ws/wallboard', {
