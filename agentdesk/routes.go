@@ -54,6 +54,13 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/ws/wallboard", s.wallboardSocket)
 		r.Post("/api/agents/{id}/presence", s.forcePresence)
 		r.Post("/api/contacts/{id}/queue", s.moveContact)
+		r.Get("/api/queues", s.listQueues)
+	})
+
+	// Admins.
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireRole(org.RoleAdmin), s.sameOrigin, s.requireCSRF)
+		r.Patch("/api/queues/{id}", s.updateQueue)
 	})
 	return r
 }

@@ -38,6 +38,8 @@ var access = map[string]string{
 	"GET /ws/wallboard":                "supervisor",
 	"POST /api/agents/{id}/presence":   "supervisor, cross-tenant tested",
 	"POST /api/contacts/{id}/queue":    "supervisor, cross-tenant tested",
+	"GET /api/queues":                  "supervisor",
+	"PATCH /api/queues/{id}":           "admin, cross-tenant tested",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

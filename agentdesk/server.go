@@ -30,6 +30,7 @@ type Accounts interface {
 	SetPresence(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) (org.Agent, error)
 	Sites(ctx context.Context, tenant uuid.UUID) ([]org.Site, error)
 	Queues(ctx context.Context, tenant uuid.UUID) ([]org.Queue, error)
+	UpdateQueue(ctx context.Context, tenant, id uuid.UUID, set org.QueueSettings, strategies []string) (org.Queue, error)
 }
 
 // Contacts is what the desk reads of crm, and the supervisor's move.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,6 +191,76 @@ func (s *Store) CreateQueue(ctx context.Context, q Queue) (Queue, error) {
 		return Queue{}, fmt.Errorf("create queue: %w", err)
 	}
 	return q, nil
+}
+
+// QueueSettings are the parts of a queue an admin edits. Nil fields stay.
+type QueueSettings struct {
+	Strategy     *string
+	Priority     *int
+	Skills       map[string]int // nil: unchanged
+	SLA          *time.Duration
+	OfferTimeout *time.Duration
+	WrapUp       *time.Duration
+}
+
+// UpdateQueue changes a queue's settings; strategies must be ones that
+// routing knows (the caller passes them), durations whole seconds in range.
+func (s *Store) UpdateQueue(ctx context.Context, tenant, id uuid.UUID, set QueueSettings, strategies []string) (Queue, error) {
+	if set.Strategy != nil && !slices.Contains(strategies, *set.Strategy) {
+		return Queue{}, fmt.Errorf("%w: strategy %q (known: %s)", ErrInvalid, *set.Strategy, strings.Join(strategies, ", "))
+	}
+	secs := func(d *time.Duration, min, max time.Duration, name string) (*int, error) {
+		if d == nil {
+			return nil, nil
+		}
+		if *d < min || *d > max {
+			return nil, fmt.Errorf("%w: %s must be between %v and %v", ErrInvalid, name, min, max)
+		}
+		n := int(*d / time.Second)
+		return &n, nil
+	}
+	sla, err := secs(set.SLA, time.Second, time.Hour, "service-level threshold")
+	if err != nil {
+		return Queue{}, err
+	}
+	offer, err := secs(set.OfferTimeout, 5*time.Second, 10*time.Minute, "offer timeout")
+	if err != nil {
+		return Queue{}, err
+	}
+	wrap, err := secs(set.WrapUp, 0, time.Hour, "wrap-up time")
+	if err != nil {
+		return Queue{}, err
+	}
+	var skills []byte
+	if set.Skills != nil {
+		for k, lvl := range set.Skills {
+			if k == "" || len(k) > 64 || lvl < 1 || lvl > 10 {
+				return Queue{}, fmt.Errorf("%w: skill %q level %d (levels are 1 to 10)", ErrInvalid, k, lvl)
+			}
+		}
+		skills, _ = json.Marshal(set.Skills)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE queues SET strategy = coalesce($3, strategy), priority = coalesce($4, priority),
+		       skills = coalesce($5::jsonb, skills), sla_seconds = coalesce($6, sla_seconds),
+		       offer_timeout_seconds = coalesce($7, offer_timeout_seconds), wrap_up_seconds = coalesce($8, wrap_up_seconds)
+		WHERE tenant_id = $1 AND id = $2`, tenant, id, set.Strategy, set.Priority, skills, sla, offer, wrap)
+	if err != nil {
+		return Queue{}, fmt.Errorf("update queue %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return Queue{}, ErrNotFound
+	}
+	qs, err := s.Queues(ctx, tenant)
+	if err != nil {
+		return Queue{}, err
+	}
+	for _, q := range qs {
+		if q.ID == id {
+			return q, nil
+		}
+	}
+	return Queue{}, ErrNotFound
 }
 
 // Queues lists a tenant's queues.

@@ -154,3 +154,72 @@ func otherTenantIDs(t *testing.T, dsn string) (agent, contact uuid.UUID) {
 	}
 	return u.ID, in.ContactID
 }
+
+// TestAdminEditsAQueueAndItAppliesLive: an admin switches Enquiries to round
+// robin and the next offer says so; agents and supervisors may not edit;
+// bad values and another tenant's queue are refused.
+func TestAdminEditsAQueueAndItAppliesLive(t *testing.T) {
+	a := startApp(t, nil)
+	admin, adminCSRF := a.login(t, "admin@huadong.example")
+	sup, supCSRF := a.login(t, "supervisor@huadong.example")
+	pool, _ := pgxpool.New(context.Background(), a.dsn)
+	defer pool.Close()
+	var enquiries string
+	pool.QueryRow(context.Background(), `SELECT id::text FROM queues WHERE name = 'Enquiries'`).Scan(&enquiries)
+	otherQueue := func() string {
+		var id string
+		otherTenantIDs(t, a.dsn)
+		pool.QueryRow(context.Background(), `SELECT id::text FROM queues WHERE name = 'Theirs'`).Scan(&id)
+		return id
+	}()
+	patch := func(c *http.Client, csrf, id, body string) (int, string) {
+		req, _ := http.NewRequest("PATCH", a.url+"/api/queues/"+id, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", a.url)
+		req.Header.Set("X-CSRF-Token", csrf)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		csrf   string
+		id     string
+		body   string
+		want   int
+	}{
+		{"supervisor may not edit", sup, supCSRF, enquiries, `{"strategy":"round_robin"}`, 403},
+		{"unknown strategy", admin, adminCSRF, enquiries, `{"strategy":"coin_flip"}`, 400},
+		{"offer timeout too short", admin, adminCSRF, enquiries, `{"offer_timeout_seconds":1}`, 400},
+		{"skill level out of range", admin, adminCSRF, enquiries, `{"skills":{"enquiries":11}}`, 400},
+		{"unknown field", admin, adminCSRF, enquiries, `{"colour":"red"}`, 400},
+		{"another tenant's queue", admin, adminCSRF, otherQueue, `{"priority":1}`, 404},
+	} {
+		if code, body := patch(tc.client, tc.csrf, tc.id, tc.body); code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
+	}
+	code, body := patch(admin, adminCSRF, enquiries, `{"strategy":"round_robin","sla_seconds":30}`)
+	if code != 200 || !strings.Contains(body, `"strategy":"round_robin"`) || !strings.Contains(body, `"sla_seconds":30`) {
+		t.Fatalf("admin edit: %d %s", code, body)
+	}
+	c, _ := a.login(t, "lina@huadong.example")
+	agent, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.expect("snapshot", nil)
+	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
+	v, _, _ := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	v.send(map[string]any{"type": "hello", "name": "RR", "email": "rr@example.com"})
+	v.expect("welcome", nil)
+	v.send(map[string]any{"type": "message", "client_id": "1", "body": "hi"})
+	if o := agent.expect("offer", nil); o["reason"] != "next in turn in Enquiries" {
+		t.Errorf("offer reason %q, want the round-robin one: the edit did not apply", o["reason"])
+	}
+}

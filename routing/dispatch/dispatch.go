@@ -116,6 +116,7 @@ const (
 	CmdRelease  = "release" // an assignment ended
 	CmdCancel   = "cancel"  // a waiting contact was closed or abandoned
 	CmdResync   = "resync"  // an agent's console (re)connected: send its open offers again
+	CmdRefresh  = "refresh" // queue settings changed: re-read them now
 )
 
 // Command is what the agent desk asks of the tenant's routing engine. It

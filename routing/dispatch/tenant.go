@@ -319,7 +319,7 @@ func (tr *tenantRun) requeueLost(ctx context.Context) {
 func (tr *tenantRun) handle(ctx context.Context, c Command) {
 	tenant := tr.lease.TenantID
 	switch c.Kind {
-	case CmdPresence:
+	case CmdPresence, CmdRefresh:
 		if _, err := tr.refresh(ctx); err != nil {
 			tr.d.log.Warn("routing: refresh presence", "tenant_id", tenant, "err", err)
 		}
