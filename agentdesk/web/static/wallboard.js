@@ -67,8 +67,9 @@ function forceControl(a) {
 }
 
 function alertBox(text) {
-  const box = document.getElementById('sl-definition');
+  const box = document.getElementById('wall-message');
   box.textContent = text;
+  setTimeout(() => { box.textContent = ''; }, 8000);
 }
 
 connect('/ws/wallboard', {
