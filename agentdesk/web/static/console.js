@@ -199,7 +199,7 @@ function renderAll() {
   const panel = document.getElementById('panel');
   const v = selected && contacts.get(selected);
   if (!v) {
-    panel.replaceChildren(el('p', { class: 'empty' }, 'No contacts yet. Set yourself Available to receive offers.'));
+    panel.replaceChildren(el('p', { class: 'empty' }, 'No contacts in hand. While you are Available, offers appear above.'));
     return;
   }
   if (!v.closed) refresh(v);
