@@ -24,26 +24,18 @@ func (s *Store) Transfer(ctx context.Context, tenant, agentID, contactID, toQueu
 		if from == toQueue {
 			return fmt.Errorf("transfer %s: already in that queue: %w", contactID, ErrInvalid)
 		}
-		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE tenant_id = $1 AND id = $2)`, tenant, toQueue).Scan(&ok); err != nil {
+		if err := queueExists(ctx, tx, tenant, toQueue); err != nil {
 			return fmt.Errorf("transfer %s: %w", contactID, err)
-		} else if !ok {
-			return fmt.Errorf("transfer %s: queue %s: %w", contactID, toQueue, ErrNotFound)
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE contacts SET state = 'queued', queue_id = $3, updated_at = now()
 			WHERE tenant_id = $1 AND id = $2`, tenant, contactID, toQueue); err != nil {
 			return fmt.Errorf("transfer %s: %w", contactID, err)
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE assignments SET ended_at = now(), end_reason = 'transferred'
-			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID); err != nil {
-			return fmt.Errorf("transfer %s: end assignment: %w", contactID, err)
+		if err := endAssignment(ctx, tx, tenant, contactID, agentID, "transferred"); err != nil {
+			return fmt.Errorf("transfer %s: %w", contactID, err)
 		}
-		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_out", from, agentID, map[string]any{"to_queue": toQueue}); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_in", toQueue, uuid.Nil, map[string]any{"from_queue": from}); err != nil {
+		if err := transferEvents(ctx, tx, tenant, contactID, from, toQueue, agentID, "agent"); err != nil {
 			return err
 		}
 		c, err = contactByID(ctx, tx, tenant, contactID)
@@ -71,10 +63,8 @@ func (s *Store) Requeue(ctx context.Context, tenant, agentID, contactID uuid.UUI
 			tenant, contactID); err != nil {
 			return fmt.Errorf("requeue %s: %w", contactID, err)
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE assignments SET ended_at = now(), end_reason = $4
-			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID, reason); err != nil {
-			return fmt.Errorf("requeue %s: end assignment: %w", contactID, err)
+		if err := endAssignment(ctx, tx, tenant, contactID, agentID, reason); err != nil {
+			return fmt.Errorf("requeue %s: %w", contactID, err)
 		}
 		if err := insertEvent(ctx, tx, tenant, contactID, "requeued", queue, agentID, map[string]any{"reason": reason}); err != nil {
 			return err
@@ -93,11 +83,8 @@ func (s *Store) Requeue(ctx context.Context, tenant, agentID, contactID uuid.UUI
 func (s *Store) MoveQueued(ctx context.Context, tenant, contactID, toQueue, by uuid.UUID) (Contact, error) {
 	var c Contact
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE tenant_id = $1 AND id = $2)`, tenant, toQueue).Scan(&ok); err != nil {
+		if err := queueExists(ctx, tx, tenant, toQueue); err != nil {
 			return fmt.Errorf("move %s: %w", contactID, err)
-		} else if !ok {
-			return fmt.Errorf("move %s: queue %s: %w", contactID, toQueue, ErrNotFound)
 		}
 		var from uuid.UUID
 		err := tx.QueryRow(ctx, `
@@ -113,10 +100,7 @@ func (s *Store) MoveQueued(ctx context.Context, tenant, contactID, toQueue, by u
 		} else if err != nil {
 			return fmt.Errorf("move %s: %w", contactID, err)
 		}
-		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_out", from, by, map[string]any{"to_queue": toQueue, "by": "supervisor"}); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, tenant, contactID, "transferred_in", toQueue, uuid.Nil, map[string]any{"from_queue": from}); err != nil {
+		if err := transferEvents(ctx, tx, tenant, contactID, from, toQueue, by, "supervisor"); err != nil {
 			return err
 		}
 		c, err = contactByID(ctx, tx, tenant, contactID)
@@ -126,4 +110,35 @@ func (s *Store) MoveQueued(ctx context.Context, tenant, contactID, toQueue, by u
 		return Contact{}, err
 	}
 	return c, nil
+}
+
+// endAssignment ends the agent's open assignment on a contact.
+func endAssignment(ctx context.Context, tx pgx.Tx, tenant, contactID, agentID uuid.UUID, reason string) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE assignments SET ended_at = now(), end_reason = $4
+		WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID, reason)
+	if err != nil {
+		return fmt.Errorf("end assignment: %w", err)
+	}
+	return nil
+}
+
+// queueExists is ErrNotFound for a queue that is not this tenant's.
+func queueExists(ctx context.Context, q dbtx, tenant, queue uuid.UUID) error {
+	var ok bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM queues WHERE tenant_id = $1 AND id = $2)`, tenant, queue).Scan(&ok); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("queue %s: %w", queue, ErrNotFound)
+	}
+	return nil
+}
+
+// transferEvents records a move between queues as a pair of events, so each
+// queue's statistics see its side: out of one, into the other.
+func transferEvents(ctx context.Context, tx pgx.Tx, tenant, contactID, from, to, by uuid.UUID, byRole string) error {
+	if err := insertEvent(ctx, tx, tenant, contactID, "transferred_out", from, by, map[string]any{"to_queue": to, "by": byRole}); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, tenant, contactID, "transferred_in", to, uuid.Nil, map[string]any{"from_queue": from})
 }

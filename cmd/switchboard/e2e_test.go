@@ -196,6 +196,33 @@ func (c *wsClient) send(f map[string]any) {
 	}
 }
 
+// availableAgent logs email in, opens a console, reads its snapshot and
+// goes Available.
+func (a *app) availableAgent(t testing.TB, email string) *wsClient {
+	t.Helper()
+	c, _ := a.login(t, email)
+	ws, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
+	if err != nil {
+		t.Fatalf("console of %s: %v", email, err)
+	}
+	ws.expect("snapshot", nil)
+	ws.send(map[string]any{"type": "presence", "id": "available", "state": "available"})
+	ws.expect("ack", func(f map[string]any) bool { return f["ref"] == "available" })
+	return ws
+}
+
+// visitor opens the demo site's widget socket and says hello.
+func (a *app) visitor(t testing.TB, name, email string) *wsClient {
+	t.Helper()
+	v, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
+	if err != nil {
+		t.Fatalf("visitor socket: %v", err)
+	}
+	v.send(map[string]any{"type": "hello", "name": name, "email": email})
+	v.expect("welcome", nil)
+	return v
+}
+
 // expect waits for the first frame of type typ (skipping others) whose
 // fields match where (if given).
 func (c *wsClient) expect(typ string, where func(map[string]any) bool) map[string]any {
@@ -328,20 +355,8 @@ func TestContactCommittedButNotAnnouncedIsOfferedBySweep(t *testing.T) {
 	faults.wrapEnqueuer = func(channels.Enqueuer) channels.Enqueuer { return failingEnqueuer{} }
 	t.Cleanup(func() { faults.wrapEnqueuer = nil })
 	a := startApp(t, map[string]string{"SWITCHBOARD_SWEEP_INTERVAL": "1s"})
-	c, _ := a.login(t, "emma@huadong.example")
-	agent, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent.expect("snapshot", nil)
-	agent.send(map[string]any{"type": "presence", "id": "p1", "state": "available"})
-	agent.expect("ack", nil)
-	visitor, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	visitor.send(map[string]any{"type": "hello", "name": "New Visitor", "email": "first.time@example.com"})
-	visitor.expect("welcome", nil)
+	agent := a.availableAgent(t, "emma@huadong.example")
+	visitor := a.visitor(t, "New Visitor", "first.time@example.com")
 	sent := time.Now()
 	visitor.send(map[string]any{"type": "message", "client_id": "x", "body": "Hello?"})
 	visitor.expect("ack", nil)
@@ -384,12 +399,7 @@ func TestWallboardShowsWaitingContactsLive(t *testing.T) {
 		return nil
 	}
 
-	visitor, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	visitor.send(map[string]any{"type": "hello", "name": "Queue Test", "email": "queue.test@example.com"})
-	visitor.expect("welcome", nil)
+	visitor := a.visitor(t, "Queue Test", "queue.test@example.com")
 	visitor.send(map[string]any{"type": "message", "client_id": "q1", "body": "Anyone there?"})
 	visitor.expect("ack", nil)
 	f := wall.expect("gauges", func(f map[string]any) bool {
@@ -440,14 +450,7 @@ func TestSecondNodeTakesOverRouting(t *testing.T) {
 	first := startApp(t, map[string]string{"SWITCHBOARD_NODE_ID": "node-1"})
 	second := startApp(t, map[string]string{"SWITCHBOARD_NODE_ID": "node-2", "DATABASE_URL": first.dsn, "SWITCHBOARD_REDIS_PREFIX": first.prefix})
 
-	c, _ := second.login(t, "grace@huadong.example")
-	agent, _, err := second.dial(t, "/ws/agent", c.Jar, second.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent.expect("snapshot", nil)
-	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
-	agent.expect("ack", nil)
+	agent := second.availableAgent(t, "grace@huadong.example")
 
 	chat := func(email string) string {
 		v, _, err := second.dial(t, "/chat/ws?site=demo-pudong", nil, second.url)
@@ -494,21 +497,9 @@ func TestSecondNodeTakesOverRouting(t *testing.T) {
 // exactly once and in order.
 func TestVisitorResumesWithoutLossOrDuplicates(t *testing.T) {
 	a := startApp(t, nil)
-	c, _ := a.login(t, "chenjing@huadong.example")
-	agent, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent.expect("snapshot", nil)
-	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
-	agent.expect("ack", nil)
+	agent := a.availableAgent(t, "chenjing@huadong.example")
 
-	v1, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1.send(map[string]any{"type": "hello", "name": "Resume", "email": "resume@example.com"})
-	v1.expect("welcome", nil)
+	v1 := a.visitor(t, "Resume", "resume@example.com")
 	v1.send(map[string]any{"type": "message", "client_id": "m1", "body": "first"})
 	token := v1.expect("welcome", func(f map[string]any) bool { return f["contact_id"] != "" })["token"]
 	v1.expect("ack", func(f map[string]any) bool { return f["seq"] == float64(1) })
@@ -565,24 +556,8 @@ func TestVisitorResumesWithoutLossOrDuplicates(t *testing.T) {
 // next line reaches the new agent.
 func TestTransferToAnotherQueue(t *testing.T) {
 	a := startApp(t, nil)
-	open := func(email string) *wsClient {
-		c, _ := a.login(t, email)
-		ws, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws.expect("snapshot", nil)
-		ws.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
-		ws.expect("ack", nil)
-		return ws
-	}
-	first := open("zhaomin@huadong.example") // enquiries only
-	v, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.send(map[string]any{"type": "hello", "name": "Buyer", "email": "buyer@example.com"})
-	v.expect("welcome", nil)
+	first := a.availableAgent(t, "zhaomin@huadong.example") // enquiries only
+	v := a.visitor(t, "Buyer", "buyer@example.com")
 	v.send(map[string]any{"type": "message", "client_id": "1", "body": "I want to buy a car"})
 	v.expect("ack", nil)
 	offer := first.expect("offer", nil)
@@ -590,7 +565,7 @@ func TestTransferToAnotherQueue(t *testing.T) {
 	first.send(map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
 	contact := path(first.expect("assigned", nil), "contact", "id")
 
-	seller := open("sunhao@huadong.example") // sales 5
+	seller := a.availableAgent(t, "sunhao@huadong.example") // sales 5
 	var sales string
 	pool, _ := pgxpool.New(context.Background(), a.dsn)
 	defer pool.Close()
@@ -618,9 +593,7 @@ func TestTransferToAnotherQueue(t *testing.T) {
 	// to them.
 	seller.send(map[string]any{"type": "presence", "id": "away", "state": "away", "reason": "lunch"})
 	seller.expect("ack", func(f map[string]any) bool { return f["ref"] == "away" })
-	v2, _, _ := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	v2.send(map[string]any{"type": "hello", "name": "Next", "email": "next@example.com"})
-	v2.expect("welcome", nil)
+	v2 := a.visitor(t, "Next", "next@example.com")
 	v2.send(map[string]any{"type": "message", "client_id": "1", "body": "hello"})
 	first.expect("offer", nil)
 }
@@ -631,24 +604,8 @@ func TestTransferToAnotherQueue(t *testing.T) {
 // offered to another agent, and the visitor is told.
 func TestChatsOfADisconnectedAgentReturnToTheQueue(t *testing.T) {
 	a := startApp(t, map[string]string{"SWITCHBOARD_DISCONNECT_GRACE": "1500ms", "SWITCHBOARD_SWEEP_INTERVAL": "300ms"})
-	open := func(email string) *wsClient {
-		c, _ := a.login(t, email)
-		ws, _, err := a.dial(t, "/ws/agent", c.Jar, a.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws.expect("snapshot", nil)
-		ws.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
-		ws.expect("ack", nil)
-		return ws
-	}
-	lost := open("lina@huadong.example")
-	v, _, err := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.send(map[string]any{"type": "hello", "name": "Waiting", "email": "waiting@example.com"})
-	v.expect("welcome", nil)
+	lost := a.availableAgent(t, "lina@huadong.example")
+	v := a.visitor(t, "Waiting", "waiting@example.com")
 	v.send(map[string]any{"type": "message", "client_id": "1", "body": "hello?"})
 	v.expect("ack", nil)
 	offer := lost.expect("offer", nil)
@@ -658,7 +615,7 @@ func TestChatsOfADisconnectedAgentReturnToTheQueue(t *testing.T) {
 
 	lost.conn.Close() // the agent's network drops
 	dropped := time.Now()
-	other := open("emma@huadong.example")
+	other := a.availableAgent(t, "emma@huadong.example")
 	o := other.expect("offer", func(f map[string]any) bool { return path(f, "contact", "id") == contact })
 	if waited := time.Since(dropped); waited < time.Second {
 		t.Errorf("re-offered %v after the drop, before the 1.5 s grace period", waited)

@@ -17,7 +17,12 @@ import (
 // post sends a JSON body as the browser page would: same origin, CSRF header.
 func post(t *testing.T, c *http.Client, url, csrf, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	return call(t, c, "POST", url, csrf, body)
+}
+
+func call(t *testing.T, c *http.Client, method, url, csrf, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Origin", url[:strings.Index(url[8:], "/")+8])
 	if csrf != "" {
@@ -90,9 +95,7 @@ func TestSupervisorActions(t *testing.T) {
 
 	// Move a waiting chat from Enquiries to Sales; a salesperson gets it
 	// with its original arrival time.
-	v, _, _ := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	v.send(map[string]any{"type": "hello", "name": "Mover", "email": "mover@example.com"})
-	v.expect("welcome", nil)
+	v := a.visitor(t, "Mover", "mover@example.com")
 	v.send(map[string]any{"type": "message", "client_id": "1", "body": "prices?"})
 	v.expect("ack", nil)
 	var contact, arrived string
@@ -173,17 +176,7 @@ func TestAdminEditsAQueueAndItAppliesLive(t *testing.T) {
 		return id
 	}()
 	patch := func(c *http.Client, csrf, id, body string) (int, string) {
-		req, _ := http.NewRequest("PATCH", a.url+"/api/queues/"+id, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Origin", a.url)
-		req.Header.Set("X-CSRF-Token", csrf)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return call(t, c, "PATCH", a.url+"/api/queues/"+id, csrf, body)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -215,9 +208,7 @@ func TestAdminEditsAQueueAndItAppliesLive(t *testing.T) {
 	}
 	agent.expect("snapshot", nil)
 	agent.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
-	v, _, _ := a.dial(t, "/chat/ws?site=demo-pudong", nil, a.url)
-	v.send(map[string]any{"type": "hello", "name": "RR", "email": "rr@example.com"})
-	v.expect("welcome", nil)
+	v := a.visitor(t, "RR", "rr@example.com")
 	v.send(map[string]any{"type": "message", "client_id": "1", "body": "hi"})
 	if o := agent.expect("offer", nil); o["reason"] != "next in turn in Enquiries" {
 		t.Errorf("offer reason %q, want the round-robin one: the edit did not apply", o["reason"])
