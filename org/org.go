@@ -100,6 +100,9 @@ type Agent struct {
 	Presence Presence
 	Reason   string // why away
 	Since    time.Time
+	// VoiceBlocksChat: while the agent is on a call, no new chat is
+	// offered (some agents cannot type and talk at once).
+	VoiceBlocksChat bool
 }
 
 // Queue is a line of business that contacts wait in.
@@ -113,5 +116,52 @@ type Queue struct {
 	Priority     int
 	SLA          time.Duration // service-level threshold
 	OfferTimeout time.Duration
-	WrapUp       time.Duration
+	WrapUp       time.Duration // how long an agent's slot stays held after closing a contact
+
+	// Calendar is the queue's opening hours; nil means always open. Contacts
+	// of a closed queue wait unoffered; on arrival they get ClosedAction.
+	Calendar      *Calendar
+	ClosedAction  ClosedAction
+	ClosedMessage string // what the customer is told when closed (message action)
+
+	// MaxWait: a contact waiting longer overflows to OverflowQueueID (its
+	// age kept). Zero: no limit.
+	MaxWait         time.Duration
+	OverflowQueueID uuid.UUID // uuid.Nil: none
+	// After WidenAfter of waiting, WidenedSkills replace Skills for that
+	// contact, so more agents qualify. Zero: never.
+	WidenAfter    time.Duration
+	WidenedSkills map[string]int
+	// MaxLength caps how many contacts wait (offered ones included); an
+	// arrival at a full queue overflows, or gets ClosedAction when there is
+	// no overflow queue. Zero: no limit.
+	MaxLength int
+
+	// Priority ageing: every AgeingStep of waiting adds one to a contact's
+	// priority, up to AgeingMax, so that low priorities never starve.
+	AgeingStep time.Duration
+	AgeingMax  int
+
+	// PreferWindow is how long a contact's preferred agents (owner, advisor,
+	// salesperson, last agent, transfer target) are tried alone before the
+	// whole pool; zero takes routing's default.
+	PreferWindow time.Duration
+	// AutoCallback: every abandoned call of this queue gets a callback.
+	AutoCallback bool
+}
+
+// ClosedAction is what a queue does with a contact that arrives while it
+// is closed (or full with nowhere to overflow).
+type ClosedAction string
+
+const (
+	ActionWait      ClosedAction = ""          // wait for opening, say nothing
+	ActionMessage   ClosedAction = "message"   // tell the customer (ClosedMessage); keep waiting
+	ActionVoicemail ClosedAction = "voicemail" // the phone connector takes a voicemail
+	ActionCallback  ClosedAction = "callback"  // abandon and schedule a callback at the next opening
+)
+
+// Valid reports whether a is a known action.
+func (a ClosedAction) Valid() bool {
+	return a == ActionWait || a == ActionMessage || a == ActionVoicemail || a == ActionCallback
 }
