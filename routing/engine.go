@@ -84,6 +84,9 @@ func (a *agentState) totalLoad() int {
 type assignment struct {
 	agent uuid.UUID
 	ch    org.Channel
+	// wrapUntil is when the agent's wrap-up after closing ends (zero while
+	// the contact is worked): the slot stays held until then (wrapup.go).
+	wrapUntil time.Time
 }
 
 // Engine is one tenant's routing state. It is not safe for concurrent use:
@@ -455,8 +458,8 @@ func (e *Engine) NoAnswer() []uuid.UUID {
 }
 
 // NextDeadline is the earliest time the engine has work without being
-// told anything: an offer to expire, or a preference to run out (the
-// contact then goes to the whole pool).
+// told anything: an offer to expire, a preference to run out (the
+// contact then goes to the whole pool), or a wrap-up to end.
 func (e *Engine) NextDeadline() (time.Time, bool) {
 	var next time.Time
 	earlier := func(t time.Time) {
@@ -473,6 +476,7 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 			earlier(t.PreferUntil)
 		}
 	}
+	e.wrapUpDeadlines(earlier)
 	return next, !next.IsZero()
 }
 
