@@ -319,17 +319,47 @@ func (d *Dispatcher) Holding(tenant uuid.UUID) bool {
 }
 
 // NotificationPayload encodes a queued contact for NOTIFY: everything the
-// engine needs, so no query follows the notification.
+// engine needs, so no query follows the notification. Six fields, space
+// separated; a contact with preferred agents adds three: the end of the
+// preference window, the agents' ids separated by commas, and the reason
+// code (routing.Prefer...).
 func NotificationPayload(tenant uuid.UUID, t routing.Task) string {
-	return strings.Join([]string{tenant.String(), t.ContactID.String(), t.QueueID.String(), string(t.Channel),
-		strconv.Itoa(t.Priority), strconv.FormatInt(t.ArrivedAt.UnixMicro(), 10)}, " ")
+	f := []string{tenant.String(), t.ContactID.String(), t.QueueID.String(), string(t.Channel),
+		strconv.Itoa(t.Priority), strconv.FormatInt(t.ArrivedAt.UnixMicro(), 10)}
+	if len(t.Preferred) > 0 {
+		ids := make([]string, len(t.Preferred))
+		for i, id := range t.Preferred {
+			ids[i] = id.String()
+		}
+		reason := t.PreferReason
+		if !validReasonCode(reason) {
+			reason = "-"
+		}
+		f = append(f, strconv.FormatInt(t.PreferUntil.UnixMicro(), 10), strings.Join(ids, ","), reason)
+	}
+	return strings.Join(f, " ")
+}
+
+// maxPreferred bounds the agents one notification may name.
+const maxPreferred = 16
+
+func validReasonCode(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseNotification decodes NotificationPayload.
 func ParseNotification(s string) (routing.Task, uuid.UUID, error) {
 	f := strings.Fields(s)
-	if len(f) != 6 {
-		return routing.Task{}, uuid.Nil, fmt.Errorf("want 6 fields, got %d", len(f))
+	if len(f) != 6 && len(f) != 9 {
+		return routing.Task{}, uuid.Nil, fmt.Errorf("want 6 or 9 fields, got %d", len(f))
 	}
 	tenant, err1 := uuid.Parse(f[0])
 	contact, err2 := uuid.Parse(f[1])
@@ -343,7 +373,32 @@ func ParseNotification(s string) (routing.Task, uuid.UUID, error) {
 	if !ch.Valid() {
 		return routing.Task{}, uuid.Nil, fmt.Errorf("unknown channel %q", f[3])
 	}
-	return routing.Task{ContactID: contact, QueueID: queue, Channel: ch, Priority: prio, ArrivedAt: time.UnixMicro(at)}, tenant, nil
+	t := routing.Task{ContactID: contact, QueueID: queue, Channel: ch, Priority: prio, ArrivedAt: time.UnixMicro(at)}
+	if len(f) == 9 {
+		until, err := strconv.ParseInt(f[6], 10, 64)
+		if err != nil {
+			return routing.Task{}, uuid.Nil, fmt.Errorf("prefer until: %w", err)
+		}
+		ids := strings.Split(f[7], ",")
+		if len(ids) > maxPreferred {
+			return routing.Task{}, uuid.Nil, fmt.Errorf("%d preferred agents, at most %d", len(ids), maxPreferred)
+		}
+		for _, s := range ids {
+			id, err := uuid.Parse(s)
+			if err != nil {
+				return routing.Task{}, uuid.Nil, fmt.Errorf("preferred agent: %w", err)
+			}
+			t.Preferred = append(t.Preferred, id)
+		}
+		if f[8] != "-" && !validReasonCode(f[8]) {
+			return routing.Task{}, uuid.Nil, fmt.Errorf("bad preference reason %q", f[8])
+		}
+		if f[8] != "-" {
+			t.PreferReason = f[8]
+		}
+		t.PreferUntil = time.UnixMicro(until)
+	}
+	return t, tenant, nil
 }
 
 // Enqueuer announces a committed, queued contact to the routing node by

@@ -19,7 +19,15 @@ func TestNotificationRoundTrip(t *testing.T) {
 		got.Channel != task.Channel || got.Priority != task.Priority || !got.ArrivedAt.Equal(task.ArrivedAt) {
 		t.Fatalf("ParseNotification(NotificationPayload(%v)) = %v, %v, %v", task, got, gotTenant, err)
 	}
-	for _, bad := range []string{"", "a b c d e f", tenant.String() + " x", NotificationPayload(tenant, task) + " extra"} {
+	task.Preferred = []uuid.UUID{uuid.New(), uuid.New()}
+	task.PreferUntil = time.UnixMicro(1_800_000_030_000_000)
+	task.PreferReason = "advisor"
+	got, _, err = ParseNotification(NotificationPayload(tenant, task))
+	if err != nil || len(got.Preferred) != 2 || got.Preferred[1] != task.Preferred[1] || !got.PreferUntil.Equal(task.PreferUntil) || got.PreferReason != "advisor" {
+		t.Fatalf("preferences lost in the round trip: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "a b c d e f", tenant.String() + " x", NotificationPayload(tenant, task) + " extra",
+		NotificationPayload(tenant, task)[:len(NotificationPayload(tenant, task))-len("advisor")] + "Advisor!"} {
 		if _, _, err := ParseNotification(bad); err == nil {
 			t.Errorf("ParseNotification(%q) accepted garbage", bad)
 		}
@@ -38,7 +46,8 @@ func FuzzParseNotification(f *testing.F) {
 			t.Errorf("accepted channel %q", task.Channel)
 		}
 		again, tenant2, err := ParseNotification(NotificationPayload(tenant, task))
-		if err != nil || tenant2 != tenant || again.ContactID != task.ContactID || !again.ArrivedAt.Equal(task.ArrivedAt) {
+		if err != nil || tenant2 != tenant || again.ContactID != task.ContactID || !again.ArrivedAt.Equal(task.ArrivedAt) ||
+			len(again.Preferred) != len(task.Preferred) || again.PreferReason != task.PreferReason {
 			t.Errorf("round trip of %q changed it: %v %v", s, again, err)
 		}
 	})
