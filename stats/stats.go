@@ -14,7 +14,7 @@ import (
 
 // Event is one contact event as stats needs it.
 type Event struct {
-	Kind      string // created, reopened, assigned, message_out, transferred_out, transferred_in, closed, abandoned
+	Kind      string // created, reopened, assigned, message_out, transferred_out, transferred_in, closed, wrap_up_ended, requeued, abandoned
 	ContactID uuid.UUID
 	QueueID   uuid.UUID
 	AgentID   uuid.UUID
@@ -38,7 +38,10 @@ type Counts struct {
 	ShortAbandons   int
 	WaitAnswered    time.Duration // sum of waits of answered contacts, for ASA
 	Handled         int
-	HandleTime      time.Duration // sum from answer to close (or transfer out), for AHT
+	HandleTime      time.Duration // TalkTime + HoldTime + WrapUpTime, for AHT
+	TalkTime        time.Duration // sum from answer to close (or transfer out)
+	HoldTime        time.Duration // customer on hold; comes with the phone channel, zero until then
+	WrapUpTime      time.Duration // sum from close to the end of the wrap-up
 	TransferredIn   int
 	TransferredOut  int
 }
@@ -81,13 +84,22 @@ func (c Counts) ASA() time.Duration {
 	return c.WaitAnswered / time.Duration(c.Answered)
 }
 
-// AHT is the average handling time, from answer to close (talk, hold and
-// wrap-up together, as the skeleton closes and wraps up in one step).
+// AHT is the average handling time: talk + hold + wrap-up. A contact counts
+// as handled when its wrap-up ends (or when it is transferred out, with no
+// wrap-up), so a contact in wrap-up does not yet pull the average down.
 func (c Counts) AHT() time.Duration {
 	if c.Handled == 0 {
 		return 0
 	}
 	return c.HandleTime / time.Duration(c.Handled)
+}
+
+// AvgWrapUp is the average wrap-up time of the handled contacts.
+func (c Counts) AvgWrapUp() time.Duration {
+	if c.Handled == 0 {
+		return 0
+	}
+	return c.WrapUpTime / time.Duration(c.Handled)
 }
 
 // AbandonRate is abandoned / (answered + abandoned).
@@ -108,18 +120,23 @@ type contactState struct {
 	key      Key
 	arrived  time.Time
 	answered time.Time // zero until answered
+	closed   time.Time // zero until closed; then the agent wraps up
 }
 
-// Tally folds events, in commit order, into Counts per queue and channel.
+// Tally folds events, in commit order, into Counts per queue and channel,
+// and agents' time into AgentCounts.
 type Tally struct {
 	policy   func(queue uuid.UUID) Policy
 	contacts map[uuid.UUID]*contactState
 	counts   map[Key]*Counts
+	agents   map[uuid.UUID]*agentClock
+	holder   map[uuid.UUID]uuid.UUID // contact → the agent holding it (talk or wrap-up)
 }
 
 // NewTally returns an empty tally; policy gives each queue's thresholds.
 func NewTally(policy func(queue uuid.UUID) Policy) *Tally {
-	return &Tally{policy: policy, contacts: map[uuid.UUID]*contactState{}, counts: map[Key]*Counts{}}
+	return &Tally{policy: policy, contacts: map[uuid.UUID]*contactState{}, counts: map[Key]*Counts{},
+		agents: map[uuid.UUID]*agentClock{}, holder: map[uuid.UUID]uuid.UUID{}}
 }
 
 func (t *Tally) line(k Key) *Counts {
@@ -136,6 +153,7 @@ func (t *Tally) line(k Key) *Counts {
 // voice (when the phone channel lands) when the agent's leg answers.
 func (t *Tally) Add(e Event) {
 	cs := t.contacts[e.ContactID]
+	t.agentEvent(e)
 	switch e.Kind {
 	case "created", "reopened":
 		ch := e.Channel
@@ -159,7 +177,9 @@ func (t *Tally) Add(e Event) {
 			c.TransferredOut++
 			if !cs.answered.IsZero() {
 				c.Handled++
-				c.HandleTime += e.At.Sub(cs.answered)
+				talk := e.At.Sub(cs.answered)
+				c.TalkTime += talk
+				c.HandleTime += talk
 			}
 		}
 	case "transferred_in":
@@ -173,10 +193,20 @@ func (t *Tally) Add(e Event) {
 		t.contacts[e.ContactID] = cs
 		t.line(cs.key).TransferredIn++
 	case "closed":
+		// Handled only once the wrap-up ends: AHT includes it.
 		if cs != nil && !cs.answered.IsZero() {
+			cs.closed = e.At
+			break
+		}
+		delete(t.contacts, e.ContactID)
+	case "wrap_up_ended":
+		if cs != nil && !cs.closed.IsZero() {
 			c := t.line(cs.key)
 			c.Handled++
-			c.HandleTime += e.At.Sub(cs.answered)
+			talk, wrap := cs.closed.Sub(cs.answered), max(e.At.Sub(cs.closed), 0)
+			c.TalkTime += talk
+			c.WrapUpTime += wrap
+			c.HandleTime += talk + wrap
 		}
 		delete(t.contacts, e.ContactID)
 	case "abandoned":
@@ -234,6 +264,9 @@ func (t *Tally) Queue(queue uuid.UUID) Counts {
 			sum.WaitAnswered += c.WaitAnswered
 			sum.Handled += c.Handled
 			sum.HandleTime += c.HandleTime
+			sum.TalkTime += c.TalkTime
+			sum.HoldTime += c.HoldTime
+			sum.WrapUpTime += c.WrapUpTime
 			sum.TransferredIn += c.TransferredIn
 			sum.TransferredOut += c.TransferredOut
 		}

@@ -24,10 +24,12 @@ func TestHandComputedDay(t *testing.T) {
 		{Kind: "created", ContactID: c[0], QueueID: q, Channel: org.Chat, At: at(0)},
 		{Kind: "assigned", ContactID: c[0], At: at(10)},
 		{Kind: "closed", ContactID: c[0], At: at(130)},
+		{Kind: "wrap_up_ended", ContactID: c[0], At: at(130)}, // a queue without wrap-up time
 		// c1: answered after 30 s (late), closed after 60 s.
 		{Kind: "created", ContactID: c[1], QueueID: q, Channel: org.Chat, At: at(5)},
 		{Kind: "assigned", ContactID: c[1], At: at(35)},
 		{Kind: "closed", ContactID: c[1], At: at(95)},
+		{Kind: "wrap_up_ended", ContactID: c[1], At: at(95)},
 		// c2: abandoned after 3 s: short, not counted against the queue.
 		{Kind: "created", ContactID: c[2], QueueID: q, Channel: org.Chat, At: at(40)},
 		{Kind: "abandoned", ContactID: c[2], At: at(43)},
@@ -47,7 +49,7 @@ func TestHandComputedDay(t *testing.T) {
 	}
 	chat := tally.Counts(Key{q, org.Chat})
 	want := Counts{Offered: 5, Answered: 2, AnsweredWithin: 1, Abandoned: 2, AbandonedWithin: 1, ShortAbandons: 1,
-		WaitAnswered: 40 * time.Second, Handled: 2, HandleTime: 180 * time.Second}
+		WaitAnswered: 40 * time.Second, Handled: 2, HandleTime: 180 * time.Second, TalkTime: 180 * time.Second}
 	if chat != want {
 		t.Errorf("chat counts = %+v\nwant %+v", chat, want)
 	}
@@ -89,6 +91,7 @@ func TestTransferCountsOnBothQueues(t *testing.T) {
 		{Kind: "transferred_in", ContactID: c, QueueID: to, At: at(65)},
 		{Kind: "assigned", ContactID: c, At: at(95)},
 		{Kind: "closed", ContactID: c, At: at(155)},
+		{Kind: "wrap_up_ended", ContactID: c, At: at(155)},
 	} {
 		tally.Add(e)
 	}
