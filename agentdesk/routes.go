@@ -55,12 +55,15 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/agents/{id}/presence", s.forcePresence)
 		r.Post("/api/contacts/{id}/queue", s.moveContact)
 		r.Get("/api/queues", s.listQueues)
+		r.Get("/api/agents", s.listAgents)
 	})
 
 	// Admins.
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(org.RoleAdmin), s.sameOrigin, s.requireCSRF)
 		r.Patch("/api/queues/{id}", s.updateQueue)
+		r.Patch("/api/agents/{id}", s.updateAgent)
+		r.Get("/api/audit", s.auditLog)
 	})
 	return r
 }

@@ -40,6 +40,9 @@ var access = map[string]string{
 	"POST /api/contacts/{id}/queue":    "supervisor, cross-tenant tested",
 	"GET /api/queues":                  "supervisor",
 	"PATCH /api/queues/{id}":           "admin, cross-tenant tested",
+	"GET /api/agents":                  "supervisor",
+	"PATCH /api/agents/{id}":           "admin, cross-tenant tested",
+	"GET /api/audit":                   "admin",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

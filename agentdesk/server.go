@@ -30,7 +30,11 @@ type Accounts interface {
 	SetPresence(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) (org.Agent, error)
 	Sites(ctx context.Context, tenant uuid.UUID) ([]org.Site, error)
 	Queues(ctx context.Context, tenant uuid.UUID) ([]org.Queue, error)
-	UpdateQueue(ctx context.Context, tenant, id uuid.UUID, set org.QueueSettings, strategies []string) (org.Queue, error)
+	UpdateQueue(ctx context.Context, tenant, id, actor uuid.UUID, set org.QueueSettings, strategies []string) (org.Queue, error)
+	Agents(ctx context.Context, tenant uuid.UUID) ([]org.Agent, error)
+	UpdateAgent(ctx context.Context, tenant, id, actor uuid.UUID, set org.AgentSettings) (org.Agent, error)
+	ForcePresence(ctx context.Context, tenant, agent, actor uuid.UUID, p org.Presence, reason string) (org.Agent, error)
+	AuditLog(ctx context.Context, tenant uuid.UUID, before int64, limit int) ([]org.AuditEntry, error)
 }
 
 // Contacts is what the desk reads of crm, and the supervisor's move.

@@ -56,7 +56,7 @@ func (s *Server) forcePresence(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	a, err := s.accounts.SetPresence(r.Context(), sess.User.TenantID, agent, org.Presence(body.State), body.Reason)
+	a, err := s.accounts.ForcePresence(r.Context(), sess.User.TenantID, agent, sess.User.ID, org.Presence(body.State), body.Reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
