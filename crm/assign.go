@@ -204,9 +204,13 @@ func messageByKey(ctx context.Context, q dbtx, tenant uuid.UUID, key string) (uu
 	return id, true, nil
 }
 
-// Close ends the agent's contact with a wrap-up note: contact closed,
-// assignment ended ('completed'), event 'closed', in one transaction. An
-// agent not holding the contact, or closing it twice, gets ErrNotHeld.
+// Close ends the agent's work on a contact and starts its wrap-up, in one
+// transaction: the contact is closed (no more lines), event 'closed'. The
+// assignment stays open with wrap_up_at set, holding the agent's slot until
+// EndWrapUp or until the queue's wrap-up time runs out; the returned
+// contact's WrapUpUntil says when. A queue without wrap-up time ends the
+// assignment at once ('wrap_up_ended' too, so statistics see one shape).
+// An agent not holding the contact, or closing it twice, gets ErrNotHeld.
 func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID, wrapUp string) (Contact, error) {
 	var c Contact
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -214,20 +218,95 @@ func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID,
 		if err != nil {
 			return fmt.Errorf("close %s by %s: %w", contactID, agentID, err)
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE contacts SET state = 'closed', closed_at = now(), wrap_up = $3, updated_at = now()
-			WHERE tenant_id = $1 AND id = $2`, tenant, contactID, wrapUp); err != nil {
+		var secs int
+		var until time.Time
+		if err := tx.QueryRow(ctx, `
+			UPDATE contacts c SET state = 'closed', closed_at = now(), wrap_up = $3, updated_at = now()
+			FROM queues q
+			WHERE c.tenant_id = $1 AND c.id = $2 AND q.tenant_id = c.tenant_id AND q.id = c.queue_id
+			RETURNING q.wrap_up_seconds, now() + make_interval(secs => q.wrap_up_seconds)`,
+			tenant, contactID, wrapUp).Scan(&secs, &until); err != nil {
 			return fmt.Errorf("close %s: %w", contactID, err)
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE assignments SET ended_at = now(), wrap_up_at = now(), end_reason = 'completed'
+			UPDATE assignments SET wrap_up_at = now()
 			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL`, tenant, contactID, agentID); err != nil {
-			return fmt.Errorf("close %s: end assignment: %w", contactID, err)
+			return fmt.Errorf("close %s: start wrap-up: %w", contactID, err)
 		}
 		// The note stays in the contact row; events feed statistics and
 		// carry no free text.
-		if err := insertEvent(ctx, tx, tenant, contactID, "closed", queue, agentID, map[string]any{"end_reason": "completed"}); err != nil {
+		if err := insertEvent(ctx, tx, tenant, contactID, "closed", queue, agentID,
+			map[string]any{"end_reason": "completed", "wrap_up_seconds": secs}); err != nil {
 			return err
+		}
+		if secs == 0 {
+			if err := endWrapUp(ctx, tx, tenant, contactID, agentID, queue, time.Time{}, "none"); err != nil {
+				return fmt.Errorf("close %s: %w", contactID, err)
+			}
+		}
+		c, err = contactByID(ctx, tx, tenant, contactID)
+		if secs > 0 {
+			c.WrapUpUntil = &until
+		}
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, nil
+}
+
+// Why a wrap-up ended, in the 'wrap_up_ended' event.
+const (
+	WrapUpDone    = "done"    // the agent said so
+	WrapUpTimeout = "timeout" // the queue's wrap-up time ran out
+)
+
+// EndWrapUp ends the agent's wrap-up of a closed contact: the assignment
+// ends ('completed') and event 'wrap_up_ended' records why. at is when it
+// ended: zero for now (the agent pressed Done), or the deadline when the
+// wrap-up time ran out, however late that was noticed. A non-empty note
+// replaces the contact's wrap-up note, even when the wrap-up has already
+// ended (the agent's note outlives a timeout). Ending it again is a no-op;
+// an agent who never wrapped up this contact gets ErrNotHeld.
+func (s *Store) EndWrapUp(ctx context.Context, tenant, agentID, contactID uuid.UUID, note string, at time.Time) (Contact, error) {
+	reason := WrapUpDone
+	if !at.IsZero() {
+		reason = WrapUpTimeout
+	}
+	var c Contact
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The contact row lock serialises Done against the timeout.
+		var queue uuid.UUID
+		var state string
+		err := tx.QueryRow(ctx, `SELECT queue_id, state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenant, contactID).Scan(&queue, &state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("end wrap-up of %s: %w", contactID, ErrNotHeld)
+		} else if err != nil {
+			return fmt.Errorf("end wrap-up of %s: %w", contactID, err)
+		}
+		var open, ended bool
+		if err := tx.QueryRow(ctx, `
+			SELECT COALESCE(bool_or(ended_at IS NULL), false), COALESCE(bool_or(ended_at IS NOT NULL), false)
+			FROM assignments
+			WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND wrap_up_at IS NOT NULL`,
+			tenant, contactID, agentID).Scan(&open, &ended); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("end wrap-up of %s: %w", contactID, err)
+		}
+		if !open && !ended || state != StateClosed {
+			return fmt.Errorf("end wrap-up of %s by %s: %w", contactID, agentID, ErrNotHeld)
+		}
+		if open {
+			if err := endWrapUp(ctx, tx, tenant, contactID, agentID, queue, at, reason); err != nil {
+				return fmt.Errorf("end wrap-up of %s: %w", contactID, err)
+			}
+		}
+		if note != "" {
+			if _, err := tx.Exec(ctx, `UPDATE contacts SET wrap_up = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2`,
+				tenant, contactID, note); err != nil {
+				return fmt.Errorf("end wrap-up of %s: note: %w", contactID, err)
+			}
 		}
 		c, err = contactByID(ctx, tx, tenant, contactID)
 		return err
@@ -236,6 +315,28 @@ func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID,
 		return Contact{}, err
 	}
 	return c, nil
+}
+
+// endWrapUp ends the agent's open assignment in wrap-up at at (zero: now;
+// never before the wrap-up began) and records 'wrap_up_ended' at the same
+// moment, so statistics measure the wrap-up to its real end.
+func endWrapUp(ctx context.Context, tx pgx.Tx, tenant, contactID, agentID, queue uuid.UUID, at time.Time, reason string) error {
+	var ended time.Time
+	err := tx.QueryRow(ctx, `
+		UPDATE assignments SET ended_at = GREATEST(COALESCE($4, now()), wrap_up_at), end_reason = 'completed'
+		WHERE tenant_id = $1 AND contact_id = $2 AND agent_id = $3 AND ended_at IS NULL AND wrap_up_at IS NOT NULL
+		RETURNING ended_at`, tenant, contactID, agentID, nullTime(at)).Scan(&ended)
+	if err != nil {
+		return fmt.Errorf("end assignment: %w", err)
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data, at)
+		VALUES ($1, $2, 'wrap_up_ended', $3, $4, $5, $6)`,
+		tenant, contactID, queue, agentID, map[string]any{"reason": reason}, ended)
+	if err != nil {
+		return fmt.Errorf("event wrap_up_ended on %s: %w", contactID, err)
+	}
+	return nil
 }
 
 // Abandon records that a queued contact's customer went away (hung up, left
@@ -324,14 +425,23 @@ func (s *Store) Queued(ctx context.Context, tenant uuid.UUID) ([]QueuedContact, 
 type OpenAssignment struct {
 	ContactID, AgentID uuid.UUID
 	Channel            org.Channel
+	// WrapUpUntil is, for an assignment in wrap-up, when its wrap-up time
+	// runs out (possibly already past); zero while the contact is worked.
+	WrapUpUntil time.Time
 }
+
+// wrapUpUntil is an open assignment's wrap-up deadline: when it began plus
+// the queue's wrap-up time (a change of the queue's setting moves the
+// deadlines of wrap-ups in progress, seen at the next rebuild).
+const wrapUpUntil = `a.wrap_up_at + make_interval(secs => q.wrap_up_seconds)`
 
 // OpenAssignments lists the tenant's assignments not yet ended.
 func (s *Store) OpenAssignments(ctx context.Context, tenant uuid.UUID) ([]OpenAssignment, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT a.contact_id, a.agent_id, c.channel
+		SELECT a.contact_id, a.agent_id, c.channel, `+wrapUpUntil+`
 		FROM assignments a
 		JOIN contacts c ON c.tenant_id = a.tenant_id AND c.id = a.contact_id
+		JOIN queues q ON q.tenant_id = c.tenant_id AND q.id = c.queue_id
 		WHERE a.tenant_id = $1 AND a.ended_at IS NULL
 		ORDER BY a.started_at, a.id`, tenant)
 	if err != nil {
@@ -339,7 +449,12 @@ func (s *Store) OpenAssignments(ctx context.Context, tenant uuid.UUID) ([]OpenAs
 	}
 	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenAssignment, error) {
 		var a OpenAssignment
-		return a, r.Scan(&a.ContactID, &a.AgentID, &a.Channel)
+		var until *time.Time
+		err := r.Scan(&a.ContactID, &a.AgentID, &a.Channel, &until)
+		if until != nil {
+			a.WrapUpUntil = *until
+		}
+		return a, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open assignments: %w", err)
@@ -348,7 +463,8 @@ func (s *Store) OpenAssignments(ctx context.Context, tenant uuid.UUID) ([]OpenAs
 }
 
 // HeldContacts lists the contacts the agent holds open assignments on, in
-// the order they were taken: the console's snapshot.
+// the order they were taken: the console's snapshot. Contacts in wrap-up
+// are among them, closed, with their WrapUpUntil.
 func (s *Store) HeldContacts(ctx context.Context, tenant, agentID uuid.UUID) ([]Contact, error) {
 	rows, err := s.pool.Query(ctx, contactSelect+`
 		JOIN assignments a ON a.tenant_id = c.tenant_id AND a.contact_id = c.id AND a.ended_at IS NULL
@@ -360,6 +476,26 @@ func (s *Store) HeldContacts(ctx context.Context, tenant, agentID uuid.UUID) ([]
 	cs, err := pgx.CollectRows(rows, scanContact)
 	if err != nil {
 		return nil, fmt.Errorf("held contacts of %s: %w", agentID, err)
+	}
+	rows, err = s.pool.Query(ctx, `
+		SELECT a.contact_id, `+wrapUpUntil+`
+		FROM assignments a
+		JOIN contacts c ON c.tenant_id = a.tenant_id AND c.id = a.contact_id
+		JOIN queues q ON q.tenant_id = c.tenant_id AND q.id = c.queue_id
+		WHERE a.tenant_id = $1 AND a.agent_id = $2 AND a.ended_at IS NULL AND a.wrap_up_at IS NOT NULL`, tenant, agentID)
+	if err != nil {
+		return nil, fmt.Errorf("held contacts of %s: wrap-ups: %w", agentID, err)
+	}
+	until := map[uuid.UUID]time.Time{}
+	var id uuid.UUID
+	var t time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&id, &t}, func() error { until[id] = t; return nil }); err != nil {
+		return nil, fmt.Errorf("held contacts of %s: wrap-ups: %w", agentID, err)
+	}
+	for i := range cs {
+		if t, ok := until[cs[i].ID]; ok {
+			cs[i].WrapUpUntil = &t
+		}
 	}
 	return cs, nil
 }

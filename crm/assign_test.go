@@ -218,6 +218,11 @@ func TestAgentMessagesCloseAndTimeline(t *testing.T) {
 	if c.State != crm.StateClosed || c.ClosedAt == nil || c.WrapUp != "Car ready, collecting at 5" {
 		t.Errorf("Close = %+v, want closed with closed_at and wrap-up", c)
 	}
+	// The queue's default wrap-up time (30 s) keeps the assignment open;
+	// wrapup_test.go covers that step. Done ends it.
+	if _, err := b.store.EndWrapUp(ctx, b.a.ID, b.a.Agent, res.ContactID, "", time.Time{}); err != nil {
+		t.Fatalf("EndWrapUp = %v", err)
+	}
 	var reason string
 	var wrapUpSet bool
 	if err := b.pool.QueryRow(ctx, `SELECT end_reason, wrap_up_at IS NOT NULL FROM assignments WHERE contact_id = $1 AND ended_at IS NOT NULL`, res.ContactID).Scan(&reason, &wrapUpSet); err != nil || reason != "completed" || !wrapUpSet {

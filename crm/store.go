@@ -72,6 +72,9 @@ type Contact struct {
 	Priority   int         `json:"-"`
 	ClosedAt   *time.Time  `json:"closed_at,omitempty"`
 	WrapUp     string      `json:"wrap_up,omitempty"`
+	// WrapUpUntil is set while the agent wraps up the closed contact: the
+	// assignment holds their slot until then (Close, HeldContacts).
+	WrapUpUntil *time.Time `json:"wrap_up_until,omitempty"`
 }
 
 const contactSelect = `
