@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-cc/switchboard/org"
 )
 
 // Transfer hands a contact the agent holds to another queue: the
@@ -79,7 +81,7 @@ func (s *Store) Requeue(ctx context.Context, tenant, agentID, contactID uuid.UUI
 }
 
 // MoveQueued moves a waiting contact to another queue (a supervisor's
-// decision), keeping its arrival time. ErrNotQueued when it no longer waits.
+// decision, audited), keeping its arrival time. ErrNotQueued when it no longer waits.
 func (s *Store) MoveQueued(ctx context.Context, tenant, contactID, toQueue, by uuid.UUID) (Contact, error) {
 	var c Contact
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -102,6 +104,10 @@ func (s *Store) MoveQueued(ctx context.Context, tenant, contactID, toQueue, by u
 		}
 		if err := transferEvents(ctx, tx, tenant, contactID, from, toQueue, by, "supervisor"); err != nil {
 			return err
+		}
+		if err := org.WriteAudit(ctx, tx, org.AuditEntry{TenantID: tenant, ActorID: by, Action: "contact.move",
+			TargetKind: "contact", TargetID: contactID, Data: map[string]any{"from_queue": from, "to_queue": toQueue}}); err != nil {
+			return fmt.Errorf("move %s: %w", contactID, err)
 		}
 		c, err = contactByID(ctx, tx, tenant, contactID)
 		return err
