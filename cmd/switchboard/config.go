@@ -31,6 +31,9 @@ type Config struct {
 	MaxBody         int64         `env:"SWITCHBOARD_MAX_BODY" envDefault:"1048576"`
 	ChatConnects    int           `env:"SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE" envDefault:"60"`
 	ChatAddressRate int           `env:"SWITCHBOARD_CHAT_ADDRESS_MESSAGES_PER_SECOND" envDefault:"20"`
+
+	// CallbackInterval is how often each node looks for due callbacks.
+	CallbackInterval time.Duration `env:"SWITCHBOARD_CALLBACK_INTERVAL" envDefault:"1s"`
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

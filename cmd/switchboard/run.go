@@ -189,6 +189,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	routeCtx, stopRouting := context.WithCancel(context.Background())
 	defer stopRouting()
 	g.Go(func() error { return disp.Run(routeCtx) })
+	// Every node polls for due callbacks; the claim in crm makes each attempt start once.
+	g.Go(func() error {
+		return channels.NewCallbackScheduler(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), cfg.CallbackInterval, log).Run(gctx)
+	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
