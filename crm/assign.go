@@ -340,7 +340,9 @@ func endWrapUp(ctx context.Context, tx pgx.Tx, tenant, contactID, agentID, queue
 }
 
 // Abandon records that a queued contact's customer went away (hung up, left
-// the chat). A contact no longer queued is ErrNotQueued.
+// the chat). A contact no longer queued is ErrNotQueued. A voice call whose
+// queue has auto_callback gets a callback in the same transaction (see
+// autoCallback); the contact itself stays abandoned.
 func (s *Store) Abandon(ctx context.Context, tenant, contactID uuid.UUID, reason string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var queue uuid.UUID
@@ -356,7 +358,11 @@ func (s *Store) Abandon(ctx context.Context, tenant, contactID uuid.UUID, reason
 		} else if err != nil {
 			return fmt.Errorf("abandon %s: %w", contactID, err)
 		}
-		return insertEvent(ctx, tx, tenant, contactID, "abandoned", queue, uuid.Nil, map[string]any{"reason": reason})
+		if err := insertEvent(ctx, tx, tenant, contactID, "abandoned", queue, uuid.Nil, map[string]any{"reason": reason}); err != nil {
+			return err
+		}
+		// A queue with auto_callback owes every abandoned caller a call back.
+		return autoCallback(ctx, tx, tenant, contactID)
 	})
 }
 
@@ -400,20 +406,22 @@ type QueuedContact struct {
 	Channel            org.Channel
 	Priority           int
 	ArrivedAt          time.Time
+	Preference         Preference
 }
 
 // Queued lists the tenant's waiting contacts, oldest first: routing's
 // rebuild and sweep input.
 func (s *Store) Queued(ctx context.Context, tenant uuid.UUID) ([]QueuedContact, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, queue_id, channel, priority, arrived_at FROM contacts
-		WHERE tenant_id = $1 AND state = 'queued' ORDER BY arrived_at, id`, tenant)
+		SELECT id, queue_id, channel, priority, arrived_at, preferred_agents, COALESCE(prefer_until, 'epoch'), prefer_reason
+		FROM contacts WHERE tenant_id = $1 AND state = 'queued' ORDER BY arrived_at, id`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("queued: %w", err)
 	}
 	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QueuedContact, error) {
 		var q QueuedContact
-		return q, r.Scan(&q.ContactID, &q.QueueID, &q.Channel, &q.Priority, &q.ArrivedAt)
+		return q, r.Scan(&q.ContactID, &q.QueueID, &q.Channel, &q.Priority, &q.ArrivedAt,
+			&q.Preference.Agents, &q.Preference.Until, &q.Preference.Reason)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queued: %w", err)

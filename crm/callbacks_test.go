@@ -467,3 +467,66 @@ func TestCallbackClosedWithoutOutcomeIsSettled(t *testing.T) {
 		t.Errorf("CallbackOfContact(tenant B) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestAutoCallbackOnAbandon: a queue with auto_callback owes every
+// abandoned call with a known caller a callback, due now for a day with
+// three attempts; chats, unknown callers and other queues get none.
+func TestAutoCallbackOnAbandon(t *testing.T) {
+	b := setup(t)
+	ctx := ctxT(t)
+	// Without auto_callback: nothing.
+	plain := b.call(t, b.a, "call-0", callerPhone)
+	if err := b.store.Abandon(ctx, b.a.ID, plain.ContactID, "hung_up"); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM callbacks`); n != 0 {
+		t.Fatalf("callbacks without auto_callback = %d, want 0", n)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE queues SET auto_callback = true WHERE id = $1`, b.a.QueueID); err != nil {
+		t.Fatal(err)
+	}
+	call := b.call(t, b.a, "call-1", callerPhone)
+	before := time.Now()
+	if err := b.store.Abandon(ctx, b.a.ID, call.ContactID, "hung_up"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := b.store.Callbacks(ctx, b.a.ID, crm.CallbackScheduled, 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("Callbacks = %+v, %v, want one", list, err)
+	}
+	cb := list[0]
+	if cb.OriginContactID == nil || *cb.OriginContactID != call.ContactID || cb.Phone != callerPhone || cb.MaxAttempts != 3 ||
+		cb.CustomerID != call.CustomerID || cb.QueueID != b.a.QueueID || cb.CreatedBy != nil ||
+		cb.DueAt.Before(before.Truncate(time.Microsecond)) || cb.DueAt.After(time.Now()) || cb.Deadline.Sub(cb.DueAt) != 24*time.Hour {
+		t.Errorf("auto callback = %+v, want one to the caller due now for 24h, 3 attempts, origin %s", cb, call.ContactID)
+	}
+	if c, _ := b.store.Contact(ctx, b.a.ID, call.ContactID); c.State != crm.StateAbandoned {
+		t.Errorf("origin = %s, want abandoned", c.State)
+	}
+	// Abandoning again is refused and schedules nothing more.
+	if err := b.store.Abandon(ctx, b.a.ID, call.ContactID, "hung_up"); !errors.Is(err, crm.ErrNotQueued) {
+		t.Errorf("second Abandon = %v, want ErrNotQueued", err)
+	}
+	// A chat, and a call whose number several customers share (no single
+	// customer to call), get none.
+	chat := b.record(t, crm.Inbound{TenantID: b.a.ID, QueueID: b.a.QueueID, Channel: org.Chat,
+		Identities: []crm.Identity{{Kind: crm.KindPhone, Value: otherPhone}}, Body: "hi", IdempotencyKey: "chat-1"})
+	if err := b.store.Abandon(ctx, b.a.ID, chat.ContactID, "left"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := b.store.CreateCustomer(ctx, b.a.ID, crm.NewCustomer{Identities: []crm.Identity{{Kind: crm.KindPhone, Value: "+8613600002222"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared := b.call(t, b.a, "call-2", "+8613600002222")
+	if shared.CustomerID != uuid.Nil {
+		t.Fatalf("shared number resolved to one customer %s; the fixture needs candidates", shared.CustomerID)
+	}
+	if err := b.store.Abandon(ctx, b.a.ID, shared.ContactID, "hung_up"); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.count(t, `SELECT count(*) FROM callbacks`); n != 1 {
+		t.Errorf("callbacks = %d, want only the first call's", n)
+	}
+}
