@@ -107,10 +107,17 @@ func Load(ctx context.Context, orgs *org.Store, people *crm.Store, publicURL str
 	}
 	info.SiteName = pudong.Name
 	queues := map[string]org.Queue{}
+	// Enquiries (where the demo page's chat goes) and Sales stay open
+	// around the clock, so the demo works at any hour; Service keeps a
+	// workshop's hours, to show a calendar: contacts moved there after
+	// hours wait for the morning.
 	for _, q := range []org.Queue{
 		{Name: "Enquiries", Skills: map[string]int{"enquiries": 1}},
 		{Name: "Sales", Skills: map[string]int{"sales": 1}},
-		{Name: "Service", Skills: map[string]int{"service": 1}},
+		{Name: "Service", Skills: map[string]int{"service": 1}, Calendar: serviceHours(),
+			ClosedAction:  org.ActionMessage,
+			ClosedMessage: "Our service desk is open Monday to Saturday, 08:00–18:00. We will answer as soon as we open.",
+			MaxLength:     50},
 	} {
 		q.TenantID, q.OfferTimeout, q.WrapUp = t.ID, 20*time.Second, 30*time.Second
 		if queues[q.Name], err = orgs.CreateQueue(ctx, q); err != nil {
@@ -316,4 +323,23 @@ func vinValue(c byte) int {
 		return int(values[i] - '0')
 	}
 	return 0
+}
+
+// serviceHours is a workshop's week: Monday to Saturday 08:00–18:00 in
+// Shanghai, closed on National Day (1 October 2026) and open on Sunday
+// 27 September 2026 as a make-up working day. The dated exceptions are
+// illustrative, not the official holiday schedule.
+func serviceHours() *org.Calendar {
+	day := []org.Span{{Start: 8 * 60, End: 18 * 60}}
+	return &org.Calendar{
+		Zone: "Asia/Shanghai",
+		Weekly: map[time.Weekday][]org.Span{
+			time.Monday: day, time.Tuesday: day, time.Wednesday: day,
+			time.Thursday: day, time.Friday: day, time.Saturday: day,
+		},
+		Exceptions: []org.Exception{
+			{Date: "2026-10-01"},
+			{Date: "2026-09-27", Spans: day},
+		},
+	}
 }

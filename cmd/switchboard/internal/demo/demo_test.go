@@ -52,6 +52,19 @@ func TestLoadIsIdempotentAndComplete(t *testing.T) {
 	if err != nil || len(site.AllowedOrigins) != 1 || site.AllowedOrigins[0] != "http://localhost:9090" {
 		t.Errorf("demo site origins = %v, %v; want the latest public URL", site.AllowedOrigins, err)
 	}
+	// The demo page chats into Enquiries: it must be open at any hour.
+	qs, err := orgs.Queues(ctx, info.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		switch {
+		case q.Name == "Enquiries" && q.Calendar != nil:
+			t.Errorf("Enquiries has a calendar %+v; the demo chat would be closed after hours", q.Calendar)
+		case q.Name == "Service" && (q.Calendar == nil || len(q.Calendar.Weekly) != 6 || len(q.Calendar.Exceptions) != 2):
+			t.Errorf("Service calendar = %+v, want Monday to Saturday with a holiday and a make-up day", q.Calendar)
+		}
+	}
 	var bad int
 	pool.QueryRow(ctx, `SELECT count(*) FROM vehicles WHERE length(vin) <> 17`).Scan(&bad)
 	if bad != 0 {
