@@ -95,3 +95,35 @@ func (c Calendar) OpenAt(t time.Time) (bool, error) {
 	}
 	return false, nil
 }
+
+// NextOpen is the first moment at or after t when the calendar is open,
+// looking at most two weeks ahead (a calendar closed longer than that has
+// no next opening worth promising a customer).
+func (c Calendar) NextOpen(t time.Time) (time.Time, bool, error) {
+	if open, err := c.OpenAt(t); err != nil || open {
+		return t, open, err
+	}
+	loc, err := time.LoadLocation(c.Zone)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%w: time zone %q", ErrInvalid, c.Zone)
+	}
+	local := t.In(loc)
+	for d := range 15 {
+		noon := time.Date(local.Year(), local.Month(), local.Day()+d, 12, 0, 0, 0, loc)
+		var best time.Time
+		for _, s := range c.spans(noon) {
+			start := time.Date(noon.Year(), noon.Month(), noon.Day(), s.Start/60, s.Start%60, 0, 0, loc)
+			if !start.After(t) {
+				continue
+			}
+			// An exception may close a date whose span this is not; check.
+			if open, _ := c.OpenAt(start); open && (best.IsZero() || start.Before(best)) {
+				best = start
+			}
+		}
+		if !best.IsZero() {
+			return best, true, nil
+		}
+	}
+	return time.Time{}, false, nil
+}

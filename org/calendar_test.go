@@ -65,3 +65,39 @@ func TestCalendarOpenAt(t *testing.T) {
 		}
 	}
 }
+
+func TestCalendarNextOpen(t *testing.T) {
+	nineToSix := []Span{{9 * 60, 18 * 60}}
+	cal := Calendar{
+		Zone:   "Asia/Shanghai",
+		Weekly: map[time.Weekday][]Span{time.Monday: nineToSix, time.Tuesday: nineToSix, time.Wednesday: nineToSix, time.Thursday: nineToSix, time.Friday: nineToSix},
+		Exceptions: []Exception{
+			{Date: "2026-10-01"}, {Date: "2026-10-02"}, // National Day holidays, Thursday and Friday
+			{Date: "2026-10-04", Spans: []Span{{10 * 60, 16 * 60}}}, // make-up working Sunday
+		},
+	}
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	at := func(m time.Month, d, hh, mm int) time.Time { return time.Date(2026, m, d, hh, mm, 0, 0, sh) }
+	for _, tc := range []struct {
+		name     string
+		from     time.Time
+		want     time.Time
+		wantOpen bool
+	}{
+		{"open now", at(11, 23, 10, 0), at(11, 23, 10, 0), true},
+		{"Monday before opening", at(11, 23, 7, 15), at(11, 23, 9, 0), true},
+		{"Friday evening to Monday", at(11, 27, 19, 0), at(11, 30, 9, 0), true},
+		{"Wednesday evening before the holidays: the make-up Sunday", at(9, 30, 20, 0), at(10, 4, 10, 0), true},
+		{"after the make-up Sunday closes: Monday", at(10, 4, 16, 0), at(10, 5, 9, 0), true},
+	} {
+		got, ok, err := cal.NextOpen(tc.from)
+		if err != nil || ok != tc.wantOpen || !got.Equal(tc.want) {
+			t.Errorf("%s: NextOpen(%v) = %v, %v, %v; want %v", tc.name, tc.from, got, ok, err, tc.want)
+		}
+	}
+	never := Calendar{Zone: "UTC", Exceptions: []Exception{{Date: "2000-01-01"}}}
+	never.Weekly = map[time.Weekday][]Span{} // no weekly hours, one past exception: closed for good
+	if _, ok, err := never.NextOpen(time.Now()); ok || err != nil {
+		t.Errorf("a calendar that never opens: NextOpen ok=%v err=%v, want no opening", ok, err)
+	}
+}

@@ -3,7 +3,9 @@ package routing
 import (
 	"bytes"
 	"errors"
+	"iter"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +35,8 @@ type Agent struct {
 	Name     string
 	Skills   map[string]int
 	Capacity map[org.Channel]int
+	// VoiceBlocksChat: no new chat while the agent rings or talks on a call.
+	VoiceBlocksChat bool
 }
 
 // Offer proposes a contact to one agent until it is accepted, rejected,
@@ -51,9 +55,15 @@ var ErrNoOffer = errors.New("no such open offer")
 
 type taskState struct {
 	Task
-	offer    *Offer
+	// offers are the task's open offers: one, or several while a ring-all
+	// queue rings its agents; none while it waits.
+	offers   []*Offer
 	declined map[uuid.UUID]time.Time // agent → not again before
+	// visited lists the queues it overflowed out of, so overflow never loops.
+	visited []uuid.UUID
 }
+
+func (t *taskState) offered() bool { return len(t.offers) > 0 }
 
 type agentState struct {
 	Agent
@@ -70,6 +80,9 @@ type agentState struct {
 func (a *agentState) routable() bool { return a.presence == org.Available && a.connected }
 
 func (a *agentState) free(ch org.Channel) int {
+	if ch == org.Chat && a.VoiceBlocksChat && a.load[org.Voice]+a.offered[org.Voice] > 0 {
+		return 0
+	}
 	return a.Capacity[ch] - a.load[ch] - a.offered[ch]
 }
 
@@ -118,6 +131,20 @@ type Engine struct {
 	// freeBy is Dispatch's scratch copy of free, made per channel on first use.
 	freeBy [3][]*agentState
 	built  [3]bool
+
+	// What the caller must act on, collected until taken: offers ended
+	// because another agent answered a ring-all first, contacts moved to
+	// an overflow queue, contacts that met a closed or full queue.
+	superseded []Offer
+	moves      []Move
+	closed     []ClosedArrival
+	// open caches each calendar queue's state for the minute it was read.
+	open map[uuid.UUID]openState
+}
+
+type openState struct {
+	minute int64
+	open   bool
 }
 
 // NewEngine returns an empty engine.
@@ -130,6 +157,7 @@ func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 		offers:      map[uuid.UUID]*Offer{},
 		assigned:    map[uuid.UUID]assignment{},
 		lines:       map[uuid.UUID]*line{},
+		open:        map[uuid.UUID]openState{},
 		MaxMissed:   3,
 		lastOffered: map[uuid.UUID]uuid.UUID{},
 		free: map[org.Channel]map[*agentState]struct{}{
@@ -200,6 +228,7 @@ func (e *Engine) SetQueue(q org.Queue) {
 		q.OfferTimeout = 20 * time.Second
 	}
 	e.queues[q.ID] = q
+	delete(e.open, q.ID)
 }
 
 func (e *Engine) agent(id uuid.UUID) *agentState {
@@ -267,13 +296,21 @@ func (e *Engine) endOffer(o *Offer) {
 		a.offered[o.Task.Channel]--
 		e.touch(a)
 	}
-	if t := e.tasks[o.Task.ContactID]; t != nil && t.offer == o {
-		t.offer = nil
+	if t := e.tasks[o.Task.ContactID]; t != nil {
+		if i := slices.Index(t.offers, o); i >= 0 {
+			t.offers = slices.Delete(t.offers, i, i+1)
+		}
 	}
 }
 
 // Enqueue adds a waiting contact; false when the contact is already
 // waiting, offered or assigned, so repeats are harmless.
+//
+// A contact arriving at a full queue (MaxLength) goes to the queue's
+// overflow queue (TakeMoves) or, with none, waits anyway and is reported
+// for the closed action (TakeClosed); one arriving while its queue is
+// closed waits for the opening and is reported too. A contact is never
+// dropped: what to tell the customer is the caller's part.
 func (e *Engine) Enqueue(t Task) bool {
 	if _, ok := e.tasks[t.ContactID]; ok {
 		return false
@@ -282,32 +319,55 @@ func (e *Engine) Enqueue(t Task) bool {
 		return false
 	}
 	ts := &taskState{Task: t}
+	if q, ok := e.queues[t.QueueID]; ok {
+		now := e.now()
+		switch {
+		case q.MaxLength > 0 && e.length(q.ID) >= q.MaxLength:
+			if to, ok := e.overflowTarget(ts, q); ok {
+				e.moves = append(e.moves, Move{ContactID: t.ContactID, From: q.ID, To: to, Reason: MoveFull})
+				ts.visited = append(ts.visited, q.ID)
+				ts.QueueID = to
+			} else {
+				e.closed = append(e.closed, e.closedArrival(t, q, ClosedFull, now))
+			}
+		case !e.isOpen(q, now):
+			e.closed = append(e.closed, e.closedArrival(t, q, ClosedHours, now))
+		}
+	}
 	e.tasks[t.ContactID] = ts
 	e.insert(ts)
 	return true
 }
 
+// length is how many contacts a queue holds, offered ones included.
+func (e *Engine) length(queue uuid.UUID) int {
+	if l := e.lines[queue]; l != nil {
+		return len(l.tasks)
+	}
+	return 0
+}
+
 // Waiting reports whether the contact waits for an offer.
 func (e *Engine) Waiting(contact uuid.UUID) bool {
 	t := e.tasks[contact]
-	return t != nil && t.offer == nil
+	return t != nil && !t.offered()
 }
 
-// Cancel removes a waiting or offered contact (closed or abandoned); the
-// offer it had, if any, is returned so its agent can be told.
-func (e *Engine) Cancel(contact uuid.UUID) (Offer, bool) {
+// Cancel removes a waiting or offered contact (closed, abandoned, or moved
+// by hand); the offers it had are returned so their agents can be told.
+func (e *Engine) Cancel(contact uuid.UUID) []Offer {
 	t := e.tasks[contact]
 	if t == nil {
-		return Offer{}, false
+		return nil
 	}
 	delete(e.tasks, contact)
 	e.remove(t)
-	if t.offer != nil {
-		o := t.offer
+	var out []Offer
+	for _, o := range slices.Clone(t.offers) {
 		e.endOffer(o)
-		return *o, true
+		out = append(out, *o)
 	}
-	return Offer{}, false
+	return out
 }
 
 func (e *Engine) openOffer(agent, offer uuid.UUID) (*Offer, error) {
@@ -330,6 +390,11 @@ func (e *Engine) Accept(agent, offer uuid.UUID) (Offer, error) {
 	}
 	e.endOffer(o)
 	if t := e.tasks[o.Task.ContactID]; t != nil {
+		// A ring-all contact rang several agents: this one answered first.
+		for _, other := range slices.Clone(t.offers) {
+			e.endOffer(other)
+			e.superseded = append(e.superseded, *other)
+		}
 		delete(e.tasks, o.Task.ContactID)
 		e.remove(t)
 	}
@@ -472,7 +537,7 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 	}
 	now := e.now()
 	for _, t := range e.tasks {
-		if t.offer == nil && t.prefers(now) {
+		if !t.offered() && t.prefers(now) {
 			earlier(t.PreferUntil)
 		}
 	}
@@ -513,17 +578,86 @@ func sortOffers(os []Offer) {
 	})
 }
 
-// before orders waiting contacts: priority (the task's plus its queue's)
-// first, then age, then id so that the order is total.
+// before orders a queue's line: priority (the task's plus its queue's)
+// first, then age, then id so that the order is total. It ignores ageing,
+// which changes with the clock: see ahead.
 func (e *Engine) before(a, b *taskState) int {
 	pa, pb := a.Priority+e.queues[a.QueueID].Priority, b.Priority+e.queues[b.QueueID].Priority
 	if pa != pb {
 		return pb - pa
 	}
+	return byAge(a, b)
+}
+
+func byAge(a, b *taskState) int {
 	if c := a.ArrivedAt.Compare(b.ArrivedAt); c != 0 {
 		return c
 	}
 	return bytes.Compare(a.ContactID[:], b.ContactID[:])
+}
+
+// priority is a task's priority at now: its own, its queue's, and one more
+// for every AgeingStep waited (up to AgeingMax, when set), so that a
+// low-priority contact climbs until it is served and never starves.
+func (e *Engine) priority(t *taskState, now time.Time) int {
+	q := e.queues[t.QueueID]
+	p := t.Priority + q.Priority
+	if q.AgeingStep > 0 {
+		bonus := max(int(now.Sub(t.ArrivedAt)/q.AgeingStep), 0)
+		if q.AgeingMax > 0 {
+			bonus = min(bonus, q.AgeingMax)
+		}
+		p += bonus
+	}
+	return p
+}
+
+// ahead orders waiting contacts at now, ageing included.
+func (e *Engine) ahead(a, b *taskState, now time.Time) int {
+	if pa, pb := e.priority(a, now), e.priority(b, now); pa != pb {
+		return pb - pa
+	}
+	return byAge(a, b)
+}
+
+// inOrder yields a queue's tasks in routing order at now. Without ageing
+// that is the line's own order. With it, tasks of one base priority keep
+// their age order (they age alike), so the line is a few runs, one per
+// base priority, merged by their priority at now.
+func (e *Engine) inOrder(l *line, q org.Queue, now time.Time) iter.Seq[*taskState] {
+	return func(yield func(*taskState) bool) {
+		if q.AgeingStep <= 0 {
+			for _, t := range l.tasks {
+				if !yield(t) {
+					return
+				}
+			}
+			return
+		}
+		var next, end []int // per run: next index, end index
+		for i := 0; i < len(l.tasks); {
+			p := l.tasks[i].Priority
+			j := i + sort.Search(len(l.tasks)-i, func(k int) bool { return l.tasks[i+k].Priority < p })
+			next, end = append(next, i), append(end, j)
+			i = j
+		}
+		for {
+			best := -1
+			for r := range next {
+				if next[r] < end[r] && (best < 0 || e.ahead(l.tasks[next[r]], l.tasks[next[best]], now) < 0) {
+					best = r
+				}
+			}
+			if best < 0 {
+				return
+			}
+			t := l.tasks[next[best]]
+			next[best]++
+			if !yield(t) {
+				return
+			}
+		}
+	}
 }
 
 // Dispatch makes every offer possible now, in contact order, and returns them.
@@ -541,11 +675,11 @@ func (e *Engine) Dispatch() []Offer {
 		bestA := -1
 		for qid, l := range e.lines {
 			q, ok := e.queues[qid]
-			if !ok {
+			if !ok || !e.isOpen(q, now) {
 				continue
 			}
 			t, a := e.head(l, q, now)
-			if t != nil && (bestT == nil || e.before(t, bestT) < 0) {
+			if t != nil && (bestT == nil || e.ahead(t, bestT, now) < 0) {
 				bestT, bestA = t, a
 			}
 		}
@@ -554,26 +688,82 @@ func (e *Engine) Dispatch() []Offer {
 		}
 		q := e.queues[bestT.QueueID]
 		ci := channelIndex(bestT.Channel)
-		free := e.freeBy[ci]
-		agent := free[bestA]
-		why := reason(q)
-		if bestT.prefers(now) && bestT.PreferReason != "" {
-			why = bestT.PreferReason
+		agents := []int{bestA}
+		if q.Strategy == RingAll && bestT.Channel == org.Voice {
+			agents = e.ringAll(bestT, q, ci, now)
 		}
-		o := &Offer{ID: e.newID(), Task: bestT.Task, AgentID: agent.ID, OfferedAt: now, ExpiresAt: now.Add(q.OfferTimeout),
-			Reason: why}
-		bestT.offer = o
-		e.lastOffered[q.ID] = agent.ID
-		e.offers[o.ID] = o
-		agent.offers[o.ID] = o
-		agent.offered[bestT.Channel]++
-		e.touch(agent)
-		out = append(out, *o)
-		if agent.free(bestT.Channel) <= 0 {
-			free[bestA] = free[len(free)-1]
-			e.freeBy[ci] = free[:len(free)-1]
+		preferring := e.prefersNow(bestT, q, now)
+		// Highest index first, so removing an agent from the free list
+		// never moves one still to be offered.
+		slices.Sort(agents)
+		for _, i := range slices.Backward(agents) {
+			free := e.freeBy[ci]
+			agent := free[i]
+			why := reason(q)
+			if preferring {
+				why = preferReason(bestT.Task, agent.ID)
+			}
+			o := &Offer{ID: e.newID(), Task: bestT.Task, AgentID: agent.ID, OfferedAt: now, ExpiresAt: now.Add(q.OfferTimeout),
+				Reason: why}
+			bestT.offers = append(bestT.offers, o)
+			e.lastOffered[q.ID] = agent.ID
+			e.offers[o.ID] = o
+			agent.offers[o.ID] = o
+			agent.offered[bestT.Channel]++
+			e.touch(agent)
+			out = append(out, *o)
+			if agent.free(bestT.Channel) <= 0 {
+				free[i] = free[len(free)-1]
+				e.freeBy[ci] = free[:len(free)-1]
+			}
 		}
 	}
+}
+
+// ringAll lists, for a ring-all voice contact, every free qualified agent
+// it may ring now (indexes into the channel's free list).
+func (e *Engine) ringAll(t *taskState, q org.Queue, ci int, now time.Time) []int {
+	var only []uuid.UUID
+	if e.prefersNow(t, q, now) {
+		only = t.Preferred
+	}
+	var out []int
+	for i, a := range e.freeBy[ci] {
+		if !hasSkills(a.Skills, e.skillsFor(t, q, now)) || !e.mayOffer(a, t, now, only) {
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// skillsFor is what an agent needs to take t now: the queue's skills, or
+// its widened skills once t has waited WidenAfter.
+func (e *Engine) skillsFor(t *taskState, q org.Queue, now time.Time) map[string]int {
+	if q.WidenAfter > 0 && now.Sub(t.ArrivedAt) >= q.WidenAfter {
+		return q.WidenedSkills
+	}
+	return q.Skills
+}
+
+// isOpen reports whether a queue's calendar is open at now, read once per
+// minute: calendars are in whole minutes. A calendar that cannot be read
+// (a zone that does not load) counts as open: a contact must never wait
+// forever because of a configuration error, which validation reports.
+func (e *Engine) isOpen(q org.Queue, now time.Time) bool {
+	if q.Calendar == nil {
+		return true
+	}
+	minute := now.Unix() / 60
+	if c, ok := e.open[q.ID]; ok && c.minute == minute {
+		return c.open
+	}
+	open, err := q.Calendar.OpenAt(now)
+	if err != nil {
+		open = true
+	}
+	e.open[q.ID] = openState{minute: minute, open: open}
+	return open
 }
 
 func reason(q org.Queue) string {
@@ -586,6 +776,8 @@ func reason(q org.Queue) string {
 		return "fewest contacts today in " + q.Name
 	case BestSkill:
 		return "best skilled agent in " + q.Name
+	case RingAll:
+		return "ringing every free agent in " + q.Name
 	}
 	return "longest idle agent in " + q.Name
 }
@@ -594,38 +786,48 @@ func reason(q org.Queue) string {
 // that agent's index in the channel's free list. The queue's skills are the
 // same for all its tasks, so who qualifies is worked out once per channel.
 func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
-	var elig [3][]int
+	// elig[0] qualify by the queue's skills; elig[1] by its widened skills,
+	// for contacts that have waited WidenAfter.
+	var elig [2][3][]int
 	any := false
-	for ci := range elig {
+	widen := q.WidenAfter > 0
+	for ci := range 3 {
 		if l.n[ci] == 0 {
 			continue
 		}
 		for i, a := range e.freeFor(ci) {
 			if hasSkills(a.Skills, q.Skills) {
-				elig[ci] = append(elig[ci], i)
+				elig[0][ci] = append(elig[0][ci], i)
+			}
+			if widen && hasSkills(a.Skills, q.WidenedSkills) {
+				elig[1][ci] = append(elig[1][ci], i)
 			}
 		}
-		any = any || len(elig[ci]) > 0
+		any = any || len(elig[0][ci]) > 0 || len(elig[1][ci]) > 0
 	}
 	if !any {
 		return nil, -1
 	}
-	for _, t := range l.tasks {
-		if t.offer != nil {
+	for t := range e.inOrder(l, q, now) {
+		if t.offered() {
 			continue
 		}
 		ci := channelIndex(t.Channel)
-		if len(elig[ci]) == 0 {
+		el := elig[0][ci]
+		if widen && now.Sub(t.ArrivedAt) >= q.WidenAfter {
+			el = elig[1][ci]
+		}
+		if len(el) == 0 {
 			continue
 		}
-		if t.prefers(now) {
+		if e.prefersNow(t, q, now) {
 			// Only the preferred agents for now; the task waits for them.
-			if i := e.pick(e.freeBy[ci], elig[ci], t, q, now, t.Preferred); i >= 0 {
+			if i := e.pick(e.freeBy[ci], el, t, q, now, t.Preferred); i >= 0 {
 				return t, i
 			}
 			continue
 		}
-		if i := e.pick(e.freeBy[ci], elig[ci], t, q, now, nil); i >= 0 {
+		if i := e.pick(e.freeBy[ci], el, t, q, now, nil); i >= 0 {
 			return t, i
 		}
 	}
@@ -646,6 +848,22 @@ func (t *taskState) prefers(now time.Time) bool {
 	return len(t.Preferred) > 0 && now.Before(t.PreferUntil)
 }
 
+// prefersNow: t waits for its preferred agents only while one of them is
+// present (available, connected) and qualified; waiting for an agent who is
+// away or lacks the queue's skills would only keep the customer waiting.
+func (e *Engine) prefersNow(t *taskState, q org.Queue, now time.Time) bool {
+	if !t.prefers(now) {
+		return false
+	}
+	need := e.skillsFor(t, q, now)
+	for _, id := range t.Preferred {
+		if a := e.agents[id]; a != nil && a.routable() && a.Capacity[t.Channel] > 0 && hasSkills(a.Skills, need) {
+			return true
+		}
+	}
+	return false
+}
+
 // Strategies name how a queue picks among the agents able to take a contact.
 const (
 	LongestIdle   = "longest_idle"   // the agent idle longest (default)
@@ -653,10 +871,14 @@ const (
 	LeastOccupied = "least_occupied" // the lowest share of capacity in use
 	FewestToday   = "fewest_today"   // the fewest contacts accepted today
 	BestSkill     = "best_skill"     // the highest level in the queue's skills, then longest idle
+	// RingAll offers a call to every free qualified agent at once; the
+	// first to accept takes it and the others' offers end. Chats and
+	// e-mails of such a queue go to the longest idle agent.
+	RingAll = "ring_all"
 )
 
 // Strategies lists the known strategies, for validation.
-var Strategies = []string{LongestIdle, RoundRobin, LeastOccupied, FewestToday, BestSkill}
+var Strategies = []string{LongestIdle, RoundRobin, LeastOccupied, FewestToday, BestSkill, RingAll}
 
 // pick chooses, of the qualified free agents (elig indexes free) who have
 // not just declined t, the one q's strategy prefers; ties go to the agent
@@ -667,10 +889,7 @@ func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q org.Queue,
 	best := -1
 	for _, i := range elig {
 		a := free[i]
-		if only != nil && !slices.Contains(only, a.ID) {
-			continue
-		}
-		if until, ok := t.declined[a.ID]; ok && now.Before(until) {
+		if !e.mayOffer(a, t, now, only) {
 			continue
 		}
 		if best < 0 || better(a, free[best]) {
@@ -678,6 +897,19 @@ func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q org.Queue,
 		}
 	}
 	return best
+}
+
+// mayOffer: a free agent may be offered t unless t is limited to other
+// agents for now, the agent declined it moments ago, or a call just
+// offered to it in this round blocks its chats.
+func (e *Engine) mayOffer(a *agentState, t *taskState, now time.Time, only []uuid.UUID) bool {
+	if only != nil && !slices.Contains(only, a.ID) {
+		return false
+	}
+	if until, ok := t.declined[a.ID]; ok && now.Before(until) {
+		return false
+	}
+	return a.free(t.Channel) > 0
 }
 
 // strategy returns "a is preferred to b" for q.
@@ -796,7 +1028,7 @@ func (e *Engine) Gauges() Gauges {
 		}
 		qg := &g.Queues[i]
 		qg.Waiting++
-		if t.offer != nil {
+		if t.offered() {
 			qg.Offered++
 		}
 		if qg.OldestArrival.IsZero() || t.ArrivedAt.Before(qg.OldestArrival) {
