@@ -102,6 +102,12 @@ func (n *Notifier) Requeued(ctx context.Context, tenant, contact uuid.UUID) {
 	n.s.convs.Announce(ctx, tenant, contact, "queued", "")
 }
 
+// WrapUpEnded tells the agent's consoles that the wrap-up time of a closed
+// contact ran out: its card closes by itself.
+func (n *Notifier) WrapUpEnded(ctx context.Context, tenant, agent, contact uuid.UUID) {
+	n.s.publishUser(ctx, tenant, agent, frame{"type": "wrap_up_ended", "contact_id": contact, "reason": "timeout"})
+}
+
 // Gauges stores the tenant's newest gauges for new wallboards and pushes them
 // to the open ones.
 func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges, today dispatch.Today) {
@@ -153,7 +159,8 @@ type todayJSON struct {
 	SLDefinition  string   `json:"sl_definition"`
 	SLSeconds     int      `json:"sl_seconds"`
 	ASASeconds    *float64 `json:"asa_seconds"`
-	AHTSeconds    *float64 `json:"aht_seconds"`
+	AHTSeconds    *float64 `json:"aht_seconds"` // talk + hold + wrap-up
+	WrapUpSeconds *float64 `json:"avg_wrap_up_seconds"`
 	AbandonRate   *float64 `json:"abandon_rate"`
 }
 
@@ -172,8 +179,8 @@ func todayFigures(c stats.Counts, sla time.Duration) todayJSON {
 		t.ASASeconds = &v
 	}
 	if c.Handled > 0 {
-		v := c.AHT().Seconds()
-		t.AHTSeconds = &v
+		v, w := c.AHT().Seconds(), c.AvgWrapUp().Seconds()
+		t.AHTSeconds, t.WrapUpSeconds = &v, &w
 	}
 	if v, ok := c.AbandonRate(); ok {
 		t.AbandonRate = &v
@@ -187,6 +194,10 @@ type agentGauge struct {
 	Presence string              `json:"presence"`
 	Load     map[org.Channel]int `json:"load"`
 	Offered  int                 `json:"offered"`
+	// Occupancy today: time with work in hand (talk, hold, wrap-up) over
+	// time staffed (available or with work in hand); null before any.
+	Occupancy *float64 `json:"occupancy"`
+	Handled   int      `json:"handled_today"`
 }
 
 type gaugesJSON struct {
@@ -226,7 +237,14 @@ func wallboardGauges(g routing.Gauges, today dispatch.Today) gaugesJSON {
 			label = "busy"
 		}
 		out.Agents[label]++
-		out.AgentList = append(out.AgentList, agentGauge{ID: a.AgentID, Name: a.Name, Presence: label, Load: a.Load, Offered: a.Offered})
+		ag := agentGauge{ID: a.AgentID, Name: a.Name, Presence: label, Load: a.Load, Offered: a.Offered}
+		if ac, ok := today.Agents[a.AgentID]; ok {
+			ag.Handled = ac.Handled
+			if v, ok := ac.Occupancy(); ok {
+				ag.Occupancy = &v
+			}
+		}
+		out.AgentList = append(out.AgentList, ag)
 	}
 	return out
 }

@@ -44,6 +44,9 @@ type Contacts interface {
 	Messages(ctx context.Context, tenant, contact uuid.UUID, afterSeq int) ([]crm.Message, error)
 	ScreenPop(ctx context.Context, tenant, contact uuid.UUID) (crm.ScreenPop, error)
 	HeldContacts(ctx context.Context, tenant, agent uuid.UUID) ([]crm.Contact, error)
+	// EndWrapUp ends the agent's wrap-up of a closed contact (Done), keeping
+	// a non-empty note; at is zero for now.
+	EndWrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, note string, at time.Time) (crm.Contact, error)
 	Customer(ctx context.Context, tenant, id uuid.UUID) (crm.CustomerSummary, error)
 	Timeline(ctx context.Context, tenant, customer uuid.UUID, before time.Time, limit int) ([]crm.TimelineItem, error)
 	RecordEvent(ctx context.Context, tenant, contact uuid.UUID, kind string, queue, agent uuid.UUID, data map[string]any) error

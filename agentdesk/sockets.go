@@ -335,6 +335,9 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 			c.fail(ctx, err)
 			return
 		}
+		if h.WrapUpUntil != nil {
+			item["wrap_up_until"] = h.WrapUpUntil.UTC()
+		}
 		items = append(items, item)
 	}
 	c.send(frame{
@@ -405,6 +408,8 @@ func (c *agentConsole) onFrame(ctx context.Context, p []byte) {
 		err = c.sendLine(ctx, f)
 	case "close":
 		err = c.closeContact(ctx, f)
+	case "done":
+		err = c.endWrapUp(ctx, f)
 	case "transfer":
 		err = c.transfer(ctx, f)
 	default:
@@ -521,13 +526,44 @@ func (c *agentConsole) closeContact(ctx context.Context, f clientFrame) error {
 	if err != nil {
 		return err
 	}
-	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent}); err != nil {
-		// The slot stays held in the engine until its next rebuild; the
-		// contact itself is closed, so nothing is lost.
-		c.s.log.Warn("console: release after close", "contact_id", contact, "err", err)
+	// In wrap-up the slot stays held until Done or the deadline; without
+	// wrap-up time the assignment has ended already.
+	cmd := dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent}
+	if ct.WrapUpUntil != nil {
+		cmd = dispatch.Command{Kind: dispatch.CmdWrapUp, ContactID: contact, AgentID: c.agent, Until: *ct.WrapUpUntil}
+	}
+	if err := c.s.command(ctx, c.tenant, cmd); err != nil {
+		// The slot stays held in the engine until its next rebuild, which
+		// reads the wrap-up (or its end) back; the contact itself is closed.
+		c.s.log.Warn("console: tell routing about a close", "contact_id", contact, "err", err)
 	}
 	c.send(frame{"type": "ack", "ref": f.ID})
-	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "contact_closed", "contact_id": contact, "state": ct.State, "customer_id": ct.CustomerID})
+	closed := frame{"type": "contact_closed", "contact_id": contact, "state": ct.State, "customer_id": ct.CustomerID}
+	if ct.WrapUpUntil != nil {
+		closed["wrap_up_until"] = ct.WrapUpUntil.UTC()
+	}
+	c.s.publishUser(ctx, c.tenant, c.agent, closed)
+	return nil
+}
+
+// endWrapUp is the agent's Done after closing: the assignment ends, the
+// slot frees, and a note sent with it replaces the one given at close.
+func (c *agentConsole) endWrapUp(ctx context.Context, f clientFrame) error {
+	contact, err := parseID("contact_id", f.ContactID)
+	if err != nil {
+		return err
+	}
+	if len([]rune(f.WrapUp)) > maxWrapUp {
+		return invalid(fmt.Sprintf("wrap_up longer than %d characters", maxWrapUp))
+	}
+	if _, err := c.s.contacts.EndWrapUp(ctx, c.tenant, c.agent, contact, f.WrapUp, time.Time{}); err != nil {
+		return err
+	}
+	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent}); err != nil {
+		c.s.log.Warn("console: release after wrap-up", "contact_id", contact, "err", err)
+	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "wrap_up_ended", "contact_id": contact, "reason": "done"})
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 var (
 	_ dispatch.Source         = routingSource{}
 	_ dispatch.Assigner       = assigner{}
+	_ dispatch.WrapUpEnder    = assigner{}
 	_ dispatch.Connections    = (*bus.Bus)(nil)
 	_ dispatch.Subscriber     = (*bus.Bus)(nil)
 	_ dispatch.Notifier       = (*agentdesk.Notifier)(nil)
@@ -83,7 +84,7 @@ func (s routingSource) OpenAssignments(ctx context.Context, tenant uuid.UUID) ([
 	}
 	out := make([]dispatch.Assignment, len(as))
 	for i, a := range as {
-		out[i] = dispatch.Assignment{ContactID: a.ContactID, AgentID: a.AgentID, Channel: a.Channel}
+		out[i] = dispatch.Assignment{ContactID: a.ContactID, AgentID: a.AgentID, Channel: a.Channel, WrapUpUntil: a.WrapUpUntil}
 	}
 	return out, nil
 }
@@ -106,6 +107,24 @@ func (s routingSource) Events(ctx context.Context, tenant uuid.UUID, cursor stri
 		out[i] = stats.Event{Kind: e.Kind, ContactID: e.ContactID, QueueID: e.QueueID, AgentID: e.AgentID, Channel: e.Channel, At: e.At}
 	}
 	return out, string(next), nil
+}
+
+func (s routingSource) PresenceHistory(ctx context.Context, tenant uuid.UUID, since time.Time) ([]dispatch.PresenceChange, error) {
+	cs, err := s.orgs.PresenceHistory(ctx, tenant, since)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dispatch.PresenceChange, len(cs))
+	for i, c := range cs {
+		out[i] = dispatch.PresenceChange{AgentID: c.AgentID, Presence: c.Presence, At: c.At}
+	}
+	return out, nil
+}
+
+// EndWrapUp ends a wrap-up whose time ran out, at its deadline.
+func (a assigner) EndWrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, at time.Time) error {
+	_, err := a.people.EndWrapUp(ctx, tenant, agent, contact, "", at)
+	return err
 }
 
 // Requeue puts a lost agent's chat back in its queue.

@@ -36,12 +36,16 @@ type Source interface {
 	// Events returns contact events at or after since that the cursor has
 	// not seen, never skipping a transaction that commits late, and the next cursor.
 	Events(ctx context.Context, tenant uuid.UUID, cursor string, since time.Time) ([]stats.Event, string, error)
+	// PresenceHistory returns each agent's presence at since (dated since),
+	// then every change after it, in time order: occupancy's staffed time.
+	PresenceHistory(ctx context.Context, tenant uuid.UUID, since time.Time) ([]PresenceChange, error)
 }
 
 // Assignment is an open assignment read back on rebuild.
 type Assignment struct {
 	ContactID, AgentID uuid.UUID
 	Channel            org.Channel
+	WrapUpUntil        time.Time // in wrap-up until then (maybe past); zero while worked
 }
 
 // Connections tells which agents have a live console socket.
@@ -78,6 +82,9 @@ type Notifier interface {
 	PresenceForced(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string)
 	// Requeued tells a contact's customer side that it waits again.
 	Requeued(ctx context.Context, tenant, contact uuid.UUID)
+	// WrapUpEnded tells an agent's consoles that routing ended a wrap-up
+	// whose time ran out.
+	WrapUpEnded(ctx context.Context, tenant, agent, contact uuid.UUID)
 }
 
 // Today is a tenant's figures since its local midnight, per queue, with the
@@ -86,6 +93,7 @@ type Today struct {
 	Since  time.Time
 	Queues map[uuid.UUID]stats.Counts
 	SLA    map[uuid.UUID]time.Duration
+	Agents map[uuid.UUID]stats.AgentCounts // occupancy and contacts per agent, up to now
 }
 
 // Requeuer puts a chat whose agent went away back in its queue, in one
@@ -117,6 +125,7 @@ const (
 	CmdCancel   = "cancel"  // a waiting contact was closed or abandoned
 	CmdResync   = "resync"  // an agent's console (re)connected: send its open offers again
 	CmdRefresh  = "refresh" // queue settings changed: re-read them now
+	CmdWrapUp   = "wrap_up" // the contact closed: its slot stays held until Until
 )
 
 // Command is what the agent desk asks of the tenant's routing engine. It
@@ -133,6 +142,9 @@ type Command struct {
 	// read the queued contacts now; its NOTIFY may have come before the
 	// release and been refused as still assigned.
 	Requeue bool `json:"requeue,omitempty"`
+	// Until, with CmdWrapUp: when the wrap-up ends (absolute, so a repeat
+	// or a late copy cannot extend it by its own delay).
+	Until time.Time `json:"until,omitzero"`
 }
 
 // Config tunes a Dispatcher.
@@ -159,6 +171,7 @@ type Dispatcher struct {
 	sub     Subscriber
 	pres    PresenceSetter
 	requeue Requeuer
+	wrapUps WrapUpEnder // set by New once it takes its dependencies as Deps
 	log     *slog.Logger
 	now     func() time.Time
 

@@ -158,6 +158,7 @@ func (tr *tenantRun) step() {
 		tr.dirty = true
 		tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "timeout") })
 	}
+	tr.endWrapUps() // before Dispatch: a freed slot takes the next contact now
 	for _, agent := range tr.eng.NoAnswer() {
 		tr.note(func(ctx context.Context) {
 			const reason = "no answer"
@@ -199,6 +200,7 @@ func (tr *tenantRun) rebuild(ctx context.Context) error {
 	for _, a := range open {
 		tr.eng.Assigned(a.ContactID, a.AgentID, a.Channel)
 	}
+	tr.restoreWrapUps(open)
 	if err := tr.enqueueQueued(ctx); err != nil {
 		return err
 	}
@@ -254,6 +256,7 @@ func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
 		}
 	}
+	tr.livePresence(agents)
 	tr.dirty = true
 	return agents, nil
 }
@@ -298,6 +301,9 @@ func (tr *tenantRun) requeueLost(ctx context.Context) {
 		}
 		delete(tr.lostSince, agent)
 		for _, contact := range tr.eng.AssignedTo(agent, org.Chat) {
+			if _, ok := tr.eng.InWrapUp(contact); ok {
+				continue // closed already: nothing to requeue; its wrap-up runs out
+			}
 			task, err := tr.d.requeue.Requeue(ctx, tenant, agent, contact)
 			if errors.Is(err, ErrGone) {
 				tr.eng.Release(contact) // closed or moved meanwhile
@@ -352,6 +358,8 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 				tr.d.log.Warn("routing: requeue after move", "tenant_id", tenant, "err", err)
 			}
 		}
+	case CmdWrapUp:
+		tr.wrapUp(c)
 	case CmdResync:
 		for _, o := range tr.eng.OffersFor(c.AgentID) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Offered(ctx, tenant, o) })
@@ -424,20 +432,31 @@ const shortAbandon = 5 * time.Second
 // midnight it starts a new day, and on the first call it rebuilds today.
 func (tr *tenantRun) followEvents(ctx context.Context) error {
 	now := tr.d.now().In(tr.zone)
-	if tr.tally == nil || !now.Before(tr.dayStart.AddDate(0, 0, 1)) {
+	fresh := tr.tally == nil || !now.Before(tr.dayStart.AddDate(0, 0, 1))
+	if fresh {
 		tr.dayStart = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, tr.zone)
 		tr.cursor = ""
 		tr.tally = stats.NewTally(func(q uuid.UUID) stats.Policy {
 			return stats.Policy{SLA: tr.sla[q], ShortAbandon: shortAbandon}
 		})
 		tr.dirty = true
+		if err := tr.seedPresence(ctx); err != nil {
+			tr.tally = nil // the next call starts the day again
+			return err
+		}
 	}
 	events, next, err := tr.d.src.Events(ctx, tr.lease.TenantID, tr.cursor, tr.dayStart)
 	if err != nil {
+		if fresh {
+			tr.tally = nil
+		}
 		return err
 	}
 	for _, e := range events {
 		tr.tally.Add(e)
+	}
+	if fresh {
+		tr.setHandledToday()
 	}
 	tr.cursor = next
 	if len(events) > 0 {
@@ -451,6 +470,11 @@ func (tr *tenantRun) today() Today {
 	if tr.tally != nil {
 		for q := range tr.sla {
 			t.Queues[q] = tr.tally.Queue(q)
+		}
+		now := tr.d.now()
+		t.Agents = map[uuid.UUID]stats.AgentCounts{}
+		for _, a := range tr.tally.Agents() {
+			t.Agents[a] = tr.tally.Agent(a, now)
 		}
 	}
 	return t

@@ -56,10 +56,13 @@ function renderOffers() {
     const card = el('article', { class: 'offer', 'data-testid': 'offer', 'data-offer': o.offer_id },
       el('header', {},
         el('span', { class: 'chan' }, o.contact.channel),
-        el('span', { class: 'queue', 'data-testid': 'offer-queue' }, o.contact.queue_name),
+        el('span', { class: 'queue', 'data-testid': 'offer-queue' },
+          o.contact.queue_name || (queues.find((q) => q.id === o.contact.queue_id) || {}).name || ''),
         el('span', { class: 'reason' }, o.reason),
         countdown),
-      screenPop(o.screen_pop, 'offer-customer-name'),
+      // The screen-pop follows the offer in its own frame.
+      o.screen_pop ? screenPop(o.screen_pop, 'offer-customer-name')
+        : el('p', { class: 'pop muted' }, o.pop_error ? 'Customer details could not be loaded.' : 'Loading the customer…'),
       el('footer', {},
         el('button', { class: 'accept', 'data-action': 'accept', onclick: () => answer(o, 'accept') }, 'Accept (A)'),
         el('button', { class: 'reject', 'data-action': 'reject', onclick: () => answer(o, 'reject') }, 'Reject (R)')));
@@ -145,8 +148,8 @@ function panelFor(v) {
     } else toast('Not connected; your reply was kept.');
   };
   input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); } });
-  const wrap = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: 'Wrap-up note', maxlength: 2000 });
-  const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id, wrap_up: wrap.value }) }, 'Close and wrap up');
+  // The wrap-up note is written in the wrap-up step, after closing.
+  const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id }) }, 'Close and wrap up');
   const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': 'Transfer to queue' },
     queues.filter((q) => q.id !== v.contact.queue_id).map((q) => el('option', { value: q.id }, q.name)));
   const transferBtn = el('button', { 'data-testid': 'transfer', onclick: () => {
@@ -154,7 +157,7 @@ function panelFor(v) {
   } }, 'Transfer');
   const work = el('div', { class: 'work' }, list,
     el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
-    el('div', { class: 'wrapup' }, wrap, closeBtn),
+    el('div', { class: 'wrapup' }, closeBtn),
     el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));
   const side = el('aside', { class: 'side' });
   v.panel = el('div', { class: 'contact-panel' }, work, side);
@@ -174,10 +177,39 @@ function refresh(v) {
   }
 }
 
-async function showTimeline(v) {
+function forget(v) {
+  contacts.delete(v.id);
+  if (selected === v.id) selected = contacts.keys().next().value || null;
+  renderAll();
+}
+
+// showWrapUp is the step after closing: the note, Done, the time left of
+// the queue's wrap-up (the slot stays held until Done or until it runs
+// out; then the server says wrap_up_ended and the card closes), and the
+// customer's history.
+function showWrapUp(v) {
+  const countdown = el('span', { class: 'countdown wrap-countdown', 'data-testid': 'wrap-up-countdown' });
+  countdown._tick = () => {
+    if (!v.wrapUntil) { countdown.textContent = ''; return; }
+    const left = Math.max(0, Math.round((new Date(v.wrapUntil) - Date.now()) / 1000));
+    countdown.textContent = `${left} s left`;
+  };
+  countdown._tick();
+  v.note = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: 'Wrap-up note', maxlength: 2000 });
+  const done = el('button', { 'data-testid': 'done', class: 'done', onclick: () => {
+    if (sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value })) done.disabled = true;
+    else toast('Not connected; try again.');
+  } }, 'Done');
   const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, 'Loading the customer’s history…'));
-  v.work.replaceChildren(el('h3', {}, 'Closed. Customer history'), box,
-    el('button', { class: 'done', onclick: () => { contacts.delete(v.id); if (selected === v.id) selected = contacts.keys().next().value || null; renderAll(); } }, 'Done'));
+  v.work.replaceChildren(el('h3', {}, 'Closed. Wrap-up ', countdown),
+    el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, v.note, done),
+    el('h4', {}, 'Customer history'), box);
+  loadTimeline(v, box);
+}
+
+setInterval(() => document.querySelectorAll('.wrap-countdown').forEach((c) => c._tick && c._tick()), 1000);
+
+async function loadTimeline(v, box) {
   if (!v.customerID) { box.replaceChildren(el('p', {}, 'No customer record.')); return; }
   try {
     const res = await fetch(`/api/customers/${encodeURIComponent(v.customerID)}/timeline`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
@@ -224,18 +256,40 @@ function onFrame(f) {
     case 'snapshot':
       queues = f.queues || [];
       offers.clear();
-      for (const v of contacts.values()) if (!v.closed) contacts.delete(v.id);
-      for (const item of f.contacts) hold(item);
+      // Wrap-ups are in the snapshot while they last; other closed cards
+      // are this page's own.
+      for (const v of contacts.values()) if (!v.closed || v.wrapUntil) contacts.delete(v.id);
+      for (const item of f.contacts) {
+        const v = hold(item);
+        if (item.wrap_up_until) {
+          v.closed = true;
+          v.wrapUntil = item.wrap_up_until;
+          v.customerID = item.contact.customer_id;
+          panelFor(v);
+          showWrapUp(v);
+        }
+      }
       presence.value = f.presence.state;
       reason.hidden = f.presence.state !== 'away';
       if (f.presence.reason) reason.value = f.presence.reason;
       if (selected && !contacts.has(selected)) selected = contacts.keys().next().value || null;
       renderAll();
       break;
-    case 'offer':
-      offers.set(f.offer_id, f);
+    case 'offer': {
+      // A resent offer (after a reconnect) keeps the screen-pop it has.
+      const old = offers.get(f.offer_id);
+      offers.set(f.offer_id, old && old.screen_pop ? { ...f, contact: old.contact, screen_pop: old.screen_pop } : f);
       renderOffers();
       break;
+    }
+    case 'screen_pop': {
+      const o = offers.get(f.offer_id);
+      if (!o) break; // taken, rescinded or expired meanwhile
+      if (f.error) o.pop_error = true;
+      else Object.assign(o, { contact: f.contact, screen_pop: f.screen_pop, pop_error: false });
+      renderOffers();
+      break;
+    }
     case 'offer_rescinded':
       if (offers.delete(f.offer_id)) {
         renderOffers();
@@ -275,9 +329,21 @@ function onFrame(f) {
       }
       v.closed = true;
       v.customerID = f.customer_id;
+      v.wrapUntil = f.wrap_up_until || null;
       panelFor(v);
-      showTimeline(v);
+      showWrapUp(v);
       renderTabs();
+      break;
+    }
+    case 'wrap_up_ended': {
+      const v = contacts.get(f.contact_id);
+      if (!v) break;
+      if (f.reason === 'timeout') {
+        // The note typed so far is kept: Done after the end only saves it.
+        if (v.note && v.note.value.trim()) sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value });
+        toast('Wrap-up time is over; the contact is closed.');
+      }
+      forget(v);
       break;
     }
     case 'presence':
