@@ -368,7 +368,11 @@ func (s *Server) contactFrame(ctx context.Context, tenant, id uuid.UUID) (frame,
 	if err != nil {
 		return nil, err
 	}
-	return frame{"contact": ct, "messages": msgs, "screen_pop": pop}, nil
+	f := frame{"contact": ct, "messages": msgs, "screen_pop": pop}
+	if err := s.addCallback(ctx, tenant, ct, f); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func (c *agentConsole) fail(ctx context.Context, err error) {

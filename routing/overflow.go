@@ -176,5 +176,8 @@ func preferReason(t Task, agent uuid.UUID) string {
 	case PreferTransfer:
 		return "transferred to you"
 	}
+	if code != "" && !strings.ContainsAny(code, ",") {
+		return code // a caller's own words
+	}
 	return "a preferred agent for this customer"
 }
