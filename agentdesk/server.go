@@ -86,6 +86,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	limiter  *ratelimit.Limiter
+	callbacks Callbacks // nil: the callback routes answer 503
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -105,6 +106,7 @@ type Deps struct {
 	Log           *slog.Logger
 	Registry      prometheus.Registerer
 	Limiter       *ratelimit.Limiter // shared across nodes
+	Callbacks     Callbacks
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -136,6 +138,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		secure:  u.Scheme == "https",
 		metrics: newMetrics(d.Registry),
 		limiter: d.Limiter,
+		callbacks: d.Callbacks,
 	}
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
