@@ -86,7 +86,9 @@ type Server struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	limiter  *ratelimit.Limiter
-	callbacks Callbacks // nil: the callback routes answer 503
+
+	// callbacks is nil on a server built without them: their routes answer 503.
+	callbacks Callbacks
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -138,8 +140,8 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		secure:  u.Scheme == "https",
 		metrics: newMetrics(d.Registry),
 		limiter: d.Limiter,
-		callbacks: d.Callbacks,
 	}
+	s.callbacks = d.Callbacks
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
