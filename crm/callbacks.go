@@ -458,18 +458,19 @@ func (s *Store) closeAbandonedAttempts(ctx context.Context) (int, error) {
 // also for another tenant's or a missing contact); a contact that is not a
 // callback attempt is ErrNotFound. Repeating the same outcome after a
 // failure between the two steps finishes the close; a different outcome
-// for an attempt already settled is ErrInvalid.
-func (s *Store) CallbackOutcome(ctx context.Context, tenant, agentID, contactID uuid.UUID, outcome string, retryAfter time.Duration) (Callback, error) {
+// for an attempt already settled is ErrInvalid. It returns the callback and
+// the closed contact as Close returned it (with its WrapUpUntil).
+func (s *Store) CallbackOutcome(ctx context.Context, tenant, agentID, contactID uuid.UUID, outcome string, retryAfter time.Duration) (Callback, Contact, error) {
 	switch outcome {
 	case OutcomeReached, OutcomeNoAnswer, OutcomeBusy, OutcomeWrongNumber:
 	default:
-		return Callback{}, fmt.Errorf("callback outcome: unknown outcome: %w", ErrInvalid)
+		return Callback{}, Contact{}, fmt.Errorf("callback outcome: unknown outcome: %w", ErrInvalid)
 	}
 	if retryAfter == 0 {
 		retryAfter = DefaultCallbackRetry
 	}
 	if retryAfter < time.Minute || retryAfter > maxCallbackRetry {
-		return Callback{}, fmt.Errorf("callback outcome: retry after must be 1 minute to 7 days: %w", ErrInvalid)
+		return Callback{}, Contact{}, fmt.Errorf("callback outcome: retry after must be 1 minute to 7 days: %w", ErrInvalid)
 	}
 	var cb Callback
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -520,13 +521,18 @@ func (s *Store) CallbackOutcome(ctx context.Context, tenant, agentID, contactID 
 		return nil
 	})
 	if err != nil {
-		return Callback{}, err
+		return Callback{}, Contact{}, err
 	}
 	// The contact ends exactly as a close ends it; the note says how.
-	if _, err := s.Close(ctx, tenant, agentID, contactID, "Callback: "+strings.ReplaceAll(outcome, "_", " ")); err != nil {
-		return Callback{}, fmt.Errorf("callback outcome: close %s: %w", contactID, err)
+	ct, err := s.Close(ctx, tenant, agentID, contactID, "Callback: "+strings.ReplaceAll(outcome, "_", " "))
+	if err != nil {
+		return Callback{}, Contact{}, fmt.Errorf("callback outcome: close %s: %w", contactID, err)
 	}
-	return s.Callback(ctx, tenant, cb.ID)
+	cb, err = s.Callback(ctx, tenant, cb.ID)
+	if err != nil {
+		return Callback{}, Contact{}, err
+	}
+	return cb, ct, nil
 }
 
 // Callback returns one callback of tenant.

@@ -317,7 +317,7 @@ func TestCallbackOutcome(t *testing.T) {
 		{"unknown outcome", b.a.ID, b.a.Agent, contact, "voicemail", 0, crm.ErrInvalid},
 		{"retry too soon", b.a.ID, b.a.Agent, contact, crm.OutcomeBusy, time.Second, crm.ErrInvalid},
 	} {
-		if _, err := b.store.CallbackOutcome(ctx, tc.tenant, tc.agent, tc.contact, tc.outcome, tc.retry); !errors.Is(err, tc.want) {
+		if _, _, err := b.store.CallbackOutcome(ctx, tc.tenant, tc.agent, tc.contact, tc.outcome, tc.retry); !errors.Is(err, tc.want) {
 			t.Errorf("%s: CallbackOutcome = %v, want %v", tc.name, err, tc.want)
 		}
 	}
@@ -328,7 +328,7 @@ func TestCallbackOutcome(t *testing.T) {
 	// No answer: rescheduled after the retry delay; the contact closes as
 	// Close closes it.
 	before := time.Now()
-	got, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, contact, crm.OutcomeNoAnswer, 15*time.Minute)
+	got, closed, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, contact, crm.OutcomeNoAnswer, 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +339,9 @@ func TestCallbackOutcome(t *testing.T) {
 	if c, _ := b.store.Contact(ctx, b.a.ID, contact); c.State != crm.StateClosed || c.WrapUp != "Callback: no answer" {
 		t.Errorf("attempt contact = %s %q, want closed with the outcome as note", c.State, c.WrapUp)
 	}
+	if closed.ID != contact || closed.State != crm.StateClosed || closed.WrapUpUntil == nil {
+		t.Errorf("returned contact = %s %s wrap-up until %v, want %s closed in its queue's wrap-up", closed.ID, closed.State, closed.WrapUpUntil, contact)
+	}
 	// Close's own rules apply: the agent's assignment is in (or past) wrap-up.
 	if n := b.count(t, `SELECT count(*) FROM assignments WHERE contact_id = $1 AND wrap_up_at IS NOT NULL`, contact); n != 1 {
 		t.Errorf("assignments in or past wrap-up = %d, want 1", n)
@@ -347,7 +350,7 @@ func TestCallbackOutcome(t *testing.T) {
 		t.Errorf("callback_outcome events = %d, want 1", n)
 	}
 	// Holding it no more, the agent cannot report again.
-	if _, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, contact, crm.OutcomeReached, 0); !errors.Is(err, crm.ErrNotHeld) {
+	if _, _, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, contact, crm.OutcomeReached, 0); !errors.Is(err, crm.ErrNotHeld) {
 		t.Errorf("outcome on a closed attempt = %v, want ErrNotHeld", err)
 	}
 	// Not due before its new time.
@@ -357,11 +360,11 @@ func TestCallbackOutcome(t *testing.T) {
 
 	// Busy on the second attempt, no answer on the third: out of attempts.
 	contact2 := attempt(got.DueAt, b.a.Agent2)
-	if got, err = b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent2, contact2, crm.OutcomeBusy, time.Minute); err != nil || got.State != crm.CallbackScheduled || got.Attempts != 2 {
+	if got, _, err = b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent2, contact2, crm.OutcomeBusy, time.Minute); err != nil || got.State != crm.CallbackScheduled || got.Attempts != 2 {
 		t.Fatalf("busy on attempt 2 = %+v, %v, want scheduled with 2 attempts", got, err)
 	}
 	contact3 := attempt(got.DueAt, b.a.Agent)
-	if got, err = b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, contact3, crm.OutcomeNoAnswer, time.Minute); err != nil || got.State != crm.CallbackFailed || got.Attempts != 3 {
+	if got, _, err = b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, contact3, crm.OutcomeNoAnswer, time.Minute); err != nil || got.State != crm.CallbackFailed || got.Attempts != 3 {
 		t.Fatalf("no answer on the last attempt = %+v, %v, want failed after 3", got, err)
 	}
 	if c, _ := b.store.Contact(ctx, b.a.ID, origin.ContactID); c.State != crm.StateAbandoned {
@@ -382,14 +385,14 @@ func TestCallbackOutcome(t *testing.T) {
 		c := b.schedule(t, b.a, crm.NewCallback{CustomerID: origin.CustomerID, QueueID: b.a.QueueID, DueAt: time.Now().Add(-time.Second), Deadline: time.Now().Add(tc.deadline)})
 		cb = c
 		k := attempt(time.Now(), b.a.Agent)
-		got, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, k, tc.outcome, 0)
+		got, _, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, k, tc.outcome, 0)
 		if err != nil || got.State != tc.want || got.LastOutcome != tc.outcome {
 			t.Errorf("%s: = %s/%s, %v, want %s", tc.outcome, got.State, got.LastOutcome, err, tc.want)
 		}
 	}
 	chat := b.record(t, inbound(b.a, "mail-9", "someone@example.cn"))
 	b.assign(t, b.a, chat.ContactID, b.a.Agent)
-	if _, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, chat.ContactID, crm.OutcomeReached, 0); !errors.Is(err, crm.ErrNotFound) {
+	if _, _, err := b.store.CallbackOutcome(ctx, b.a.ID, b.a.Agent, chat.ContactID, crm.OutcomeReached, 0); !errors.Is(err, crm.ErrNotFound) {
 		t.Errorf("outcome on a contact that is no callback = %v, want ErrNotFound", err)
 	}
 	if c, _ := b.store.Contact(ctx, b.a.ID, chat.ContactID); c.State != crm.StateActive {
