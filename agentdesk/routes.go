@@ -45,6 +45,8 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/console", s.consolePage)
 		r.Get("/ws/agent", s.agentSocket)
 		r.Get("/api/customers/{id}/timeline", s.customerTimeline)
+		r.Post("/api/callbacks", s.scheduleCallback)
+		r.Post("/api/contacts/{id}/callback-outcome", s.callbackOutcome)
 	})
 
 	// Supervisors and admins.
@@ -55,6 +57,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/agents/{id}/presence", s.forcePresence)
 		r.Post("/api/contacts/{id}/queue", s.moveContact)
 		r.Get("/api/queues", s.listQueues)
+		r.Get("/api/callbacks", s.listCallbacks)
 		r.Get("/api/agents", s.listAgents)
 	})
 

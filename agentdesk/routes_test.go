@@ -43,6 +43,11 @@ var access = map[string]string{
 	"GET /api/agents":                  "supervisor",
 	"PATCH /api/agents/{id}":           "admin, cross-tenant tested",
 	"GET /api/audit":                   "admin",
+
+	// Callbacks (cmd/switchboard TestCallbackAPIRefusals has their cross-tenant cases).
+	"POST /api/callbacks":                      "agent (customer, queue and origin ids: cross-tenant tested)",
+	"POST /api/contacts/{id}/callback-outcome": "agent holding the contact, cross-tenant tested",
+	"GET /api/callbacks":                       "supervisor",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {
