@@ -35,6 +35,8 @@ var (
 	_ chat.Subscriber         = (*bus.Bus)(nil)
 	_ agentdesk.Accounts      = (*org.Store)(nil)
 	_ agentdesk.Contacts      = (*crm.Store)(nil)
+	_ agentdesk.Callbacks     = (*crm.Store)(nil)
+	_ channels.DueCallbacks   = (*crm.Store)(nil)
 	_ agentdesk.Conversations = (*channels.Intake)(nil)
 )
 
