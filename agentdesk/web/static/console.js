@@ -2,6 +2,7 @@
 // the agent holds. All state is rebuilt from the server's snapshot after
 // every (re)connect; text from customers is only ever set as text.
 import { connect, el, fmtTime, fmtDate } from './socket.js';
+import { callbackPanel } from './callbacks.js';
 
 const csrf = document.querySelector('meta[name=csrf-token]').content;
 const offers = new Map();   // offer_id → offer frame
@@ -101,6 +102,7 @@ function hold(item) {
   }
   v.contact = item.contact;
   v.pop = item.screen_pop;
+  v.callback = item.callback; // set only for a callback attempt
   for (const m of item.messages || []) v.messages.set(m.seq, m);
   if (!selected) selected = id;
   return v;
@@ -152,7 +154,7 @@ function panelFor(v) {
   const transferBtn = el('button', { 'data-testid': 'transfer', onclick: () => {
     if (target.value) sock.send({ type: 'transfer', contact_id: v.id, queue_id: target.value });
   } }, 'Transfer');
-  const work = el('div', { class: 'work' }, list,
+  const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), list,
     el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
     el('div', { class: 'wrapup' }, closeBtn),
     el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));

@@ -1,0 +1,56 @@
+// Callback attempts in the agent console: for a held contact that is a
+// callback (its frame carries "callback"), the number to dial, which
+// attempt this is, and the outcome buttons. An outcome closes the contact
+// on the server, which then sends the usual contact_closed frame; this
+// module only reports the outcome and shows refusals.
+import { el, fmtDate } from './socket.js';
+
+const outcomes = [
+  ['reached', 'Reached'],
+  ['no_answer', 'No answer'],
+  ['busy', 'Busy'],
+  ['wrong_number', 'Wrong number'],
+];
+
+// callbackPanel returns the panel for contact view v, or null when v is no
+// callback attempt. csrf is the page's token; onError shows a message.
+export function callbackPanel(v, csrf, onError) {
+  const cb = v.callback;
+  if (!cb) return null;
+  const status = el('span', { class: 'muted', 'data-testid': 'callback-status', role: 'status' });
+  const buttons = outcomes.map(([outcome, label]) => el('button', {
+    'data-testid': 'callback-' + outcome,
+    'data-outcome': outcome,
+    onclick: () => report(v.id, outcome, csrf, buttons, status, onError),
+  }, label));
+  return el('section', { class: 'callback', 'data-testid': 'callback' },
+    el('h4', {}, 'Callback'),
+    el('p', {}, 'Dial ', el('a', { href: 'tel:' + cb.phone, 'data-testid': 'callback-phone' }, cb.phone)),
+    el('p', { class: 'muted', 'data-testid': 'callback-attempts' },
+      `Attempt ${cb.attempts} of ${cb.max_attempts}`,
+      cb.last_outcome ? ` · last: ${cb.last_outcome.replace('_', ' ')}` : '',
+      ` · until ${fmtDate(cb.deadline)}`),
+    el('div', { class: 'callback-outcomes' }, buttons, status));
+}
+
+async function report(contactID, outcome, csrf, buttons, status, onError) {
+  for (const b of buttons) b.disabled = true;
+  status.textContent = 'Saving…';
+  try {
+    const res = await fetch(`/api/contacts/${encodeURIComponent(contactID)}/callback-outcome`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ outcome }),
+    });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.message || `status ${res.status}`);
+    }
+    status.textContent = 'Saved.';
+  } catch (e) {
+    status.textContent = '';
+    for (const b of buttons) b.disabled = false;
+    onError('Could not save the callback outcome: ' + e.message);
+  }
+}
