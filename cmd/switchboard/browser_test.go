@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // chromium finds Debian's Chromium. Outside CI a machine without it skips
@@ -196,16 +197,38 @@ func TestBrowserAgentTakesAChat(t *testing.T) {
 	}
 	screenshot(t, visitor, "widget-reply")
 
-	step(agent, "wrap up and see the timeline",
-		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=wrap-up]`), "Car ready; collects at 5"),
+	// Closing starts the wrap-up: a countdown, the note, Done, and the
+	// customer's history; Done frees the slot and drops the card.
+	step(agent, "close and see the wrap-up step",
 		chromedp.Click(chromedp.CSS(`button[data-testid=close]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=timeline] .timeline-item`)),
+		poll(agent, "the wrap-up countdown", `/^\d+ s left$/.test(document.querySelector('[data-testid=wrap-up-countdown]')?.textContent || '')`),
 	)
-	timeline := text(agent, `[data-testid=timeline]`)
-	if !strings.Contains(timeline, "Car ready; collects at 5") || !strings.Contains(timeline, "Is my car ready?") {
-		t.Errorf("timeline lacks the wrap-up or the conversation:\n%s", timeline)
+	if timeline := text(agent, `[data-testid=timeline]`); !strings.Contains(timeline, "Is my car ready?") {
+		t.Errorf("timeline lacks the conversation:\n%s", timeline)
 	}
-	screenshot(t, agent, "console-timeline")
+	var left int
+	if _, err := fmt.Sscanf(text(agent, `[data-testid=wrap-up-countdown]`), "%d s left", &left); err != nil || left < 20 || left > 30 {
+		t.Errorf("wrap-up countdown shows %d s (%v), want close to the queue's 30 s", left, err)
+	}
+	screenshot(t, agent, "console-wrap-up")
+	step(agent, "write the note and press Done",
+		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=wrap-up]`), "Car ready; collects at 5"),
+		chromedp.Click(chromedp.CSS(`button[data-testid=done]`)),
+		poll(agent, "the card gone", `document.querySelectorAll('[data-testid=contact-tab]').length === 0`),
+	)
+	pool, err := pgxpool.New(context.Background(), a.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var note string
+	var ended bool
+	if err := pool.QueryRow(context.Background(), `
+		SELECT c.wrap_up, a.ended_at IS NOT NULL FROM contacts c JOIN assignments a ON a.contact_id = c.id
+		ORDER BY a.started_at DESC LIMIT 1`).Scan(&note, &ended); err != nil || note != "Car ready; collects at 5" || !ended {
+		t.Errorf("after Done: note %q, assignment ended %v, %v; want the note saved and the assignment ended", note, ended, err)
+	}
 
 	// The supervisor's wallboard shows the same chat in today's figures.
 	sup, cancelSup := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
