@@ -70,20 +70,27 @@ type agentState struct {
 	presence  org.Presence
 	connected bool
 	idleSince time.Time
-	today     int                 // contacts accepted today (SetHandledToday resets it)
-	missed    int                 // offers in a row that ran out unanswered
-	load      map[org.Channel]int // assignments
-	offered   map[org.Channel]int // open offers, each holding a slot
+	today     int // contacts accepted today (SetHandledToday resets it)
+	missed    int // offers in a row that ran out unanswered
 	offers    map[uuid.UUID]*Offer
+	levels    []int // skill levels by Engine.skillIndex
+	// Per channel, by channelIndex: arrays, not maps keyed by channel
+	// name, because free slots are counted for every candidate agent.
+	capacity, load, offered [3]int
 }
 
 func (a *agentState) routable() bool { return a.presence == org.Available && a.connected }
 
 func (a *agentState) free(ch org.Channel) int {
-	if ch == org.Chat && a.VoiceBlocksChat && a.load[org.Voice]+a.offered[org.Voice] > 0 {
+	return a.freeAt(channelIndex(ch))
+}
+
+// freeAt is free by channel index (channelIndex), the hot path's form.
+func (a *agentState) freeAt(ci int) int {
+	if ci == chatIndex && a.VoiceBlocksChat && a.load[voiceIndex]+a.offered[voiceIndex] > 0 {
 		return 0
 	}
-	return a.Capacity[ch] - a.load[ch] - a.offered[ch]
+	return a.capacity[ci] - a.load[ci] - a.offered[ci]
 }
 
 func (a *agentState) totalLoad() int {
@@ -107,7 +114,7 @@ type assignment struct {
 type Engine struct {
 	now      func() time.Time
 	newID    func() uuid.UUID
-	queues   map[uuid.UUID]org.Queue
+	queues   map[uuid.UUID]*queueState
 	agents   map[uuid.UUID]*agentState
 	tasks    map[uuid.UUID]*taskState
 	offers   map[uuid.UUID]*Offer
@@ -127,7 +134,7 @@ type Engine struct {
 	lines map[uuid.UUID]*line
 	// free is, per channel, the routable agents with a free slot, kept up to
 	// date at every change so a decision never scans every agent.
-	free map[org.Channel]map[*agentState]struct{}
+	free [3]map[*agentState]struct{}
 	// freeBy is Dispatch's scratch copy of free, made per channel on first use.
 	freeBy [3][]*agentState
 	built  [3]bool
@@ -140,6 +147,36 @@ type Engine struct {
 	closed     []ClosedArrival
 	// open caches each calendar queue's state for the minute it was read.
 	open map[uuid.UUID]openState
+	// skillIndex numbers every skill name seen, so that an agent's levels
+	// are a slice and a skill check is a few array reads, not map lookups:
+	// it runs for every free agent of every queue at every decision.
+	skillIndex map[string]int
+}
+
+// queueState is a queue with its skill requirements compiled.
+type queueState struct {
+	org.Queue
+	need, wide []skillReq // Skills and WidenedSkills
+}
+
+type skillReq struct{ skill, min int }
+
+func (e *Engine) compile(skills map[string]int) []skillReq {
+	out := make([]skillReq, 0, len(skills))
+	for name, min := range skills {
+		out = append(out, skillReq{skill: e.skill(name), min: min})
+	}
+	slices.SortFunc(out, func(a, b skillReq) int { return a.skill - b.skill })
+	return out
+}
+
+func (e *Engine) skill(name string) int {
+	i, ok := e.skillIndex[name]
+	if !ok {
+		i = len(e.skillIndex)
+		e.skillIndex[name] = i
+	}
+	return i
 }
 
 type openState struct {
@@ -151,7 +188,8 @@ type openState struct {
 func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 	return &Engine{
 		now: now, newID: newID,
-		queues:      map[uuid.UUID]org.Queue{},
+		queues:      map[uuid.UUID]*queueState{},
+		skillIndex:  map[string]int{},
 		agents:      map[uuid.UUID]*agentState{},
 		tasks:       map[uuid.UUID]*taskState{},
 		offers:      map[uuid.UUID]*Offer{},
@@ -160,20 +198,18 @@ func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 		open:        map[uuid.UUID]openState{},
 		MaxMissed:   3,
 		lastOffered: map[uuid.UUID]uuid.UUID{},
-		free: map[org.Channel]map[*agentState]struct{}{
-			org.Voice: {}, org.Chat: {}, org.Email: {},
-		},
+		free:        [3]map[*agentState]struct{}{{}, {}, {}},
 	}
 }
 
 // touch re-files an agent in the free sets after anything that changes its
 // presence, capacity, load or open offers.
 func (e *Engine) touch(a *agentState) {
-	for _, ch := range org.Channels {
-		if a.routable() && a.free(ch) > 0 && e.agents[a.ID] == a {
-			e.free[ch][a] = struct{}{}
+	for ci := range e.free {
+		if a.routable() && a.freeAt(ci) > 0 && e.agents[a.ID] == a {
+			e.free[ci][a] = struct{}{}
 		} else {
-			delete(e.free[ch], a)
+			delete(e.free[ci], a)
 		}
 	}
 }
@@ -214,7 +250,7 @@ func (e *Engine) remove(t *taskState) {
 func (e *Engine) freeFor(ci int) []*agentState {
 	if !e.built[ci] {
 		free := e.freeBy[ci][:0]
-		for a := range e.free[org.Channels[ci]] {
+		for a := range e.free[ci] {
 			free = append(free, a)
 		}
 		e.freeBy[ci], e.built[ci] = free, true
@@ -227,7 +263,7 @@ func (e *Engine) SetQueue(q org.Queue) {
 	if q.OfferTimeout <= 0 {
 		q.OfferTimeout = 20 * time.Second
 	}
-	e.queues[q.ID] = q
+	e.queues[q.ID] = &queueState{Queue: q, need: e.compile(q.Skills), wide: e.compile(q.WidenedSkills)}
 	delete(e.open, q.ID)
 }
 
@@ -235,7 +271,7 @@ func (e *Engine) agent(id uuid.UUID) *agentState {
 	a := e.agents[id]
 	if a == nil {
 		a = &agentState{Agent: Agent{ID: id}, presence: org.Offline,
-			load: map[org.Channel]int{}, offered: map[org.Channel]int{}, offers: map[uuid.UUID]*Offer{}}
+			offers: map[uuid.UUID]*Offer{}}
 		e.agents[id] = a
 	}
 	return a
@@ -245,6 +281,17 @@ func (e *Engine) agent(id uuid.UUID) *agentState {
 func (e *Engine) SetAgent(ag Agent) {
 	a := e.agent(ag.ID)
 	a.Agent = ag
+	for ci, ch := range org.Channels {
+		a.capacity[ci] = ag.Capacity[ch]
+	}
+	a.levels = a.levels[:0]
+	for name, lvl := range ag.Skills {
+		i := e.skill(name)
+		for len(a.levels) <= i {
+			a.levels = append(a.levels, 0)
+		}
+		a.levels[i] = lvl
+	}
 	e.touch(a)
 }
 
@@ -293,7 +340,7 @@ func (e *Engine) endOffer(o *Offer) {
 	delete(e.offers, o.ID)
 	if a := e.agents[o.AgentID]; a != nil {
 		delete(a.offers, o.ID)
-		a.offered[o.Task.Channel]--
+		a.offered[channelIndex(o.Task.Channel)]--
 		e.touch(a)
 	}
 	if t := e.tasks[o.Task.ContactID]; t != nil {
@@ -427,7 +474,11 @@ func (e *Engine) decline(o *Offer) {
 		if t.declined == nil {
 			t.declined = map[uuid.UUID]time.Time{}
 		}
-		t.declined[o.AgentID] = e.now().Add(e.queues[o.Task.QueueID].OfferTimeout)
+		timeout := 20 * time.Second
+		if q := e.queues[o.Task.QueueID]; q != nil {
+			timeout = q.OfferTimeout
+		}
+		t.declined[o.AgentID] = e.now().Add(timeout)
 	}
 }
 
@@ -443,7 +494,7 @@ func (e *Engine) Assigned(contact, agent uuid.UUID, ch org.Channel) {
 func (e *Engine) assign(contact, agent uuid.UUID, ch org.Channel) {
 	e.assigned[contact] = assignment{agent: agent, ch: ch}
 	a := e.agent(agent)
-	a.load[ch]++
+	a.load[channelIndex(ch)]++
 	e.touch(a)
 }
 
@@ -468,7 +519,7 @@ func (e *Engine) Release(contact uuid.UUID) bool {
 	}
 	delete(e.assigned, contact)
 	if a := e.agents[as.agent]; a != nil {
-		a.load[as.ch]--
+		a.load[channelIndex(as.ch)]--
 		if a.totalLoad() == 0 {
 			a.idleSince = e.now()
 		}
@@ -578,13 +629,12 @@ func sortOffers(os []Offer) {
 	})
 }
 
-// before orders a queue's line: priority (the task's plus its queue's)
-// first, then age, then id so that the order is total. It ignores ageing,
+// before orders one queue's line: priority first (all share the queue's
+// own), then age, then id so that the order is total. It ignores ageing,
 // which changes with the clock: see ahead.
 func (e *Engine) before(a, b *taskState) int {
-	pa, pb := a.Priority+e.queues[a.QueueID].Priority, b.Priority+e.queues[b.QueueID].Priority
-	if pa != pb {
-		return pb - pa
+	if a.Priority != b.Priority {
+		return b.Priority - a.Priority
 	}
 	return byAge(a, b)
 }
@@ -601,6 +651,9 @@ func byAge(a, b *taskState) int {
 // low-priority contact climbs until it is served and never starves.
 func (e *Engine) priority(t *taskState, now time.Time) int {
 	q := e.queues[t.QueueID]
+	if q == nil {
+		return t.Priority
+	}
 	p := t.Priority + q.Priority
 	if q.AgeingStep > 0 {
 		bonus := max(int(now.Sub(t.ArrivedAt)/q.AgeingStep), 0)
@@ -624,7 +677,7 @@ func (e *Engine) ahead(a, b *taskState, now time.Time) int {
 // that is the line's own order. With it, tasks of one base priority keep
 // their age order (they age alike), so the line is a few runs, one per
 // base priority, merged by their priority at now.
-func (e *Engine) inOrder(l *line, q org.Queue, now time.Time) iter.Seq[*taskState] {
+func (e *Engine) inOrder(l *line, q *queueState, now time.Time) iter.Seq[*taskState] {
 	return func(yield func(*taskState) bool) {
 		if q.AgeingStep <= 0 {
 			for _, t := range l.tasks {
@@ -709,10 +762,10 @@ func (e *Engine) Dispatch() []Offer {
 			e.lastOffered[q.ID] = agent.ID
 			e.offers[o.ID] = o
 			agent.offers[o.ID] = o
-			agent.offered[bestT.Channel]++
+			agent.offered[ci]++
 			e.touch(agent)
 			out = append(out, *o)
-			if agent.free(bestT.Channel) <= 0 {
+			if agent.freeAt(ci) <= 0 {
 				free[i] = free[len(free)-1]
 				e.freeBy[ci] = free[:len(free)-1]
 			}
@@ -722,14 +775,14 @@ func (e *Engine) Dispatch() []Offer {
 
 // ringAll lists, for a ring-all voice contact, every free qualified agent
 // it may ring now (indexes into the channel's free list).
-func (e *Engine) ringAll(t *taskState, q org.Queue, ci int, now time.Time) []int {
+func (e *Engine) ringAll(t *taskState, q *queueState, ci int, now time.Time) []int {
 	var only []uuid.UUID
 	if e.prefersNow(t, q, now) {
 		only = t.Preferred
 	}
 	var out []int
 	for i, a := range e.freeBy[ci] {
-		if !hasSkills(a.Skills, e.skillsFor(t, q, now)) || !e.mayOffer(a, t, now, only) {
+		if !hasSkills(a, e.skillsFor(t, q, now)) || !e.mayOffer(a, t, now, only) {
 			continue
 		}
 		out = append(out, i)
@@ -739,18 +792,18 @@ func (e *Engine) ringAll(t *taskState, q org.Queue, ci int, now time.Time) []int
 
 // skillsFor is what an agent needs to take t now: the queue's skills, or
 // its widened skills once t has waited WidenAfter.
-func (e *Engine) skillsFor(t *taskState, q org.Queue, now time.Time) map[string]int {
+func (e *Engine) skillsFor(t *taskState, q *queueState, now time.Time) []skillReq {
 	if q.WidenAfter > 0 && now.Sub(t.ArrivedAt) >= q.WidenAfter {
-		return q.WidenedSkills
+		return q.wide
 	}
-	return q.Skills
+	return q.need
 }
 
 // isOpen reports whether a queue's calendar is open at now, read once per
 // minute: calendars are in whole minutes. A calendar that cannot be read
 // (a zone that does not load) counts as open: a contact must never wait
 // forever because of a configuration error, which validation reports.
-func (e *Engine) isOpen(q org.Queue, now time.Time) bool {
+func (e *Engine) isOpen(q *queueState, now time.Time) bool {
 	if q.Calendar == nil {
 		return true
 	}
@@ -766,7 +819,7 @@ func (e *Engine) isOpen(q org.Queue, now time.Time) bool {
 	return open
 }
 
-func reason(q org.Queue) string {
+func reason(q *queueState) string {
 	switch q.Strategy {
 	case RoundRobin:
 		return "next in turn in " + q.Name
@@ -785,7 +838,7 @@ func reason(q org.Queue) string {
 // head finds a queue's first waiting task that a free agent can take, and
 // that agent's index in the channel's free list. The queue's skills are the
 // same for all its tasks, so who qualifies is worked out once per channel.
-func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
+func (e *Engine) head(l *line, q *queueState, now time.Time) (*taskState, int) {
 	// elig[0] qualify by the queue's skills; elig[1] by its widened skills,
 	// for contacts that have waited WidenAfter.
 	var elig [2][3][]int
@@ -796,10 +849,10 @@ func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
 			continue
 		}
 		for i, a := range e.freeFor(ci) {
-			if hasSkills(a.Skills, q.Skills) {
+			if hasSkills(a, q.need) {
 				elig[0][ci] = append(elig[0][ci], i)
 			}
-			if widen && hasSkills(a.Skills, q.WidenedSkills) {
+			if widen && hasSkills(a, q.wide) {
 				elig[1][ci] = append(elig[1][ci], i)
 			}
 		}
@@ -834,6 +887,13 @@ func (e *Engine) head(l *line, q org.Queue, now time.Time) (*taskState, int) {
 	return nil, -1
 }
 
+// Channel indexes, in the order of org.Channels.
+const (
+	voiceIndex = iota
+	chatIndex
+	emailIndex
+)
+
 func channelIndex(c org.Channel) int {
 	switch c {
 	case org.Voice:
@@ -851,13 +911,13 @@ func (t *taskState) prefers(now time.Time) bool {
 // prefersNow: t waits for its preferred agents only while one of them is
 // present (available, connected) and qualified; waiting for an agent who is
 // away or lacks the queue's skills would only keep the customer waiting.
-func (e *Engine) prefersNow(t *taskState, q org.Queue, now time.Time) bool {
+func (e *Engine) prefersNow(t *taskState, q *queueState, now time.Time) bool {
 	if !t.prefers(now) {
 		return false
 	}
 	need := e.skillsFor(t, q, now)
 	for _, id := range t.Preferred {
-		if a := e.agents[id]; a != nil && a.routable() && a.Capacity[t.Channel] > 0 && hasSkills(a.Skills, need) {
+		if a := e.agents[id]; a != nil && a.routable() && a.capacity[channelIndex(t.Channel)] > 0 && hasSkills(a, need) {
 			return true
 		}
 	}
@@ -884,7 +944,7 @@ var Strategies = []string{LongestIdle, RoundRobin, LeastOccupied, FewestToday, B
 // not just declined t, the one q's strategy prefers; ties go to the agent
 // idle longest, then by id, so every choice is deterministic. It returns the
 // index in free, or -1.
-func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q org.Queue, now time.Time, only []uuid.UUID) int {
+func (e *Engine) pick(free []*agentState, elig []int, t *taskState, q *queueState, now time.Time, only []uuid.UUID) int {
 	better := e.strategy(q)
 	best := -1
 	for _, i := range elig {
@@ -913,7 +973,7 @@ func (e *Engine) mayOffer(a *agentState, t *taskState, now time.Time, only []uui
 }
 
 // strategy returns "a is preferred to b" for q.
-func (e *Engine) strategy(q org.Queue) func(a, b *agentState) bool {
+func (e *Engine) strategy(q *queueState) func(a, b *agentState) bool {
 	idle := func(a, b *agentState) bool {
 		if !a.idleSince.Equal(b.idleSince) {
 			return a.idleSince.Before(b.idleSince)
@@ -950,7 +1010,7 @@ func (e *Engine) strategy(q org.Queue) func(a, b *agentState) bool {
 		}
 	case BestSkill:
 		return func(a, b *agentState) bool {
-			sa, sb := skillScore(a.Skills, q.Skills), skillScore(b.Skills, q.Skills)
+			sa, sb := skillScore(a, q.need), skillScore(b, q.need)
 			if sa != sb {
 				return sa > sb
 			}
@@ -963,24 +1023,26 @@ func (e *Engine) strategy(q org.Queue) func(a, b *agentState) bool {
 // occupancy is the slots in use (assignments and open offers) and the
 // capacity, over all channels.
 func (a *agentState) occupancy() (used, capacity int) {
-	for _, ch := range org.Channels {
-		used += a.load[ch] + a.offered[ch]
-		capacity += a.Capacity[ch]
+	for ci := range a.load {
+		used += a.load[ci] + a.offered[ci]
+		capacity += a.capacity[ci]
 	}
 	return used, max(capacity, 1)
 }
 
-func skillScore(have, need map[string]int) int {
+func skillScore(a *agentState, need []skillReq) int {
 	n := 0
-	for s := range need {
-		n += have[s]
+	for _, r := range need {
+		if r.skill < len(a.levels) {
+			n += a.levels[r.skill]
+		}
 	}
 	return n
 }
 
-func hasSkills(have, need map[string]int) bool {
-	for s, min := range need {
-		if have[s] < min {
+func hasSkills(a *agentState, need []skillReq) bool {
+	for _, r := range need {
+		if r.skill >= len(a.levels) || a.levels[r.skill] < r.min {
 			return false
 		}
 	}
@@ -1046,9 +1108,9 @@ func (e *Engine) Gauges() Gauges {
 	})
 	for _, a := range e.agents {
 		load := map[org.Channel]int{}
-		for ch, n := range a.load {
+		for ci, n := range a.load {
 			if n > 0 {
-				load[ch] = n
+				load[org.Channels[ci]] = n
 			}
 		}
 		g.Agents = append(g.Agents, AgentGauge{AgentID: a.ID, Name: a.Name, Presence: a.presence, Connected: a.connected, Load: load, Offered: len(a.offers)})
