@@ -406,20 +406,30 @@ type QueuedContact struct {
 	Channel            org.Channel
 	Priority           int
 	ArrivedAt          time.Time
+	Preference         Preference
 }
 
 // Queued lists the tenant's waiting contacts, oldest first: routing's
 // rebuild and sweep input.
 func (s *Store) Queued(ctx context.Context, tenant uuid.UUID) ([]QueuedContact, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, queue_id, channel, priority, arrived_at FROM contacts
-		WHERE tenant_id = $1 AND state = 'queued' ORDER BY arrived_at, id`, tenant)
+		SELECT id, queue_id, channel, priority, arrived_at, preferred_agents, prefer_until, prefer_reason
+		FROM contacts WHERE tenant_id = $1 AND state = 'queued' ORDER BY arrived_at, id`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("queued: %w", err)
 	}
 	qs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (QueuedContact, error) {
 		var q QueuedContact
-		return q, r.Scan(&q.ContactID, &q.QueueID, &q.Channel, &q.Priority, &q.ArrivedAt)
+		var until *time.Time
+		err := r.Scan(&q.ContactID, &q.QueueID, &q.Channel, &q.Priority, &q.ArrivedAt,
+			&q.Preference.Agents, &until, &q.Preference.Reason)
+		if until != nil {
+			q.Preference.Until = *until
+		}
+		if len(q.Preference.Agents) == 0 {
+			q.Preference.Agents = nil // as for a contact that never had any
+		}
+		return q, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queued: %w", err)

@@ -74,7 +74,8 @@ func (s routingSource) Queued(ctx context.Context, tenant uuid.UUID) ([]routing.
 	}
 	ts := make([]routing.Task, len(qs))
 	for i, q := range qs {
-		ts[i] = routing.Task{ContactID: q.ContactID, QueueID: q.QueueID, Channel: q.Channel, Priority: q.Priority, ArrivedAt: q.ArrivedAt}
+		ts[i] = routing.Task{ContactID: q.ContactID, QueueID: q.QueueID, Channel: q.Channel, Priority: q.Priority, ArrivedAt: q.ArrivedAt,
+			Preferred: q.Preference.Agents, PreferUntil: q.Preference.Until, PreferReason: q.Preference.Reason}
 	}
 	return ts, nil
 }
