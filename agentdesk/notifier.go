@@ -3,10 +3,12 @@ package agentdesk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing"
 	"github.com/switchboard-cc/switchboard/routing/dispatch"
@@ -20,27 +22,46 @@ type Notifier struct{ s *Server }
 // Notifier returns the server's routing notifier.
 func (s *Server) Notifier() *Notifier { return &Notifier{s: s} }
 
-// Offered sends the offer with its screen-pop: the agent sees the customer
-// the moment the contact is offered.
+// Offered sends the offer at once, from what routing knows, and then the
+// screen-pop as a second frame with the same offer id: the agent's card
+// appears without waiting for the customer's history, then fills in.
 func (n *Notifier) Offered(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
 	s := n.s
+	t := o.Task
+	s.publishUser(ctx, tenant, o.AgentID, frame{
+		"type": "offer", "offer_id": o.ID, "expires_at": o.ExpiresAt.UTC(), "reason": o.Reason,
+		"contact": frame{"id": t.ContactID, "channel": t.Channel, "queue_id": t.QueueID, "state": "queued", "arrived_at": t.ArrivedAt.UTC()},
+	})
+	s.metrics.offers.WithLabelValues("offered").Inc()
+	n.screenPop(ctx, tenant, o)
+	n.record(ctx, tenant, o, "offered", nil)
+}
+
+// screenPop sends the offered contact and its screen-pop. The two reads are
+// independent, so they run side by side. If they fail the offer stands: the
+// agent may accept it, and the assigned frame carries the screen-pop again.
+func (n *Notifier) screenPop(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
+	s := n.s
 	contact := o.Task.ContactID
+	var (
+		pop    crm.ScreenPop
+		popErr error
+		done   = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		pop, popErr = s.contacts.ScreenPop(ctx, tenant, contact)
+	}()
 	ct, err := s.contacts.Contact(ctx, tenant, contact)
-	if err != nil {
-		s.log.Error("offer: load contact", "tenant_id", tenant, "contact_id", contact, "err", err)
-		return // the offer times out and the contact goes back in line
-	}
-	pop, err := s.contacts.ScreenPop(ctx, tenant, contact)
-	if err != nil {
+	<-done
+	if err = errors.Join(err, popErr); err != nil {
 		s.log.Error("offer: screen-pop", "tenant_id", tenant, "contact_id", contact, "err", err)
+		s.publishUser(ctx, tenant, o.AgentID, frame{"type": "screen_pop", "offer_id": o.ID, "contact_id": contact, "error": "unavailable"})
 		return
 	}
 	s.publishUser(ctx, tenant, o.AgentID, frame{
-		"type": "offer", "offer_id": o.ID, "expires_at": o.ExpiresAt.UTC(), "reason": o.Reason,
-		"contact": ct, "screen_pop": pop,
+		"type": "screen_pop", "offer_id": o.ID, "contact_id": contact, "contact": ct, "screen_pop": pop,
 	})
-	s.metrics.offers.WithLabelValues("offered").Inc()
-	n.record(ctx, tenant, o, "offered", nil)
 }
 
 // Rescinded withdraws an offer from the agent's console.

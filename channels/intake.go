@@ -51,6 +51,15 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, tenant uuid.UUID, t routing.Task) error
 }
 
+// Announcer is an Enqueuer that can also give the PostgreSQL NOTIFY
+// (channel and payload) announcing t, as dispatch.Enqueuer does. Intake
+// sends that NOTIFY inside its own transaction, so routing hears of the
+// contact the moment it commits instead of one round trip later; with a
+// plain Enqueuer it announces after the commit.
+type Announcer interface {
+	Notification(tenant uuid.UUID, t routing.Task) (channel, payload string)
+}
+
 // Publisher puts events on the bus.
 type Publisher interface {
 	Publish(ctx context.Context, topic string, payload []byte) error
@@ -92,23 +101,24 @@ func NewIntake(store Store, q Enqueuer, pub Publisher, log *slog.Logger) *Intake
 }
 
 // Receive makes in durable (customer resolved, contact opened or found,
-// message and events stored, one transaction), then tells routing and the
-// watchers. Only after Receive returns may the source be acknowledged.
+// message and events stored, routing notified at commit: one transaction),
+// then tells the watchers. Only after Receive returns may the source be
+// acknowledged.
 func (in *Intake) Receive(ctx context.Context, item Inbound) (Receipt, error) {
 	res, err := in.store.RecordInbound(ctx, crm.Inbound{
 		TenantID: item.TenantID, SiteID: item.SiteID, QueueID: item.QueueID, Channel: item.Channel,
 		ContactID: item.ContactID, Identities: item.Identities, Name: item.Name, Subject: item.Subject,
 		Body: item.Body, IdempotencyKey: item.IdempotencyKey,
+		Announce: in.announce(item.TenantID),
 	})
 	if err != nil {
 		return Receipt{}, err
 	}
 	rc := Receipt{ContactID: res.ContactID, Seq: res.Seq, NewContact: res.NewContact, Duplicate: res.Duplicate, State: res.State}
-	if res.State == "queued" {
+	if _, ok := in.queue.(Announcer); !ok && res.State == crm.StateQueued {
 		// Enqueue is idempotent, so a resent duplicate is announced again:
 		// the first announcement may have been the one that was lost.
-		t := routing.Task{ContactID: res.ContactID, QueueID: res.QueueID, Channel: res.Channel, Priority: res.Priority, ArrivedAt: res.ArrivedAt}
-		if err := in.queue.Enqueue(ctx, item.TenantID, t); err != nil {
+		if err := in.queue.Enqueue(ctx, item.TenantID, queuedTask(res)); err != nil {
 			in.log.WarnContext(ctx, "enqueue failed; the routing sweep will pick the contact up",
 				"tenant_id", item.TenantID, "contact_id", res.ContactID, "err", err)
 		}
@@ -118,6 +128,23 @@ func (in *Intake) Receive(ctx context.Context, item Inbound) (Receipt, error) {
 		in.publish(ctx, item.TenantID, Event{Kind: EventMessage, ContactID: res.ContactID, Message: &m})
 	}
 	return rc, nil
+}
+
+// announce returns the hook with which crm sends the NOTIFY inside intake's
+// transaction, or nil when the Enqueuer cannot give one. Routing's Enqueue
+// is idempotent, so a resent duplicate that is still queued is announced
+// again: the first announcement may have been the one that was lost.
+func (in *Intake) announce(tenant uuid.UUID) func(crm.InboundResult) (string, string) {
+	a, ok := in.queue.(Announcer)
+	if !ok {
+		return nil
+	}
+	return func(res crm.InboundResult) (string, string) { return a.Notification(tenant, queuedTask(res)) }
+}
+
+// queuedTask is routing's view of a contact that intake left queued.
+func queuedTask(res crm.InboundResult) routing.Task {
+	return routing.Task{ContactID: res.ContactID, QueueID: res.QueueID, Channel: res.Channel, Priority: res.Priority, ArrivedAt: res.ArrivedAt}
 }
 
 // Reply stores an agent's line on a contact the agent holds and sends it out

@@ -34,6 +34,12 @@ type Inbound struct {
 	// result with Duplicate=true and writes nothing.
 	IdempotencyKey string
 	At             time.Time // arrival time; zero: now()
+	// Announce, when set and the contact is queued after the write (or, for
+	// a resent duplicate, still queued), gives the channel and payload of a
+	// NOTIFY that is sent inside the transaction: PostgreSQL delivers it
+	// exactly when the contact commits, and never for a write that rolls
+	// back. crm does not know who listens; the caller does.
+	Announce func(InboundResult) (channel, payload string)
 }
 
 // InboundResult is what RecordInbound made durable.
@@ -60,8 +66,8 @@ var errDuplicate = errors.New("duplicate idempotency key")
 
 // RecordInbound makes an inbound item durable in one transaction: customer
 // resolved (new contacts only), contact opened as queued or found, message
-// stored with the next seq, events 'created' and 'message_in' appended. Only
-// after it returns may the source be acknowledged.
+// stored with the next seq, events 'created' and 'message_in' appended, the
+// Announce NOTIFY sent. Only after it returns may the source be acknowledged.
 func (s *Store) RecordInbound(ctx context.Context, in Inbound) (InboundResult, error) {
 	switch {
 	case in.TenantID == uuid.Nil, in.IdempotencyKey == "", len(in.IdempotencyKey) > 512, !in.Channel.Valid():
@@ -78,12 +84,18 @@ func (s *Store) RecordInbound(ctx context.Context, in Inbound) (InboundResult, e
 		// The common resend is answered without writing anything; the race
 		// between two first copies is settled by the insert below.
 		r, found, err := inboundByKey(ctx, tx, in.TenantID, in.IdempotencyKey)
-		if err != nil || found {
-			res = r
+		if err != nil {
 			return err
 		}
-		res, err = recordInbound(ctx, tx, in, ids)
-		return err
+		if found {
+			// Announced again: the first announcement may be the one that was lost.
+			res = r
+			return announce(ctx, tx, in, res)
+		}
+		if res, err = recordInbound(ctx, tx, in, ids); err != nil {
+			return err
+		}
+		return announce(ctx, tx, in, res)
 	})
 	if errors.Is(err, errDuplicate) {
 		r, found, err := inboundByKey(ctx, s.pool, in.TenantID, in.IdempotencyKey)
@@ -187,6 +199,20 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		res.Candidates = []uuid.UUID{}
 	}
 	return res, nil
+}
+
+// announce sends in's NOTIFY, if it has one and the contact waits in a
+// queue. A NOTIFY that fails fails the transaction, so the source is not
+// acknowledged and sends again.
+func announce(ctx context.Context, tx pgx.Tx, in Inbound, res InboundResult) error {
+	if in.Announce == nil || res.State != StateQueued {
+		return nil
+	}
+	channel, payload := in.Announce(res)
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload); err != nil {
+		return fmt.Errorf("record inbound: notify %s: %w", res.ContactID, err)
+	}
+	return nil
 }
 
 // inboundByKey returns the stored result of the item with this idempotency

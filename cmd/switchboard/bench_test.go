@@ -75,6 +75,8 @@ func BenchmarkChatToOffer(b *testing.B) {
 // measured span, as it is on the real path. The offer's time is taken by the
 // agent socket's reader right after the frame is read, before it is decoded.
 // The contact is a new chat from a new customer, like BenchmarkChatToOffer's.
+// pop-* is the same span to the screen-pop, when it comes in a frame of its
+// own after the offer.
 func BenchmarkCommitToOffer(b *testing.B) {
 	a := startApp(b, benchEnv())
 	agent := benchAgent(b, a)
@@ -100,7 +102,7 @@ func BenchmarkCommitToOffer(b *testing.B) {
 	intake := channels.NewIntake(store, dispatch.NewEnqueuer(pool), bus.New(rdb, a.prefix, log), log)
 	floor := newFloorProbe(b, agent)
 
-	var lat, floors []time.Duration
+	var lat, floors, pops []time.Duration
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		floors = append(floors, floor.sample(b))
@@ -117,12 +119,18 @@ func BenchmarkCommitToOffer(b *testing.B) {
 		offer, at := agent.expect(b, "offer")
 		lat = append(lat, at.Sub(store.committed))
 		b.StopTimer()
+		if _, ok := offer["screen_pop"]; !ok {
+			// The card fills in when its screen-pop frame arrives.
+			_, at = agent.expect(b, "screen_pop")
+		}
+		pops = append(pops, at.Sub(store.committed))
 		agent.finish(b, offer)
 		b.StartTimer()
 	}
 	b.StopTimer()
 	reportLatency(b, "", lat)
 	reportLatency(b, "floor-", floors)
+	reportLatency(b, "pop-", pops)
 	slices.Sort(lat)
 	slices.Sort(floors)
 	if n := len(lat); n > 0 {
@@ -272,8 +280,13 @@ func (s *benchSocket) expect(b *testing.B, typ string) (map[string]any, time.Tim
 func (s *benchSocket) finish(b *testing.B, offer map[string]any) {
 	s.send(b, map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
 	assigned, _ := s.expect(b, "assigned")
-	s.send(b, map[string]any{"type": "close", "id": "c", "contact_id": path(assigned, "contact", "id"), "wrap_up": ""})
-	s.expect(b, "contact_closed")
+	contact := path(assigned, "contact", "id")
+	s.send(b, map[string]any{"type": "close", "id": "c", "contact_id": contact})
+	if closed, _ := s.expect(b, "contact_closed"); closed["wrap_up_until"] != nil {
+		// The slot stays held through the wrap-up: end it.
+		s.send(b, map[string]any{"type": "done", "id": "d", "contact_id": contact})
+		s.expect(b, "wrap_up_ended")
+	}
 }
 
 func pct(n, p int) int { return min(n-1, n*p/100) }

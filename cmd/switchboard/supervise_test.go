@@ -111,8 +111,9 @@ func TestSupervisorActions(t *testing.T) {
 	sc.expect("snapshot", nil)
 	sc.send(map[string]any{"type": "presence", "id": "p", "state": "available"})
 	o := sc.expect("offer", nil)
-	if path(o, "contact", "id") != contact || path(o, "contact", "queue_name") != "Sales" {
-		t.Errorf("offer %v, want the moved contact in Sales", path(o, "contact"))
+	sp := sc.expect("screen_pop", func(f map[string]any) bool { return f["offer_id"] == o["offer_id"] })
+	if path(o, "contact", "id") != contact || path(sp, "contact", "queue_name") != "Sales" {
+		t.Errorf("offer %v, want the moved contact in Sales", path(sp, "contact"))
 	}
 	var after string
 	pool.QueryRow(context.Background(), `SELECT arrived_at::text FROM contacts WHERE id = $1`, contact).Scan(&after)

@@ -414,14 +414,24 @@ func ParseNotification(s string) (routing.Task, uuid.UUID, error) {
 	return t, tenant, nil
 }
 
-// Enqueuer announces a committed, queued contact to the routing node by
-// NOTIFY. It is the fast path only: the sweep finds what it misses.
+// Enqueuer announces queued contacts to the routing node by NOTIFY. It is
+// the fast path only: the sweep finds what it misses (a notification sent
+// while the LISTEN connection was down, or dropped by a full inbox).
 type Enqueuer struct{ pool *pgxpool.Pool }
 
 // NewEnqueuer returns an Enqueuer on pool.
 func NewEnqueuer(pool *pgxpool.Pool) *Enqueuer { return &Enqueuer{pool: pool} }
 
-// Enqueue sends the notification.
+// Notification is the NOTIFY that announces t, for a writer to send inside
+// the transaction that queues the contact: PostgreSQL then delivers it at
+// commit, which saves the round trip of a NOTIFY sent after the commit and
+// cannot announce a contact that rolled back.
+func (e *Enqueuer) Notification(tenant uuid.UUID, t routing.Task) (channel, payload string) {
+	return NotifyChannel, NotificationPayload(tenant, t)
+}
+
+// Enqueue sends the notification on its own, for a contact queued by a
+// transaction that could not carry it.
 func (e *Enqueuer) Enqueue(ctx context.Context, tenant uuid.UUID, t routing.Task) error {
 	if _, err := e.pool.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, NotificationPayload(tenant, t)); err != nil {
 		return fmt.Errorf("notify queued contact: %w", err)

@@ -57,10 +57,13 @@ function renderOffers() {
     const card = el('article', { class: 'offer', 'data-testid': 'offer', 'data-offer': o.offer_id },
       el('header', {},
         el('span', { class: 'chan' }, o.contact.channel),
-        el('span', { class: 'queue', 'data-testid': 'offer-queue' }, o.contact.queue_name),
+        el('span', { class: 'queue', 'data-testid': 'offer-queue' },
+          o.contact.queue_name || (queues.find((q) => q.id === o.contact.queue_id) || {}).name || ''),
         el('span', { class: 'reason' }, o.reason),
         countdown),
-      screenPop(o.screen_pop, 'offer-customer-name'),
+      // The screen-pop follows the offer in its own frame.
+      o.screen_pop ? screenPop(o.screen_pop, 'offer-customer-name')
+        : el('p', { class: 'pop muted' }, o.pop_error ? 'Customer details could not be loaded.' : 'Loading the customer…'),
       el('footer', {},
         el('button', { class: 'accept', 'data-action': 'accept', onclick: () => answer(o, 'accept') }, 'Accept (A)'),
         el('button', { class: 'reject', 'data-action': 'reject', onclick: () => answer(o, 'reject') }, 'Reject (R)')));
@@ -274,10 +277,21 @@ function onFrame(f) {
       if (selected && !contacts.has(selected)) selected = contacts.keys().next().value || null;
       renderAll();
       break;
-    case 'offer':
-      offers.set(f.offer_id, f);
+    case 'offer': {
+      // A resent offer (after a reconnect) keeps the screen-pop it has.
+      const old = offers.get(f.offer_id);
+      offers.set(f.offer_id, old && old.screen_pop ? { ...f, contact: old.contact, screen_pop: old.screen_pop } : f);
       renderOffers();
       break;
+    }
+    case 'screen_pop': {
+      const o = offers.get(f.offer_id);
+      if (!o) break; // taken, rescinded or expired meanwhile
+      if (f.error) o.pop_error = true;
+      else Object.assign(o, { contact: f.contact, screen_pop: f.screen_pop, pop_error: false });
+      renderOffers();
+      break;
+    }
     case 'offer_rescinded':
       if (offers.delete(f.offer_id)) {
         renderOffers();
