@@ -177,6 +177,7 @@ type stored struct {
 	connected map[uuid.UUID]bool
 	queued    map[uuid.UUID]Task // state queued; preferences are not stored
 	assigned  map[uuid.UUID]uuid.UUID
+	wrapUntil map[uuid.UUID]time.Time // assignments in wrap-up, with their deadline
 }
 
 // sim runs one sequence: the engine under test, the stored model, the
@@ -199,7 +200,7 @@ var skillNames = []string{"cars", "parts"}
 func runProp(seed uint64, ops []op, tracing bool) (res propResult) {
 	s := &sim{tracing: tracing, f: newFixture(), names: map[uuid.UUID]string{}, counts: map[byte]int{}}
 	s.db = stored{queues: map[uuid.UUID]org.Queue{}, agents: map[uuid.UUID]Agent{}, presence: map[uuid.UUID]org.Presence{},
-		connected: map[uuid.UUID]bool{}, queued: map[uuid.UUID]Task{}, assigned: map[uuid.UUID]uuid.UUID{}}
+		connected: map[uuid.UUID]bool{}, queued: map[uuid.UUID]Task{}, assigned: map[uuid.UUID]uuid.UUID{}, wrapUntil: map[uuid.UUID]time.Time{}}
 	s.c = newChecker(func() time.Time { return s.f.now }, s.name)
 	res.ops = ops
 	defer func() { res.trace = s.trace }()
@@ -379,6 +380,15 @@ func (s *sim) step() {
 		s.db.presence[a] = org.Away
 	}
 	s.c.expired(expired, noAnswer)
+	ended := s.f.e.EndWrapUps()
+	if len(ended) > 0 {
+		s.logf("wrap-ups ended: %d", len(ended))
+	}
+	for _, w := range ended {
+		delete(s.db.assigned, w.ContactID)
+		delete(s.db.wrapUntil, w.ContactID)
+	}
+	s.c.wrapUpsEnded(ended)
 	offered := s.f.e.Dispatch()
 	if len(offered) > 0 {
 		s.logf("dispatch → %s", s.offers(offered))
@@ -508,12 +518,23 @@ func (s *sim) apply(k opKind) {
 		if !ok {
 			return
 		}
-		got := e.Release(contact)
-		s.logf("close %s → release %v", s.name(contact), got)
+		if _, wrapping := s.db.wrapUntil[contact]; !wrapping && r.IntN(2) == 0 {
+			// Closed with wrap-up time: the slot stays held until the agent
+			// is done or the time runs out.
+			until := now.Add(time.Duration(1+r.IntN(40)) * time.Second)
+			got := e.WrapUp(contact, until)
+			s.logf("close %s with wrap-up until %v → %v", s.name(contact), clock(until), got)
+			s.c.wrappingUp(contact, until, got)
+			s.db.wrapUntil[contact] = until
+			return
+		}
+		got := e.Release(contact) // closed without wrap-up, or the agent is done
+		s.logf("close or done %s → release %v", s.name(contact), got)
 		s.c.released(contact, got, true)
 		delete(s.db.assigned, contact)
+		delete(s.db.wrapUntil, contact)
 	case opTransfer:
-		contact, ok := pickID(r, s.db.assigned, nil)
+		contact, ok := pickID(r, s.db.assigned, func(id uuid.UUID, _ uuid.UUID) bool { _, w := s.db.wrapUntil[id]; return !w })
 		if !ok {
 			return
 		}
@@ -601,6 +622,9 @@ func (s *sim) crash() {
 		ch := s.c.contacts[id].task.Channel
 		s.f.e.Assigned(id, a, ch)
 		s.c.rebuiltAssignment(id, a)
+		if until, ok := s.db.wrapUntil[id]; ok {
+			s.c.wrappingUp(id, until, s.f.e.WrapUp(id, until))
+		}
 	}
 	for _, id := range slices.SortedFunc(maps.Keys(s.db.queued), byID) {
 		s.enqueue(s.db.queued[id])
@@ -619,6 +643,7 @@ func (s *sim) drain() {
 		got := s.f.e.Release(id)
 		s.c.released(id, got, true)
 		delete(s.db.assigned, id)
+		delete(s.db.wrapUntil, id)
 	}
 	helper := s.newID('a')
 	s.setAgent(Agent{ID: helper, Name: "helper", Skills: map[string]int{"cars": 9, "parts": 9},
@@ -689,6 +714,7 @@ type contactState struct {
 	agent    uuid.UUID               // assigned to
 	declined map[uuid.UUID]excuse    // agent → why not offered again yet
 	round    int                     // the Dispatch that made its open offers
+	wrapUp   time.Time               // the end of its wrap-up: closed, slot still held
 }
 
 // excuse is a cool-down after a reject or a missed offer. A strict one
@@ -1053,10 +1079,45 @@ func (c *checker) released(contact uuid.UUID, got, closed bool) {
 	}
 	if got {
 		c.add(c.load, cs.agent, cs.task.Channel, -1)
-		cs.agent, cs.held = uuid.Nil, false
+		cs.agent, cs.held, cs.wrapUp = uuid.Nil, false, time.Time{}
 	}
 	if closed {
 		delete(c.contacts, contact)
+	}
+}
+
+// wrappingUp follows WrapUp: true exactly for an assigned contact; the
+// slot stays held until done or the deadline.
+func (c *checker) wrappingUp(contact uuid.UUID, until time.Time, got bool) {
+	cs := c.contacts[contact]
+	if want := cs.agent != uuid.Nil; got != want {
+		c.failf("WrapUp(%s) = %v, want %v", c.name(contact), got, want)
+		return
+	}
+	cs.wrapUp = until
+}
+
+// wrapUpsEnded follows EndWrapUps: exactly the wrap-ups whose time is up
+// end, dated at their deadline, and their contacts close.
+func (c *checker) wrapUpsEnded(ended []WrapUpEnd) {
+	now := c.now()
+	for _, w := range ended {
+		cs := c.contacts[w.ContactID]
+		switch {
+		case cs == nil || cs.agent != w.AgentID || cs.wrapUp.IsZero():
+			c.failf("EndWrapUps ended %s of %s, not in wrap-up with that agent", c.name(w.ContactID), c.name(w.AgentID))
+			return
+		case cs.wrapUp.After(now) || !w.At.Equal(cs.wrapUp):
+			c.failf("EndWrapUps ended %s at %v, its wrap-up runs until %v (now %v)", c.name(w.ContactID), clock(w.At), clock(cs.wrapUp), clock(now))
+			return
+		}
+		c.released(w.ContactID, true, true)
+	}
+	for id, cs := range c.contacts {
+		if !cs.wrapUp.IsZero() && !now.Before(cs.wrapUp) {
+			c.failf("wrap-up of %s ran out at %v but EndWrapUps kept the slot", c.name(id), clock(cs.wrapUp))
+			return
+		}
 	}
 }
 
@@ -1161,7 +1222,7 @@ func (c *checker) expired(out []Offer, noAnswer []uuid.UUID) {
 
 // quiet checks, at the end of a step, that every held contact is still
 // accounted for and that NextDeadline wakes the loop before any offer runs
-// out or any preference window closes.
+// out, any preference window closes or any wrap-up ends.
 func (c *checker) quiet(next time.Time, ok bool) {
 	c.everyContactHeld("at the end of a step")
 	var want time.Time
@@ -1175,12 +1236,17 @@ func (c *checker) quiet(next time.Time, ok bool) {
 	}
 	now := c.now()
 	for _, cs := range c.contacts {
+		if !cs.wrapUp.IsZero() {
+			earlier(cs.wrapUp)
+		}
+	}
+	for _, cs := range c.contacts {
 		if c.waiting(cs) && len(cs.task.Preferred) > 0 && now.Before(cs.task.PreferUntil) {
 			earlier(cs.task.PreferUntil)
 		}
 	}
 	if !want.IsZero() && (!ok || next.After(want)) {
-		c.failf("NextDeadline() = %v, %v; want at or before %v, when an offer expires or a preference ends", clock(next), ok, clock(want))
+		c.failf("NextDeadline() = %v, %v; want at or before %v, when an offer expires, a preference or a wrap-up ends", clock(next), ok, clock(want))
 	}
 }
 
@@ -1200,7 +1266,7 @@ func (c *checker) crashed() {
 		c.end(o, "rescinded by the crash", false, false)
 	}
 	for _, cs := range c.contacts {
-		cs.held, cs.agent, cs.declined = false, uuid.Nil, nil
+		cs.held, cs.agent, cs.declined, cs.wrapUp = false, uuid.Nil, nil, time.Time{}
 	}
 	clear(c.load)
 	for a := range c.pres {
