@@ -57,6 +57,8 @@ type Conversations interface {
 	Reply(ctx context.Context, tenant, agent, contact uuid.UUID, clientID, body string) (crm.Message, error)
 	Close(ctx context.Context, tenant, agent, contact uuid.UUID, wrapUp string) (crm.Contact, error)
 	Transfer(ctx context.Context, tenant, agent, contact, toQueue uuid.UUID) (crm.Contact, error)
+	// TransferToAgent: to a named colleague, then to toQueue (uuid.Nil: its own queue).
+	TransferToAgent(ctx context.Context, tenant, agent, contact, target, toQueue uuid.UUID) (crm.Contact, error)
 	Announce(ctx context.Context, tenant, contact uuid.UUID, state, agentName string)
 }
 

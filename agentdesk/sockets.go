@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/switchboard-cc/switchboard/channels"
+	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/bus"
 	"github.com/switchboard-cc/switchboard/internal/wspump"
 	"github.com/switchboard-cc/switchboard/org"
@@ -73,6 +74,7 @@ type clientFrame struct {
 	Body      string `json:"body"`
 	WrapUp    string `json:"wrap_up"`
 	QueueID   string `json:"queue_id"`
+	AgentID   string `json:"agent_id"`
 }
 
 func decodeFrame(p []byte, v any) error {
@@ -327,6 +329,18 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 	for i, q := range queues {
 		qs[i] = frame{"id": q.ID, "name": q.Name}
 	}
+	// Colleagues to transfer to: ids and display names only.
+	agents, err := s.accounts.Agents(ctx, c.tenant)
+	if err != nil {
+		c.fail(ctx, err)
+		return
+	}
+	colleagues := make([]frame, 0, len(agents))
+	for _, ag := range agents {
+		if ag.ID != c.agent {
+			colleagues = append(colleagues, frame{"id": ag.ID, "name": ag.Name})
+		}
+	}
 	items := make([]frame, 0, len(held))
 	for _, h := range held {
 		c.follow(ctx, h.ID)
@@ -347,6 +361,7 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 		"contacts": items,
 		"offers":   []frame{},
 		"queues":   qs,
+		"agents":   colleagues,
 	})
 	// Open offers live in the routing engine: ask it to send them again.
 	if err := s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdResync, AgentID: c.agent}); err != nil {
@@ -578,19 +593,39 @@ func (c *agentConsole) transfer(ctx context.Context, f clientFrame) error {
 	if err != nil {
 		return err
 	}
-	queue, err := parseID("queue_id", f.QueueID)
-	if err != nil {
-		return err
-	}
-	ct, err := c.s.convs.Transfer(ctx, c.tenant, c.agent, contact, queue)
-	if err != nil {
-		return err
+	var ct crm.Contact
+	closed := frame{"type": "contact_closed", "contact_id": contact}
+	if f.AgentID != "" {
+		// To a named colleague: offered to them alone for the queue's
+		// preference window, then to the queue (the one given, or its own).
+		target, err := parseID("agent_id", f.AgentID)
+		if err != nil {
+			return err
+		}
+		queue := uuid.Nil
+		if f.QueueID != "" {
+			if queue, err = parseID("queue_id", f.QueueID); err != nil {
+				return err
+			}
+		}
+		if ct, err = c.s.convs.TransferToAgent(ctx, c.tenant, c.agent, contact, target, queue); err != nil {
+			return err
+		}
+		closed["transferred_to_agent"] = target
+	} else {
+		queue, err := parseID("queue_id", f.QueueID)
+		if err != nil {
+			return err
+		}
+		if ct, err = c.s.convs.Transfer(ctx, c.tenant, c.agent, contact, queue); err != nil {
+			return err
+		}
 	}
 	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent, Requeue: true}); err != nil {
 		c.s.log.Warn("console: release after transfer", "contact_id", contact, "err", err)
 	}
 	c.send(frame{"type": "ack", "ref": f.ID})
-	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "contact_closed", "contact_id": contact, "state": ct.State,
-		"customer_id": ct.CustomerID, "transferred_to": ct.QueueName})
+	closed["state"], closed["customer_id"], closed["transferred_to"] = ct.State, ct.CustomerID, ct.QueueName
+	c.s.publishUser(ctx, c.tenant, c.agent, closed)
 	return nil
 }

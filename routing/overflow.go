@@ -43,7 +43,7 @@ const (
 	ClosedFull  = "full"
 )
 
-func (e *Engine) closedArrival(t Task, q org.Queue, why string, now time.Time) ClosedArrival {
+func (e *Engine) closedArrival(t Task, q *queueState, why string, now time.Time) ClosedArrival {
 	c := ClosedArrival{Task: t, Reason: why, Action: q.ClosedAction, Message: q.ClosedMessage}
 	if why == ClosedHours && q.Calendar != nil {
 		if next, ok, err := q.Calendar.NextOpen(now); err == nil && ok {
@@ -56,7 +56,7 @@ func (e *Engine) closedArrival(t Task, q org.Queue, why string, now time.Time) C
 // overflowTarget is where a contact of q overflows to: q's overflow queue,
 // if it is known and the contact has not been there already (two queues
 // overflowing into each other must not bounce a contact forever).
-func (e *Engine) overflowTarget(t *taskState, q org.Queue) (uuid.UUID, bool) {
+func (e *Engine) overflowTarget(t *taskState, q *queueState) (uuid.UUID, bool) {
 	to := q.OverflowQueueID
 	if to == uuid.Nil || to == q.ID || slices.Contains(t.visited, to) {
 		return uuid.Nil, false

@@ -170,7 +170,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		return err
 	}
 	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval, Grace: cfg.DisconnectGrace},
-		pool, routingSource{orgs, people}, b, assigner{people}, desk.Notifier(), b, orgs, assigner{people}, log)
+		dispatch.Deps{Pool: pool, Source: routingSource{orgs, people}, Connections: b, Assigner: assigner{people}, Notifier: desk.Notifier(),
+			Subscriber: b, Presence: orgs, Requeuer: assigner{people}, Overflower: assigner{people}, Closed: closedActions{people, intake},
+			WrapUps: assigner{people}, Log: log})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

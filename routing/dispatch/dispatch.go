@@ -108,6 +108,22 @@ type PresenceSetter interface {
 	SetPresence(ctx context.Context, tenant, agent uuid.UUID, p org.Presence, reason string) (org.Agent, error)
 }
 
+// Overflower persists a move routing made on its own (routing.Overflow,
+// or an arrival at a full queue): the contact, still queued in m.From,
+// waits in m.To with its age. ErrGone when it no longer waits in m.From.
+type Overflower interface {
+	Overflow(ctx context.Context, tenant uuid.UUID, m routing.Move) error
+}
+
+// ClosedHandler carries out a queue's closed action for a contact that
+// met a closed or full queue: tell the customer, or turn the contact into
+// a callback at the next opening. waiting is false when the contact no
+// longer waits (it became a callback, or closed meanwhile). Repeats, after
+// a rebuild, must not tell the customer twice.
+type ClosedHandler interface {
+	Closed(ctx context.Context, tenant uuid.UUID, c routing.ClosedArrival) (waiting bool, err error)
+}
+
 // Subscriber is the bus, from which commands arrive.
 type Subscriber interface {
 	Subscribe(ctx context.Context, topic string, h bus.Handler) (func(), error)
@@ -160,27 +176,45 @@ type Config struct {
 	DisableListen bool          // tests: learn of contacts by sweep only
 }
 
+// Deps are what a Dispatcher reads, writes and tells; all are required.
+type Deps struct {
+	Pool        *pgxpool.Pool
+	Source      Source
+	Connections Connections
+	Assigner    Assigner
+	Notifier    Notifier
+	Subscriber  Subscriber
+	Presence    PresenceSetter
+	Requeuer    Requeuer
+	Overflower  Overflower
+	Closed      ClosedHandler
+	WrapUps     WrapUpEnder
+	Log         *slog.Logger
+}
+
 // Dispatcher runs the engines of the tenants whose lease this node holds.
 type Dispatcher struct {
-	cfg     Config
-	pool    *pgxpool.Pool
-	src     Source
-	conns   Connections
-	assign  Assigner
-	notify  Notifier
-	sub     Subscriber
-	pres    PresenceSetter
-	requeue Requeuer
-	wrapUps WrapUpEnder // set by New once it takes its dependencies as Deps
-	log     *slog.Logger
-	now     func() time.Time
+	cfg      Config
+	pool     *pgxpool.Pool
+	src      Source
+	conns    Connections
+	assign   Assigner
+	notify   Notifier
+	sub      Subscriber
+	pres     PresenceSetter
+	requeue  Requeuer
+	overflow Overflower
+	closed   ClosedHandler
+	wrapUps  WrapUpEnder
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu      sync.Mutex
 	tenants map[uuid.UUID]*tenantRun
 }
 
 // New returns a Dispatcher; Run starts it.
-func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign Assigner, notify Notifier, sub Subscriber, pres PresenceSetter, requeue Requeuer, log *slog.Logger) *Dispatcher {
+func New(cfg Config, deps Deps) *Dispatcher {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 60 * time.Second
 	}
@@ -193,7 +227,8 @@ func New(cfg Config, pool *pgxpool.Pool, src Source, conns Connections, assign A
 	if cfg.GaugeInterval <= 0 {
 		cfg.GaugeInterval = time.Second
 	}
-	return &Dispatcher{cfg: cfg, pool: pool, src: src, conns: conns, assign: assign, notify: notify, sub: sub, pres: pres, requeue: requeue, log: log,
+	return &Dispatcher{cfg: cfg, pool: deps.Pool, src: deps.Source, conns: deps.Connections, assign: deps.Assigner, notify: deps.Notifier,
+		sub: deps.Subscriber, pres: deps.Presence, requeue: deps.Requeuer, overflow: deps.Overflower, closed: deps.Closed, wrapUps: deps.WrapUps, log: deps.Log,
 		now: time.Now, tenants: map[uuid.UUID]*tenantRun{}}
 }
 
@@ -356,12 +391,14 @@ func NotificationPayload(tenant uuid.UUID, t routing.Task) string {
 // maxPreferred bounds the agents one notification may name.
 const maxPreferred = 16
 
+// validReasonCode: one reason code, or one per preferred agent separated
+// by commas (routing.Task.PreferReason).
 func validReasonCode(s string) bool {
-	if s == "" || len(s) > 32 {
+	if s == "" || len(s) > 32*maxPreferred {
 		return false
 	}
 	for _, r := range s {
-		if (r < 'a' || r > 'z') && r != '_' {
+		if (r < 'a' || r > 'z') && r != '_' && r != ',' {
 			return false
 		}
 	}

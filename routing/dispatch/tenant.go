@@ -35,6 +35,9 @@ type tenantRun struct {
 	// lostSince is when each agent holding chats was last seen without a
 	// console; after the grace period their chats go back to the queue.
 	lostSince map[uuid.UUID]time.Time
+	// lastOverflow is when waiting contacts were last checked against
+	// their queues' maximum wait.
+	lastOverflow time.Time
 }
 
 func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
@@ -144,7 +147,7 @@ func (tr *tenantRun) run(parent context.Context) error {
 			tr.rescindAll("rebuild")
 			return errLeaseExpired
 		}
-		tr.step()
+		tr.step(ctx)
 		if next, ok := tr.eng.NextDeadline(); ok {
 			deadline.Reset(max(time.Until(next), time.Millisecond))
 		}
@@ -152,7 +155,7 @@ func (tr *tenantRun) run(parent context.Context) error {
 }
 
 // step expires overdue offers and makes every offer possible now.
-func (tr *tenantRun) step() {
+func (tr *tenantRun) step(ctx context.Context) {
 	tenant := tr.lease.TenantID
 	for _, o := range tr.eng.Expire() {
 		tr.dirty = true
@@ -172,9 +175,60 @@ func (tr *tenantRun) step() {
 			tr.d.notify.PresenceForced(ctx, tenant, agent, org.Away, reason)
 		})
 	}
+	for _, o := range tr.eng.TakeSuperseded() {
+		tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "answered_elsewhere") })
+	}
+	if now := tr.d.now(); now.Sub(tr.lastOverflow) >= time.Second {
+		tr.lastOverflow = now
+		tr.eng.Overflow()
+	}
+	// Moves and closed actions are persisted before the next offers, so a
+	// contact is offered in the queue the database has it in.
+	tr.persistMoves(ctx)
+	tr.closedActions(ctx)
 	for _, o := range tr.eng.Dispatch() {
 		tr.dirty = true
 		tr.note(func(ctx context.Context) { tr.d.notify.Offered(ctx, tenant, o) })
+	}
+}
+
+// persistMoves writes the engine's overflow moves. The engine routes the
+// contact in its new queue already; a failed write is repaired at the next
+// rebuild, which reads the queue back and overflows again if still due.
+func (tr *tenantRun) persistMoves(ctx context.Context) {
+	tenant := tr.lease.TenantID
+	for _, m := range tr.eng.TakeMoves() {
+		tr.dirty = true
+		err := tr.d.overflow.Overflow(ctx, tenant, m)
+		switch {
+		case errors.Is(err, ErrGone):
+			tr.eng.Cancel(m.ContactID) // closed or taken meanwhile; the sweep knows better
+		case err != nil:
+			tr.d.log.Error("routing: persist overflow", "tenant_id", tenant, "contact_id", m.ContactID, "err", err)
+		default:
+			tr.d.log.Info("contact overflowed", "tenant_id", tenant, "contact_id", m.ContactID,
+				"from_queue", m.From, "to_queue", m.To, "reason", m.Reason)
+		}
+	}
+}
+
+// closedActions carries out the closed action of every contact that met a
+// closed or full queue. A contact turned into a callback leaves the engine.
+func (tr *tenantRun) closedActions(ctx context.Context) {
+	tenant := tr.lease.TenantID
+	for _, c := range tr.eng.TakeClosed() {
+		waiting, err := tr.d.closed.Closed(ctx, tenant, c)
+		if err != nil {
+			tr.d.log.Error("routing: closed action", "tenant_id", tenant, "contact_id", c.Task.ContactID,
+				"action", string(c.Action), "err", err)
+			continue
+		}
+		if !waiting {
+			for _, o := range tr.eng.Cancel(c.Task.ContactID) {
+				tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "cancelled") })
+			}
+			tr.dirty = true
+		}
 	}
 }
 
@@ -251,7 +305,7 @@ func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 				tr.lostSince[a.ID] = tr.d.now()
 			}
 		}
-		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity})
+		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity, VoiceBlocksChat: a.VoiceBlocksChat})
 		for _, o := range tr.eng.SetPresence(a.ID, a.Presence, conns[a.ID]) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
 		}
@@ -349,7 +403,7 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 			}
 		}
 	case CmdCancel:
-		if o, ok := tr.eng.Cancel(c.ContactID); ok {
+		for _, o := range tr.eng.Cancel(c.ContactID) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "cancelled") })
 		}
 		tr.dirty = true
