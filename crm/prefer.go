@@ -111,6 +111,32 @@ func setPreference(ctx context.Context, tx pgx.Tx, tenant, contact, queue uuid.U
 	return until, nil
 }
 
+// TierPriority is how much a customer's tier raises their contacts'
+// priority in every queue: the dealer's best customers wait less.
+// Unknown tiers (standard) add nothing.
+var TierPriority = map[string]int{"gold": 1, "platinum": 2, "vip": 2}
+
+// prioritiseByTier sets a new contact's priority from its customer's tier
+// and returns it.
+func prioritiseByTier(ctx context.Context, tx pgx.Tx, tenant, contact, customer uuid.UUID) (int, error) {
+	if customer == uuid.Nil {
+		return 0, nil
+	}
+	var tier string
+	err := tx.QueryRow(ctx, `SELECT tier FROM customers WHERE tenant_id = $1 AND id = $2`, tenant, customer).Scan(&tier)
+	if err != nil {
+		return 0, fmt.Errorf("tier of %s: %w", customer, err)
+	}
+	p := TierPriority[tier]
+	if p == 0 {
+		return 0, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE contacts SET priority = $3 WHERE tenant_id = $1 AND id = $2`, tenant, contact, p); err != nil {
+		return 0, fmt.Errorf("priority of %s: %w", contact, err)
+	}
+	return p, nil
+}
+
 // TransferToAgent hands a contact the agent holds to another agent: the
 // assignment ends ('transferred'), the contact waits again with its
 // original arrival time, in toQueue (uuid.Nil: its own queue), offered to

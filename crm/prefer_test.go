@@ -168,3 +168,29 @@ func TestSystemMessagesAreStoredOncePerKey(t *testing.T) {
 		t.Errorf("no key = %v, want ErrInvalid", err)
 	}
 }
+
+func TestATiersContactsGoAhead(t *testing.T) {
+	b := setup(t)
+	ctx := ctxT(t)
+	o := b.a
+	plain := b.record(t, inbound(o, "k1", "plain@example.cn"))
+	if plain.Priority != 0 {
+		t.Fatalf("a standard customer's contact has priority %d, want 0", plain.Priority)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE customers SET tier = 'gold' WHERE id = $1`, plain.CustomerID); err != nil {
+		t.Fatal(err)
+	}
+	gold := b.record(t, inbound(o, "k2", "plain@example.cn"))
+	if gold.Priority != 1 {
+		t.Errorf("a gold customer's contact has priority %d, want 1", gold.Priority)
+	}
+	qs, err := b.store.Queued(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.ContactID == gold.ContactID && q.Priority != 1 {
+			t.Errorf("Queued() priority %d for the gold contact, want 1", q.Priority)
+		}
+	}
+}
