@@ -112,9 +112,9 @@ func setPreference(ctx context.Context, tx pgx.Tx, tenant, contact, queue uuid.U
 }
 
 // TierPriority is how much a customer's tier raises their contacts'
-// priority in every queue: the dealer's best customers wait less.
-// Unknown tiers (standard) add nothing.
-var TierPriority = map[string]int{"gold": 1, "platinum": 2, "vip": 2}
+// priority in every queue: the dealer's best customers (by revenue, the
+// top "gold", then "growth") wait less. Other tiers add nothing.
+var TierPriority = map[string]int{"gold": 2, "growth": 1}
 
 // prioritiseByTier sets a new contact's priority from its customer's tier
 // and returns it.

@@ -181,16 +181,16 @@ func TestATiersContactsGoAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	gold := b.record(t, inbound(o, "k2", "plain@example.cn"))
-	if gold.Priority != 1 {
-		t.Errorf("a gold customer's contact has priority %d, want 1", gold.Priority)
+	if gold.Priority != 2 {
+		t.Errorf("a gold customer's contact has priority %d, want 2", gold.Priority)
 	}
 	qs, err := b.store.Queued(ctx, o.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range qs {
-		if q.ContactID == gold.ContactID && q.Priority != 1 {
-			t.Errorf("Queued() priority %d for the gold contact, want 1", q.Priority)
+		if q.ContactID == gold.ContactID && q.Priority != 2 {
+			t.Errorf("Queued() priority %d for the gold contact, want 2", q.Priority)
 		}
 	}
 }
