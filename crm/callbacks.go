@@ -256,9 +256,9 @@ func (s *Store) AbandonToCallback(ctx context.Context, tenant, contactID uuid.UU
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var customer *uuid.UUID
 		var queue uuid.UUID
-		var state string
-		err := tx.QueryRow(ctx, `SELECT customer_id, queue_id, state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			tenant, contactID).Scan(&customer, &queue, &state)
+		var state, direction string
+		err := tx.QueryRow(ctx, `SELECT customer_id, queue_id, state, direction FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenant, contactID).Scan(&customer, &queue, &state, &direction)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("abandon to callback %s: %w", contactID, ErrNotFound)
 		} else if err != nil {
@@ -266,6 +266,11 @@ func (s *Store) AbandonToCallback(ctx context.Context, tenant, contactID uuid.UU
 		}
 		if state != StateQueued {
 			return fmt.Errorf("abandon to callback %s: %w", contactID, ErrNotQueued)
+		}
+		if direction == "outbound" {
+			// A callback that meets a closed queue waits for the opening;
+			// turning it into another callback would loop.
+			return fmt.Errorf("abandon to callback %s: it is a callback itself: %w", contactID, ErrInvalid)
 		}
 		if customer == nil {
 			return fmt.Errorf("abandon to callback %s: customer unknown: %w", contactID, ErrNoPhone)

@@ -436,6 +436,18 @@ func TestAbandonToCallback(t *testing.T) {
 	if n := b.count(t, `SELECT count(*) FROM callbacks`); n != 1 {
 		t.Errorf("callbacks = %d, want 1", n)
 	}
+	// The callback's own attempt meeting a closed queue is not turned into
+	// yet another callback: it waits.
+	res := b.startDue(t, due, 10)
+	if len(res.Started) != 1 {
+		t.Fatalf("StartDueCallbacks = %+v, want the callback's attempt", res)
+	}
+	if _, err := b.store.AbandonToCallback(ctx, b.a.ID, res.Started[0].ContactID, due.Add(time.Hour)); !errors.Is(err, crm.ErrInvalid) {
+		t.Errorf("a callback's own attempt = %v, want ErrInvalid", err)
+	}
+	if c, _ := b.store.Contact(ctx, b.a.ID, res.Started[0].ContactID); c.State != crm.StateQueued {
+		t.Errorf("the attempt = %s, want still queued", c.State)
+	}
 }
 
 // TestCallbackClosedWithoutOutcomeIsSettled: an agent who closes the
