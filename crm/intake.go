@@ -92,10 +92,8 @@ func (s *Store) RecordInbound(ctx context.Context, in Inbound) (InboundResult, e
 			res = r
 			return announce(ctx, tx, in, res)
 		}
-		if res, err = recordInbound(ctx, tx, in, ids); err != nil {
-			return err
-		}
-		return announce(ctx, tx, in, res)
+		res, err = recordInbound(ctx, tx, in, ids)
+		return err
 	})
 	if errors.Is(err, errDuplicate) {
 		r, found, err := inboundByKey(ctx, s.pool, in.TenantID, in.IdempotencyKey)
@@ -178,16 +176,22 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		}
 	}
 
-	err := tx.QueryRow(ctx, `
+	// The contact's NOTIFY rides in the message's round trip, so announcing
+	// it costs intake nothing; a duplicate rolls both back.
+	b := &pgx.Batch{}
+	b.Queue(`
 		INSERT INTO messages (id, tenant_id, contact_id, seq, author_kind, body, idempotency_key, created_at)
 		VALUES ($1, $2, $3, $4, 'customer', $5, $6, COALESCE($7, now()))
 		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING id`,
-		dbid.New(), in.TenantID, res.ContactID, res.Seq, in.Body, in.IdempotencyKey, nullTime(in.At)).Scan(&res.MessageID)
+		dbid.New(), in.TenantID, res.ContactID, res.Seq, in.Body, in.IdempotencyKey, nullTime(in.At),
+	).QueryRow(func(r pgx.Row) error { return r.Scan(&res.MessageID) })
+	queueAnnouncement(b, in, res)
+	err := tx.SendBatch(ctx, b).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
 		return InboundResult{}, errDuplicate
 	} else if err != nil {
-		return InboundResult{}, fmt.Errorf("record inbound: message on %s: %w", res.ContactID, err)
+		return InboundResult{}, fmt.Errorf("record inbound: message or notification on %s: %w", res.ContactID, err)
 	}
 	if err := insertEvent(ctx, tx, in.TenantID, res.ContactID, "message_in", res.QueueID, uuid.Nil, map[string]any{"seq": res.Seq}); err != nil {
 		return InboundResult{}, err
@@ -201,18 +205,28 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 	return res, nil
 }
 
-// announce sends in's NOTIFY, if it has one and the contact waits in a
-// queue. A NOTIFY that fails fails the transaction, so the source is not
-// acknowledged and sends again.
+// announce sends in's NOTIFY on its own, if it has one and the contact
+// waits in a queue. A NOTIFY that fails fails the transaction, so the source
+// is not acknowledged and sends again.
 func announce(ctx context.Context, tx pgx.Tx, in Inbound, res InboundResult) error {
-	if in.Announce == nil || res.State != StateQueued {
+	b := &pgx.Batch{}
+	if queueAnnouncement(b, in, res); b.Len() == 0 {
 		return nil
 	}
-	channel, payload := in.Announce(res)
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload); err != nil {
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record inbound: notify %s: %w", res.ContactID, err)
 	}
 	return nil
+}
+
+// queueAnnouncement adds in's NOTIFY to b, if it has one and the contact
+// waits in a queue.
+func queueAnnouncement(b *pgx.Batch, in Inbound, res InboundResult) {
+	if in.Announce == nil || res.State != StateQueued {
+		return
+	}
+	channel, payload := in.Announce(res)
+	b.Queue(`SELECT pg_notify($1, $2)`, channel, payload)
 }
 
 // inboundByKey returns the stored result of the item with this idempotency
