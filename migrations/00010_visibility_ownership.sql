@@ -75,10 +75,28 @@ ALTER TABLE customers
     ADD COLUMN revenue          numeric(14, 2) NOT NULL DEFAULT 0,
     ADD COLUMN tier_computed_at timestamptz;
 
--- Won deals count toward revenue when they were won; deals had no date of
--- their own but created_at.
+-- Won deals count toward revenue when they were won. A trigger stamps
+-- won_at, so that every path that moves a deal to 'won' (API, upsert,
+-- import) dates it without knowing about tiers; deals won before this
+-- migration take their creation date.
 ALTER TABLE deals ADD COLUMN won_at timestamptz;
 UPDATE deals SET won_at = created_at WHERE stage = 'won';
+CREATE INDEX deals_won_idx ON deals (tenant_id, won_at) WHERE stage = 'won';
+
+-- +goose StatementBegin
+CREATE FUNCTION deals_stamp_won_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.stage = 'won' AND NEW.won_at IS NULL THEN
+        NEW.won_at := now();
+    ELSIF NEW.stage <> 'won' THEN
+        NEW.won_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER deals_stamp_won_at BEFORE INSERT OR UPDATE OF stage, won_at ON deals
+    FOR EACH ROW EXECUTE FUNCTION deals_stamp_won_at();
 
 -- tier_runs is the tier job's state and history: one row per run, so that
 -- the daily loop on any node knows whether a tenant is due (and the
@@ -100,6 +118,8 @@ CREATE INDEX tier_runs_tenant_idx ON tier_runs (tenant_id, ran_at DESC);
 
 -- +goose Down
 DROP TABLE tier_runs;
+DROP TRIGGER deals_stamp_won_at ON deals;
+DROP FUNCTION deals_stamp_won_at();
 ALTER TABLE deals DROP COLUMN won_at;
 ALTER TABLE customers DROP COLUMN revenue, DROP COLUMN tier_computed_at;
 DROP INDEX customers_owner_idx;
