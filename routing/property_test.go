@@ -208,9 +208,10 @@ func runProp(seed uint64, ops []op, tracing bool) (res propResult) {
 	// The world: queues and agents, fixed by the seed.
 	s.r = rand.New(rand.NewPCG(seed, 0xa1))
 	for range 2 + s.r.IntN(2) {
-		q := s.randomQueue(s.newID('q'))
-		s.queues = append(s.queues, q.ID)
-		s.setQueue(q)
+		s.queues = append(s.queues, s.newID('q'))
+	}
+	for _, id := range s.queues { // after all ids exist: queues overflow into each other
+		s.setQueue(s.randomQueue(id))
 	}
 	for range 2 + s.r.IntN(4) {
 		a := s.randomAgent(s.newID('a'))
@@ -301,7 +302,39 @@ func (s *sim) randomQueue(id uuid.UUID) org.Queue {
 	if s.r.IntN(3) == 0 { // widened skills after a wait
 		q.WidenAfter, q.WidenedSkills = time.Duration(10+s.r.IntN(50))*time.Second, s.randomSkills(1)
 	}
+	if s.r.IntN(3) == 0 { // overflow after a maximum wait (maybe to itself: ignored)
+		q.MaxWait = time.Duration(20+s.r.IntN(70)) * time.Second
+		q.OverflowQueueID = s.queues[s.r.IntN(len(s.queues))]
+	}
+	if s.r.IntN(4) == 0 { // a maximum length: overflow, or the closed action
+		q.MaxLength = 1 + s.r.IntN(3)
+	}
+	if s.r.IntN(3) == 0 { // opening hours that open and close during the run
+		q.Calendar = s.randomCalendar()
+		q.ClosedAction = []org.ClosedAction{org.ActionWait, org.ActionMessage, org.ActionCallback}[s.r.IntN(3)]
+		q.ClosedMessage = "closed"
+	}
 	return q
+}
+
+// randomCalendar opens and closes a few times in the run's first half hour
+// (it starts at 09:00 UTC), then stays open, so that the drain ends.
+func (s *sim) randomCalendar() *org.Calendar {
+	var spans []org.Span
+	m := 9 * 60
+	for range 3 {
+		closed, open := s.r.IntN(4), 1+s.r.IntN(5)
+		if closed > 0 || len(spans) == 0 {
+			spans = append(spans, org.Span{Start: m + closed, End: m + closed + open})
+		}
+		m += closed + open
+	}
+	spans = append(spans, org.Span{Start: m + 1 + s.r.IntN(3), End: 24 * 60})
+	weekly := map[time.Weekday][]org.Span{}
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		weekly[d] = spans
+	}
+	return &org.Calendar{Zone: "UTC", Weekly: weekly}
 }
 
 func (s *sim) randomAgent(id uuid.UUID) Agent {
@@ -318,8 +351,9 @@ func (s *sim) setQueue(q org.Queue) {
 	s.db.queues[q.ID] = q
 	s.c.queues[q.ID] = q
 	s.f.e.SetQueue(q)
-	s.logf("queue %s: skills %v, priority %d, %s, offer timeout %v, ageing %v up to %d, widen after %v to %v", s.name(q.ID), q.Skills, q.Priority,
-		q.Strategy, q.OfferTimeout, q.AgeingStep, q.AgeingMax, q.WidenAfter, q.WidenedSkills)
+	s.logf("queue %s: skills %v, priority %d, %s, offer timeout %v, ageing %v up to %d, widen after %v to %v, max wait %v to %s, max length %d, calendar %v (%q)",
+		s.name(q.ID), q.Skills, q.Priority, q.Strategy, q.OfferTimeout, q.AgeingStep, q.AgeingMax, q.WidenAfter, q.WidenedSkills,
+		q.MaxWait, s.name(q.OverflowQueueID), q.MaxLength, q.Calendar != nil, q.ClosedAction)
 }
 
 func (s *sim) setAgent(a Agent) {
@@ -389,6 +423,31 @@ func (s *sim) step() {
 		delete(s.db.wrapUntil, w.ContactID)
 	}
 	s.c.wrapUpsEnded(ended)
+	// As routing/dispatch does before offering: overflow what waited too
+	// long, persist the moves, carry out closed actions.
+	due := s.c.overflowDue()
+	s.f.e.Overflow()
+	moves, closed := s.f.e.TakeMoves(), s.f.e.TakeClosed()
+	if len(moves)+len(closed) > 0 {
+		s.logf("moves %v, closed %d", lazy(func() string { return s.movesText(moves) }), len(closed))
+	}
+	s.c.reports(moves, closed, due)
+	for _, m := range moves {
+		if t, ok := s.db.queued[m.ContactID]; ok {
+			t.QueueID = m.To
+			s.db.queued[m.ContactID] = t
+		}
+	}
+	for _, cl := range closed {
+		if cl.Action != org.ActionCallback || s.c.contacts[cl.Task.ContactID] == nil {
+			continue // told, or a voicemail: it waits for the opening
+		}
+		// The contact becomes a callback: it leaves the queue.
+		got := s.f.e.Cancel(cl.Task.ContactID)
+		s.logf("closed: %s becomes a callback → cancel rescinds %s", s.name(cl.Task.ContactID), s.offers(got))
+		s.c.cancelled(cl.Task.ContactID, got)
+		delete(s.db.queued, cl.Task.ContactID)
+	}
 	offered := s.f.e.Dispatch()
 	if len(offered) > 0 {
 		s.logf("dispatch → %s", s.offers(offered))
@@ -399,6 +458,14 @@ func (s *sim) step() {
 	}
 	next, ok := s.f.e.NextDeadline()
 	s.c.quiet(next, ok)
+}
+
+func (s *sim) movesText(ms []Move) string {
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s %s→%s (%s)", s.name(m.ContactID), s.name(m.From), s.name(m.To), m.Reason))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // accept answers an offer and collects the ring-all offers it ended.
@@ -645,6 +712,12 @@ func (s *sim) drain() {
 		delete(s.db.assigned, id)
 		delete(s.db.wrapUntil, id)
 	}
+	for _, id := range s.queues { // opening hours end; the queues stay open
+		if q := s.db.queues[id]; q.Calendar != nil {
+			q.Calendar = nil
+			s.setQueue(q)
+		}
+	}
 	helper := s.newID('a')
 	s.setAgent(Agent{ID: helper, Name: "helper", Skills: map[string]int{"cars": 9, "parts": 9},
 		Capacity: map[org.Channel]int{org.Voice: 1, org.Chat: 3, org.Email: 3}})
@@ -703,6 +776,11 @@ type checker struct {
 	dispatches     int     // Dispatch calls seen, to tell one ring-all round from the next
 	lastSuperseded []Offer // what the last accept superseded
 
+	// Reports the engine owes for enqueues since the last step: moves of
+	// arrivals at full queues and arrivals at closed or full queues.
+	pendingMoves  []Move
+	pendingClosed []ClosedArrival
+
 	err     string
 	errKind string // the failure's format, so that shrinking keeps the same failure
 }
@@ -715,6 +793,7 @@ type contactState struct {
 	declined map[uuid.UUID]excuse    // agent → why not offered again yet
 	round    int                     // the Dispatch that made its open offers
 	wrapUp   time.Time               // the end of its wrap-up: closed, slot still held
+	visited  []uuid.UUID             // queues it overflowed out of since it was last enqueued
 }
 
 // excuse is a cool-down after a reject or a missed offer. A strict one
@@ -788,6 +867,9 @@ func (c *checker) refuse(cs *contactState, a uuid.UUID, explain bool) string {
 	}
 	if c.pres[a] != org.Available || !c.conn[a] {
 		return no("the agent is not routable (%s, connected %v)", c.pres[a], c.conn[a])
+	}
+	if !c.isOpen(c.queues[cs.task.QueueID]) {
+		return no("the queue is closed")
 	}
 	if !c.skilled(cs, ag) {
 		return no("the agent lacks the skills %v", c.skills(cs))
@@ -892,8 +974,106 @@ func (c *checker) enqueued(t Task, got bool) {
 		return
 	}
 	if got {
-		cs.task, cs.held, cs.declined = t, true, nil
+		// Its length before this arrival: waiting and offered contacts.
+		length := 0
+		for _, o := range c.contacts {
+			if o != cs && o.held && o.agent == uuid.Nil && o.task.QueueID == t.QueueID {
+				length++
+			}
+		}
+		cs.task, cs.held, cs.declined, cs.visited = t, true, nil, nil
+		q, known := c.queues[t.QueueID]
+		switch {
+		case !known:
+		case q.MaxLength > 0 && length >= q.MaxLength:
+			if to, ok := c.overflowTarget(cs, q); ok {
+				c.pendingMoves = append(c.pendingMoves, Move{ContactID: t.ContactID, From: q.ID, To: to, Reason: MoveFull})
+				cs.visited, cs.task.QueueID = append(cs.visited, q.ID), to
+			} else {
+				c.pendingClosed = append(c.pendingClosed, ClosedArrival{Task: t, Reason: ClosedFull, Action: q.ClosedAction})
+			}
+		case !c.isOpen(q):
+			c.pendingClosed = append(c.pendingClosed, ClosedArrival{Task: t, Reason: ClosedHours, Action: q.ClosedAction})
+		}
 	}
+}
+
+// isOpen reads q's calendar on its own (org.Calendar), not the engine's cache.
+func (c *checker) isOpen(q org.Queue) bool {
+	if q.Calendar == nil {
+		return true
+	}
+	open, err := q.Calendar.OpenAt(c.now())
+	return err != nil || open
+}
+
+// overflowTarget is where cs overflows from q: q's overflow queue, unless
+// it is q itself, unknown, or a queue cs already overflowed out of.
+func (c *checker) overflowTarget(cs *contactState, q org.Queue) (uuid.UUID, bool) {
+	to := q.OverflowQueueID
+	if _, known := c.queues[to]; !known || to == q.ID || slices.Contains(cs.visited, to) {
+		return uuid.Nil, false
+	}
+	return to, true
+}
+
+// overflowDue lists the moves Overflow must make now: every waiting
+// contact that has waited its queue's MaxWait and has somewhere to go.
+func (c *checker) overflowDue() []Move {
+	var out []Move
+	for _, cs := range c.contacts {
+		q := c.queues[cs.task.QueueID]
+		if !c.waiting(cs) || q.MaxWait <= 0 || c.now().Sub(cs.task.ArrivedAt) < q.MaxWait {
+			continue
+		}
+		if to, ok := c.overflowTarget(cs, q); ok {
+			out = append(out, Move{ContactID: cs.task.ContactID, From: q.ID, To: to, Reason: MoveMaxWait})
+		}
+	}
+	return out
+}
+
+// reports checks the engine's moves and closed reports against what the
+// checker expected (arrivals since the last step, then the due overflows),
+// and applies the overflows: the contact waits in the new queue, with its
+// age and no cool-downs.
+func (c *checker) reports(moves []Move, closed []ClosedArrival, due []Move) {
+	want := append(c.pendingMoves, due...)
+	byMove := func(a, b Move) int {
+		if x := bytes.Compare(a.ContactID[:], b.ContactID[:]); x != 0 {
+			return x
+		}
+		return strings.Compare(a.Reason, b.Reason)
+	}
+	got := slices.Clone(moves)
+	slices.SortFunc(got, byMove)
+	slices.SortFunc(want, byMove)
+	if !slices.Equal(got, want) {
+		c.failf("moves %v, want %v", len(got), len(want))
+		return
+	}
+	for _, m := range due {
+		cs := c.contacts[m.ContactID]
+		cs.visited, cs.task.QueueID, cs.declined = append(cs.visited, m.From), m.To, nil
+	}
+	type closedKey struct {
+		contact uuid.UUID
+		reason  string
+		action  org.ClosedAction
+	}
+	keys := func(cs []ClosedArrival) []closedKey {
+		var out []closedKey
+		for _, x := range cs {
+			out = append(out, closedKey{x.Task.ContactID, x.Reason, x.Action})
+		}
+		slices.SortFunc(out, func(a, b closedKey) int { return bytes.Compare(a.contact[:], b.contact[:]) })
+		return out
+	}
+	if g, w := keys(closed), keys(c.pendingClosed); !slices.Equal(g, w) {
+		c.failf("closed reports %d, want %d", len(g), len(w))
+		return
+	}
+	c.pendingMoves, c.pendingClosed = nil, nil
 }
 
 func (c *checker) offered(os []Offer) {
