@@ -37,10 +37,10 @@ CREATE TABLE webhook_outbox (
     -- customer's personal data, because a dealer's ERP needs it.
     payload         jsonb NOT NULL,
     attempts        integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- next_attempt_at is also the claim: a worker that takes the row moves
+    -- it past the time its POST may last (a lease), so a worker that dies
+    -- mid-delivery leaves the row due again once that time has passed.
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    -- claimed_until is a lease: a worker that claimed the row and died
-    -- leaves it due again once the lease passes.
-    claimed_until   timestamptz,
     delivered_at    timestamptz,
     -- failed_at: given up after the maximum age; never retried.
     failed_at       timestamptz,
