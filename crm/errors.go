@@ -19,6 +19,10 @@ var (
 	ErrClosed = errors.New("contact closed")
 	// ErrInvalid: a value the caller passed is not acceptable.
 	ErrInvalid = errors.New("invalid")
+	// ErrConflict: the change contradicts the record's current state, e.g.
+	// undoing a merge whose moved rows changed since, or restoring a
+	// customer that was merged or purged.
+	ErrConflict = errors.New("conflict")
 )
 
 // SQLSTATE codes that crm maps to its own errors.
