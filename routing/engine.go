@@ -470,6 +470,11 @@ func (e *Engine) Reject(agent, offer uuid.UUID) (Offer, error) {
 
 func (e *Engine) decline(o *Offer) {
 	e.endOffer(o)
+	e.markDeclined(*o)
+}
+
+// markDeclined keeps o's contact from its agent for one offer timeout.
+func (e *Engine) markDeclined(o Offer) {
 	if t := e.tasks[o.Task.ContactID]; t != nil {
 		if t.declined == nil {
 			t.declined = map[uuid.UUID]time.Time{}
@@ -543,7 +548,10 @@ func (e *Engine) Expire() []Offer {
 	for i := range expired { // out grows below; only the expired are declined
 		o := e.offers[out[i].ID]
 		if o == nil {
-			continue // its agent was set away by an earlier one in this round
+			// Its agent was set away by an earlier one in this round, which
+			// ended the offer; it still ran out, so it still counts as declined.
+			e.markDeclined(out[i])
+			continue
 		}
 		e.decline(o)
 		if a := e.agents[o.AgentID]; a != nil && a.routable() {

@@ -798,8 +798,8 @@ type contactState struct {
 
 // excuse is a cool-down after a reject or a missed offer. A strict one
 // forbids offering the contact to that agent until it ends; a loose one
-// (an expiry that also set the agent away, where the engine may or may not
-// remember the decline) only excuses not offering.
+// only excuses not offering. Every decline is strict today, including an
+// expiry whose agent was set away in the same round.
 type excuse struct {
 	until  time.Time
 	strict bool
@@ -1381,7 +1381,7 @@ func (c *checker) expired(out []Offer, noAnswer []uuid.UUID) {
 			c.end(o, "rescinded (no answer)", false, false)
 			continue
 		}
-		c.end(o, "expired", true, !slices.Contains(noAnswer, o.AgentID))
+		c.end(o, "expired", true, true)
 	}
 	for _, a := range noAnswer {
 		c.pres[a] = org.Away
