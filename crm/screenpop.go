@@ -20,6 +20,9 @@ type CustomerSummary struct {
 	Tier     string    `json:"tier"`
 	Language string    `json:"language"`
 	Notes    string    `json:"notes"`
+	// Restricted: the customer is outside the viewer's scope (another
+	// site's customer under site visibility); only ID is set.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 // Vehicle is a car linked to a customer.
