@@ -19,6 +19,10 @@ var (
 	ErrClosed = errors.New("contact closed")
 	// ErrInvalid: a value the caller passed is not acceptable.
 	ErrInvalid = errors.New("invalid")
+	// ErrForbidden: the actor's role does not allow this (taking over
+	// another user's customer, seeing full numbers under the tenant's
+	// reveal role).
+	ErrForbidden = errors.New("not allowed for this role")
 	// ErrConflict: the change contradicts the record's current state, e.g.
 	// undoing a merge whose moved rows changed since, or restoring a
 	// customer that was merged or purged.

@@ -68,6 +68,11 @@ CREATE INDEX customer_shares_team_idx ON customer_shares (tenant_id, team_id, cu
 CREATE INDEX customers_site_idx ON customers (tenant_id, site_id);
 CREATE INDEX customers_owner_idx ON customers (tenant_id, owner_id) WHERE owner_id IS NOT NULL;
 
+-- Who saw a customer's full data (customer.reveal) and every other audited
+-- change of one record are looked up by target: PIPL access requests, and
+-- the once-per-contact audit of a callback's number.
+CREATE INDEX audit_log_target_idx ON audit_log (tenant_id, target_kind, target_id, id DESC);
+
 -- Computed tiers (crm.RecomputeTiers): the revenue over the job's window
 -- that decided the tier, and when. Tiers other than gold, growth and
 -- standard (set by hand or by an import, e.g. 'vip') are left alone.
@@ -122,6 +127,7 @@ DROP TRIGGER deals_stamp_won_at ON deals;
 DROP FUNCTION deals_stamp_won_at();
 ALTER TABLE deals DROP COLUMN won_at;
 ALTER TABLE customers DROP COLUMN revenue, DROP COLUMN tier_computed_at;
+DROP INDEX audit_log_target_idx;
 DROP INDEX customers_owner_idx;
 DROP INDEX customers_site_idx;
 DROP TABLE customer_shares;
