@@ -48,6 +48,8 @@ func classify(err error) (int, string, string) {
 		return http.StatusConflict, "closed", "the conversation has ended"
 	case errors.Is(err, crm.ErrConflict):
 		return http.StatusConflict, "conflict", "the record changed since; nothing was done"
+	case errors.Is(err, crm.ErrForbidden):
+		return http.StatusForbidden, "forbidden", "your role does not allow this"
 	case errors.Is(err, crm.ErrInvalid), errors.Is(err, org.ErrInvalid):
 		return http.StatusBadRequest, "invalid", err.Error()
 	case errors.Is(err, org.ErrBadCredentials):
