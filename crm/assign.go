@@ -245,6 +245,9 @@ func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID,
 			}
 		}
 		c, err = contactByID(ctx, tx, tenant, contactID)
+		if err == nil {
+			err = enqueueWebhook(ctx, tx, tenant, EventContactClosed, contactWebhook(c))
+		}
 		if secs > 0 {
 			c.WrapUpUntil = &until
 		}

@@ -139,6 +139,9 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		if err := insertEvent(ctx, tx, in.TenantID, res.ContactID, "created", in.QueueID, uuid.Nil, map[string]any{"channel": in.Channel}); err != nil {
 			return InboundResult{}, err
 		}
+		if err := enqueueWebhook(ctx, tx, in.TenantID, EventContactCreated, inboundWebhook(in, res)); err != nil {
+			return InboundResult{}, err
+		}
 	} else {
 		// Locking the contact row serialises every writer of this
 		// conversation, so seq is gap-free and in commit order.

@@ -2,12 +2,21 @@ package crm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-cc/switchboard/internal/dbid"
+	"github.com/switchboard-cc/switchboard/org"
 )
 
 // Webhook event names. Receivers subscribe to some of them, or to all.
@@ -80,4 +89,185 @@ func enqueueWebhook(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, event stri
 		return fmt.Errorf("webhook %s: enqueue: %w", event, err)
 	}
 	return nil
+}
+
+// inboundWebhook is contact.created's payload: ids and routing facts, no
+// message text (receivers that need the customer hear customer events).
+func inboundWebhook(in Inbound, res InboundResult) map[string]any {
+	return map[string]any{
+		"contact_id": res.ContactID, "channel": in.Channel, "queue_id": in.QueueID,
+		"site_id": nullID(in.SiteID), "customer_id": nullID(res.CustomerID),
+		"candidates": res.Candidates, "new_customer": res.NewCustomer, "arrived_at": res.ArrivedAt,
+	}
+}
+
+// contactWebhook is contact.closed's payload. The wrap-up note is the
+// agent's free text and stays out.
+func contactWebhook(c Contact) map[string]any {
+	return map[string]any{
+		"contact_id": c.ID, "channel": c.Channel, "queue_id": c.QueueID, "state": c.State,
+		"site_id": c.SiteID, "customer_id": c.CustomerID, "arrived_at": c.ArrivedAt, "closed_at": c.ClosedAt,
+	}
+}
+
+// nullID is id for a payload, with uuid.Nil as JSON null.
+func nullID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
+}
+
+// WebhookEndpoint is a receiver of a tenant's webhooks.
+type WebhookEndpoint struct {
+	ID     uuid.UUID `json:"id"`
+	URL    string    `json:"url"`
+	Events []string  `json:"events"` // empty: every event
+	Active bool      `json:"active"`
+	// Secret signs the deliveries. It is returned once, by
+	// CreateWebhookEndpoint; listings leave it empty.
+	Secret    string     `json:"secret,omitempty"`
+	CreatedBy *uuid.UUID `json:"created_by,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// NewWebhookEndpoint is an endpoint to register. An empty Secret is
+// generated (32 random bytes).
+type NewWebhookEndpoint struct {
+	URL    string
+	Events []string
+	Secret string
+}
+
+// CreateWebhookEndpoint registers a receiver; the audit log records who
+// did, with the endpoint's id and events (not its URL or secret).
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, tenant, actor uuid.UUID, n NewWebhookEndpoint) (WebhookEndpoint, error) {
+	u, err := url.Parse(n.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(n.URL) > 2048 {
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: url must be an absolute http(s) URL without credentials: %w", ErrInvalid)
+	}
+	events := slices.Clone(n.Events)
+	slices.Sort(events)
+	events = slices.Compact(events)
+	for _, e := range events {
+		if !slices.Contains(WebhookEvents, e) {
+			return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: unknown event %q: %w", e, ErrInvalid)
+		}
+	}
+	if events == nil {
+		events = []string{}
+	}
+	secret := n.Secret
+	if secret == "" {
+		b := make([]byte, 32)
+		rand.Read(b)
+		secret = "whsec_" + hex.EncodeToString(b)
+	} else if len(secret) < 16 || len(secret) > 256 {
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: secret must have 16 to 256 characters: %w", ErrInvalid)
+	}
+	e := WebhookEndpoint{ID: dbid.New(), URL: n.URL, Events: events, Active: true, Secret: secret, CreatedBy: dbid.Null(actor)}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO webhook_endpoints (id, tenant_id, url, secret, events, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+			e.ID, tenant, e.URL, secret, events, dbid.Null(actor)).Scan(&e.CreatedAt); err != nil {
+			return mapWriteError("create webhook endpoint", err)
+		}
+		return org.WriteAudit(ctx, tx, org.AuditEntry{TenantID: tenant, ActorID: actor, Action: "webhook.create",
+			TargetKind: "webhook_endpoint", TargetID: e.ID, Data: map[string]any{"events": events}})
+	})
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	return e, nil
+}
+
+// WebhookEndpoints lists a tenant's receivers, oldest first, without
+// their secrets.
+func (s *Store) WebhookEndpoints(ctx context.Context, tenant uuid.UUID) ([]WebhookEndpoint, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, url, events, active, created_by, created_at FROM webhook_endpoints
+		WHERE tenant_id = $1 ORDER BY created_at, id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("webhook endpoints: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookEndpoint, error) {
+		var e WebhookEndpoint
+		err := r.Scan(&e.ID, &e.URL, &e.Events, &e.Active, &e.CreatedBy, &e.CreatedAt)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteWebhookEndpoint removes a receiver and, with it, its undelivered
+// and delivered outbox rows: nobody is left to send them to.
+func (s *Store) DeleteWebhookEndpoint(ctx context.Context, tenant, actor, id uuid.UUID) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2`, tenant, id)
+		if err != nil {
+			return fmt.Errorf("delete webhook endpoint %s: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
+		}
+		return org.WriteAudit(ctx, tx, org.AuditEntry{TenantID: tenant, ActorID: actor, Action: "webhook.delete",
+			TargetKind: "webhook_endpoint", TargetID: id})
+	})
+}
+
+// WebhookDelivery is one outbox row as admins see it: its state, never its
+// payload (which may carry personal data).
+type WebhookDelivery struct {
+	ID            uuid.UUID  `json:"id"`
+	EndpointID    uuid.UUID  `json:"endpoint_id"`
+	Event         string     `json:"event"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"` // null once delivered or failed
+	DeliveredAt   *time.Time `json:"delivered_at,omitempty"`
+	FailedAt      *time.Time `json:"failed_at,omitempty"`
+	LastStatus    int        `json:"last_status"`
+	LastError     string     `json:"last_error"`
+	CreatedAt     time.Time  `json:"created_at"`
+}
+
+// WebhookDeliveries returns the newest deliveries of the tenant (of one
+// endpoint unless endpoint is uuid.Nil), at most limit (1 to 500, default
+// 50). An endpoint that is not the tenant's is ErrNotFound.
+func (s *Store) WebhookDeliveries(ctx context.Context, tenant, endpoint uuid.UUID, limit int) ([]WebhookDelivery, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	if endpoint != uuid.Nil {
+		var ok bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2)`,
+			tenant, endpoint).Scan(&ok); err != nil {
+			return nil, fmt.Errorf("webhook deliveries: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("webhook endpoint %s: %w", endpoint, ErrNotFound)
+		}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, endpoint_id, event, attempts,
+		       CASE WHEN delivered_at IS NULL AND failed_at IS NULL THEN next_attempt_at END,
+		       delivered_at, failed_at, last_status, last_error, created_at
+		FROM webhook_outbox
+		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR endpoint_id = $2)
+		ORDER BY created_at DESC, id LIMIT $3`, tenant, dbid.Null(endpoint), limit)
+	if err != nil {
+		return nil, fmt.Errorf("webhook deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookDelivery, error) {
+		var d WebhookDelivery
+		err := r.Scan(&d.ID, &d.EndpointID, &d.Event, &d.Attempts, &d.NextAttemptAt, &d.DeliveredAt, &d.FailedAt,
+			&d.LastStatus, &d.LastError, &d.CreatedAt)
+		return d, err
+	})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook deliveries: %w", err)
+	}
+	return out, nil
 }
