@@ -62,7 +62,12 @@ CREATE INDEX customer_identities_email_local_idx ON customer_identities (tenant_
 CREATE INDEX customer_identities_phone_tail_idx ON customer_identities (tenant_id, right(value, 8))
     WHERE kind = 'phone';
 
+-- Merge and purge rewrite the contacts that list a customer among their
+-- candidates; only ambiguous contacts have any, so the index stays small.
+CREATE INDEX contacts_candidates_idx ON contacts USING gin (candidates) WHERE candidates <> '{}';
+
 -- +goose Down
+DROP INDEX contacts_candidates_idx;
 DROP INDEX customer_identities_phone_tail_idx;
 DROP INDEX customer_identities_email_local_idx;
 ALTER TABLE messages DROP CONSTRAINT messages_purged_is_empty, DROP COLUMN purged;
