@@ -77,6 +77,8 @@ type agentState struct {
 	// Per channel, by channelIndex: arrays, not maps keyed by channel
 	// name, because free slots are counted for every candidate agent.
 	capacity, load, offered [3]int
+	freeIdx                 [3]int // position in Engine.free, or -1
+	gone                    bool   // removed: never free again
 }
 
 func (a *agentState) routable() bool { return a.presence == org.Available && a.connected }
@@ -134,10 +136,14 @@ type Engine struct {
 	lines map[uuid.UUID]*line
 	// free is, per channel, the routable agents with a free slot, kept up to
 	// date at every change so a decision never scans every agent.
-	free [3]map[*agentState]struct{}
-	// freeBy is Dispatch's scratch copy of free, made per channel on first use.
-	freeBy [3][]*agentState
-	built  [3]bool
+	// Each agent knows its position in each list (freeIdx), so filing and
+	// unfiling are O(1) and Dispatch reads the lists as they are.
+	free     [3][]*agentState
+	lineList []*line // the lines, for walking without a map
+	// Scratch space reused by every decision, so that deciding allocates
+	// nothing but the offers it makes.
+	elig   [2][3][]int
+	picked []int
 
 	// What the caller must act on, collected until taken: offers ended
 	// because another agent answered a ring-all first, contacts moved to
@@ -157,6 +163,7 @@ type Engine struct {
 type queueState struct {
 	org.Queue
 	need, wide []skillReq // Skills and WidenedSkills
+	reason     string     // why its offers go where they go, for the console
 }
 
 type skillReq struct{ skill, min int }
@@ -198,7 +205,6 @@ func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 		open:        map[uuid.UUID]openState{},
 		MaxMissed:   3,
 		lastOffered: map[uuid.UUID]uuid.UUID{},
-		free:        [3]map[*agentState]struct{}{{}, {}, {}},
 	}
 }
 
@@ -206,10 +212,18 @@ func NewEngine(now func() time.Time, newID func() uuid.UUID) *Engine {
 // presence, capacity, load or open offers.
 func (e *Engine) touch(a *agentState) {
 	for ci := range e.free {
-		if a.routable() && a.freeAt(ci) > 0 && e.agents[a.ID] == a {
-			e.free[ci][a] = struct{}{}
-		} else {
-			delete(e.free[ci], a)
+		in := !a.gone && a.routable() && a.freeAt(ci) > 0
+		switch i := a.freeIdx[ci]; {
+		case in && i < 0:
+			a.freeIdx[ci] = len(e.free[ci])
+			e.free[ci] = append(e.free[ci], a)
+		case !in && i >= 0:
+			// Swap with the last: the list's order carries no meaning, every
+			// choice among free agents is made by strategy and id.
+			free := e.free[ci]
+			last := free[len(free)-1]
+			free[i], last.freeIdx[ci] = last, i
+			e.free[ci], a.freeIdx[ci] = free[:len(free)-1], -1
 		}
 	}
 }
@@ -217,6 +231,7 @@ func (e *Engine) touch(a *agentState) {
 // line is one queue's tasks in routing order, with a count per channel so
 // that a queue nobody free can serve is passed over without a scan.
 type line struct {
+	q     *queueState // nil while the queue is unknown
 	tasks []*taskState
 	n     [3]int
 }
@@ -224,8 +239,11 @@ type line struct {
 func (e *Engine) insert(t *taskState) {
 	l := e.lines[t.QueueID]
 	if l == nil {
-		l = &line{}
+		// Lines stay when empty: one per queue, so Dispatch walks a short
+		// slice rather than a map.
+		l = &line{q: e.queues[t.QueueID]}
 		e.lines[t.QueueID] = l
+		e.lineList = append(e.lineList, l)
 	}
 	i, _ := slices.BinarySearchFunc(l.tasks, t, e.before)
 	l.tasks = slices.Insert(l.tasks, i, t)
@@ -240,22 +258,7 @@ func (e *Engine) remove(t *taskState) {
 	if i, ok := slices.BinarySearchFunc(l.tasks, t, e.before); ok {
 		l.tasks = slices.Delete(l.tasks, i, i+1)
 		l.n[channelIndex(t.Channel)]--
-		if len(l.tasks) == 0 {
-			delete(e.lines, t.QueueID)
-		}
 	}
-}
-
-// freeFor is the list of agents free on ch, copied once per Dispatch.
-func (e *Engine) freeFor(ci int) []*agentState {
-	if !e.built[ci] {
-		free := e.freeBy[ci][:0]
-		for a := range e.free[ci] {
-			free = append(free, a)
-		}
-		e.freeBy[ci], e.built[ci] = free, true
-	}
-	return e.freeBy[ci]
 }
 
 // SetQueue adds or updates a queue. Tasks of unknown queues wait unoffered.
@@ -263,15 +266,18 @@ func (e *Engine) SetQueue(q org.Queue) {
 	if q.OfferTimeout <= 0 {
 		q.OfferTimeout = 20 * time.Second
 	}
-	e.queues[q.ID] = &queueState{Queue: q, need: e.compile(q.Skills), wide: e.compile(q.WidenedSkills)}
+	e.queues[q.ID] = &queueState{Queue: q, need: e.compile(q.Skills), wide: e.compile(q.WidenedSkills), reason: reason(q)}
 	delete(e.open, q.ID)
+	if l := e.lines[q.ID]; l != nil {
+		l.q = e.queues[q.ID]
+	}
 }
 
 func (e *Engine) agent(id uuid.UUID) *agentState {
 	a := e.agents[id]
 	if a == nil {
 		a = &agentState{Agent: Agent{ID: id}, presence: org.Offline,
-			offers: map[uuid.UUID]*Offer{}}
+			offers: map[uuid.UUID]*Offer{}, freeIdx: [3]int{-1, -1, -1}}
 		e.agents[id] = a
 	}
 	return a
@@ -304,6 +310,7 @@ func (e *Engine) RemoveAgent(id uuid.UUID) []Offer {
 	}
 	out := e.rescindAgent(a)
 	delete(e.agents, id)
+	a.gone = true
 	e.touch(a)
 	return out
 }
@@ -728,15 +735,14 @@ func (e *Engine) inOrder(l *line, q *queueState, now time.Time) iter.Seq[*taskSt
 // agent, and goes again until no head can be served. Tasks of one queue
 // share its skills, so a queue nobody free can serve costs one check.
 func (e *Engine) Dispatch() []Offer {
-	e.built = [3]bool{}
 	now := e.now()
 	var out []Offer
 	for {
 		var bestT *taskState
 		bestA := -1
-		for qid, l := range e.lines {
-			q, ok := e.queues[qid]
-			if !ok || !e.isOpen(q, now) {
+		for _, l := range e.lineList {
+			q := l.q
+			if q == nil || len(l.tasks) == 0 || !e.isOpen(q, now) {
 				continue
 			}
 			t, a := e.head(l, q, now)
@@ -749,18 +755,19 @@ func (e *Engine) Dispatch() []Offer {
 		}
 		q := e.queues[bestT.QueueID]
 		ci := channelIndex(bestT.Channel)
-		agents := []int{bestA}
+		agents := append(e.picked[:0], bestA)
 		if q.Strategy == RingAll && bestT.Channel == org.Voice {
-			agents = e.ringAll(bestT, q, ci, now)
+			agents = e.ringAll(agents[:0], bestT, q, ci, now)
 		}
+		e.picked = agents
 		preferring := e.prefersNow(bestT, q, now)
-		// Highest index first, so removing an agent from the free list
-		// never moves one still to be offered.
+		// Highest index first: an agent who fills up leaves the free list
+		// by swapping with the last one, which never moves an agent still
+		// to be offered.
 		slices.Sort(agents)
 		for _, i := range slices.Backward(agents) {
-			free := e.freeBy[ci]
-			agent := free[i]
-			why := reason(q)
+			agent := e.free[ci][i]
+			why := q.reason
 			if preferring {
 				why = preferReason(bestT.Task, agent.ID)
 			}
@@ -773,23 +780,18 @@ func (e *Engine) Dispatch() []Offer {
 			agent.offered[ci]++
 			e.touch(agent)
 			out = append(out, *o)
-			if agent.freeAt(ci) <= 0 {
-				free[i] = free[len(free)-1]
-				e.freeBy[ci] = free[:len(free)-1]
-			}
 		}
 	}
 }
 
 // ringAll lists, for a ring-all voice contact, every free qualified agent
 // it may ring now (indexes into the channel's free list).
-func (e *Engine) ringAll(t *taskState, q *queueState, ci int, now time.Time) []int {
+func (e *Engine) ringAll(out []int, t *taskState, q *queueState, ci int, now time.Time) []int {
 	var only []uuid.UUID
 	if e.prefersNow(t, q, now) {
 		only = t.Preferred
 	}
-	var out []int
-	for i, a := range e.freeBy[ci] {
+	for i, a := range e.free[ci] {
 		if !hasSkills(a, e.skillsFor(t, q, now)) || !e.mayOffer(a, t, now, only) {
 			continue
 		}
@@ -827,7 +829,7 @@ func (e *Engine) isOpen(q *queueState, now time.Time) bool {
 	return open
 }
 
-func reason(q *queueState) string {
+func reason(q org.Queue) string {
 	switch q.Strategy {
 	case RoundRobin:
 		return "next in turn in " + q.Name
@@ -849,14 +851,19 @@ func reason(q *queueState) string {
 func (e *Engine) head(l *line, q *queueState, now time.Time) (*taskState, int) {
 	// elig[0] qualify by the queue's skills; elig[1] by its widened skills,
 	// for contacts that have waited WidenAfter.
-	var elig [2][3][]int
+	elig := &e.elig
+	for i := range elig {
+		for ci := range elig[i] {
+			elig[i][ci] = elig[i][ci][:0]
+		}
+	}
 	any := false
 	widen := q.WidenAfter > 0
 	for ci := range 3 {
 		if l.n[ci] == 0 {
 			continue
 		}
-		for i, a := range e.freeFor(ci) {
+		for i, a := range e.free[ci] {
 			if hasSkills(a, q.need) {
 				elig[0][ci] = append(elig[0][ci], i)
 			}
@@ -883,12 +890,12 @@ func (e *Engine) head(l *line, q *queueState, now time.Time) (*taskState, int) {
 		}
 		if e.prefersNow(t, q, now) {
 			// Only the preferred agents for now; the task waits for them.
-			if i := e.pick(e.freeBy[ci], el, t, q, now, t.Preferred); i >= 0 {
+			if i := e.pick(e.free[ci], el, t, q, now, t.Preferred); i >= 0 {
 				return t, i
 			}
 			continue
 		}
-		if i := e.pick(e.freeBy[ci], el, t, q, now, nil); i >= 0 {
+		if i := e.pick(e.free[ci], el, t, q, now, nil); i >= 0 {
 			return t, i
 		}
 	}

@@ -75,9 +75,9 @@ func (e *Engine) overflowTarget(t *taskState, q *queueState) (uuid.UUID, bool) {
 func (e *Engine) Overflow() {
 	now := e.now()
 	var moving []*taskState
-	for qid, l := range e.lines {
-		q, ok := e.queues[qid]
-		if !ok || q.MaxWait <= 0 || q.OverflowQueueID == uuid.Nil {
+	for _, l := range e.lineList {
+		q := l.q
+		if q == nil || q.MaxWait <= 0 || q.OverflowQueueID == uuid.Nil {
 			continue
 		}
 		for _, t := range l.tasks {
