@@ -198,3 +198,22 @@ func visibleTo(ctx context.Context, q dbtx, tenant uuid.UUID, scope Scope, custo
 	}
 	return nil
 }
+
+// VisibleCustomers returns those of ids that scope may see (not deleted,
+// in tenant), in the order given. It applies scopeFilter, the SQL form of
+// the rule that lists and search use.
+func (s *Store) VisibleCustomers(ctx context.Context, tenant uuid.UUID, scope Scope, ids []uuid.UUID) ([]uuid.UUID, error) {
+	cond, args := scopeFilter(scope, "k", 3)
+	rows, err := s.pool.Query(ctx, `
+		SELECT k.id FROM unnest($2::uuid[]) WITH ORDINALITY AS x (id, n)
+		JOIN customers k ON k.tenant_id = $1 AND k.id = x.id AND k.deleted_at IS NULL
+		WHERE `+cond+` ORDER BY x.n`, append([]any{tenant, ids}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("visible customers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("visible customers: %w", err)
+	}
+	return out, nil
+}
