@@ -34,14 +34,15 @@ func (s *Store) CreateCustomer(ctx context.Context, tenant uuid.UUID, c NewCusto
 		c.Tier = "standard"
 	}
 	id := dbid.New()
+	py, initials := nameKeys(c.Name)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockIdentities(ctx, tx, tenant, ids); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `
-			INSERT INTO customers (id, tenant_id, kind, name, language, tier, notes, site_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			id, tenant, c.Kind, c.Name, c.Language, c.Tier, c.Notes, dbid.Null(c.SiteID))
+			INSERT INTO customers (id, tenant_id, kind, name, language, tier, notes, site_id, name_pinyin, name_initials)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			id, tenant, c.Kind, c.Name, c.Language, c.Tier, c.Notes, dbid.Null(c.SiteID), py, initials)
 		if err != nil {
 			return mapWriteError("create customer", err)
 		}
