@@ -648,3 +648,466 @@ func touchCustomer(ctx context.Context, tx pgx.Tx, tenant, customer uuid.UUID) e
 	}
 	return enqueueWebhook(ctx, tx, tenant, EventCustomerUpdated, map[string]any{"customer_id": customer, "customer": c})
 }
+
+// Service order statuses, in workshop order.
+var orderStatuses = map[string]bool{"booked": true, "in_progress": true, "waiting_parts": true, "ready": true, "collected": true}
+
+// Order kinds: a warranty order may carry the manufacturer's claim number.
+var orderKinds = map[string]bool{"repair": true, "maintenance": true, "warranty": true}
+
+// OrderRecord is a service (repair) order as the REST API reads it.
+type OrderRecord struct {
+	ID             uuid.UUID  `json:"id"`
+	Number         string     `json:"number"`
+	Kind           string     `json:"kind"`
+	Status         string     `json:"status"`
+	CustomerID     uuid.UUID  `json:"customer_id"`
+	VehicleID      *uuid.UUID `json:"vehicle_id"`
+	SiteID         *uuid.UUID `json:"site_id"`
+	AdvisorID      *uuid.UUID `json:"advisor_id"`
+	Description    string     `json:"description"`
+	PromisedAt     *time.Time `json:"promised_at"`
+	Amount         string     `json:"amount"`
+	WarrantyClaim  string     `json:"warranty_claim,omitempty"`
+	ExternalSystem string     `json:"external_system,omitempty"`
+	ExternalID     string     `json:"external_id,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+}
+
+// OrderFields are an order's writable fields; nil leaves one as it is (or
+// takes its default on create); ids pointing at uuid.Nil and a zero
+// PromisedAt clear them.
+type OrderFields struct {
+	Number, Kind, Status, Description, Amount, WarrantyClaim *string
+	VehicleID, SiteID, AdvisorID                             *uuid.UUID
+	PromisedAt                                               *time.Time
+}
+
+func (f OrderFields) apply(o OrderRecord) (OrderRecord, error) {
+	var err error
+	if f.Number != nil {
+		if o.Number, err = cleanText("number", *f.Number, 64); err != nil {
+			return o, err
+		}
+	}
+	if o.Number == "" {
+		return o, invalid("number is required")
+	}
+	if f.Kind != nil {
+		o.Kind = *f.Kind
+	}
+	if !orderKinds[o.Kind] {
+		return o, invalid("kind must be repair, maintenance or warranty")
+	}
+	if f.Status != nil {
+		o.Status = *f.Status
+	}
+	if !orderStatuses[o.Status] {
+		return o, invalid("status must be booked, in_progress, waiting_parts, ready or collected")
+	}
+	if f.Description != nil {
+		if o.Description, err = cleanText("description", *f.Description, 4000); err != nil {
+			return o, err
+		}
+	}
+	if f.Amount != nil {
+		if o.Amount, err = canonicalAmount("amount", *f.Amount); err != nil {
+			return o, err
+		}
+	}
+	if f.WarrantyClaim != nil {
+		if o.WarrantyClaim, err = cleanText("warranty_claim", *f.WarrantyClaim, 64); err != nil {
+			return o, err
+		}
+	}
+	if o.WarrantyClaim != "" && o.Kind != "warranty" {
+		return o, invalid("warranty_claim is only for orders of kind warranty")
+	}
+	if f.VehicleID != nil {
+		o.VehicleID = uuidPtr(f.VehicleID)
+	}
+	if f.SiteID != nil {
+		o.SiteID = uuidPtr(f.SiteID)
+	}
+	if f.AdvisorID != nil {
+		o.AdvisorID = uuidPtr(f.AdvisorID)
+	}
+	if f.PromisedAt != nil {
+		o.PromisedAt = nil
+		if !f.PromisedAt.IsZero() {
+			t := f.PromisedAt.UTC().Truncate(time.Microsecond)
+			o.PromisedAt = &t
+		}
+	}
+	return o, nil
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+func (o OrderRecord) sameFields(p OrderRecord) bool {
+	return o.Number == p.Number && o.Kind == p.Kind && o.Status == p.Status && o.Description == p.Description &&
+		o.Amount == p.Amount && o.WarrantyClaim == p.WarrantyClaim && sameID(o.VehicleID, p.VehicleID) &&
+		sameID(o.SiteID, p.SiteID) && sameID(o.AdvisorID, p.AdvisorID) && sameTime(o.PromisedAt, p.PromisedAt)
+}
+
+const orderSelect = `
+SELECT id, number, kind, status, customer_id, vehicle_id, site_id, advisor_id, description, promised_at,
+       amount::text, warranty_claim, external_system, external_id, created_at, updated_at
+FROM service_orders`
+
+func scanOrder(r pgx.CollectableRow) (OrderRecord, error) {
+	var o OrderRecord
+	err := r.Scan(&o.ID, &o.Number, &o.Kind, &o.Status, &o.CustomerID, &o.VehicleID, &o.SiteID, &o.AdvisorID,
+		&o.Description, &o.PromisedAt, &o.Amount, &o.WarrantyClaim, &o.ExternalSystem, &o.ExternalID, &o.CreatedAt, &o.UpdatedAt)
+	return o, err
+}
+
+func orderRecord(ctx context.Context, q dbtx, tenant, id uuid.UUID, lock bool) (OrderRecord, error) {
+	sql := orderSelect + ` WHERE tenant_id = $1 AND id = $2`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	rows, err := q.Query(ctx, sql, tenant, id)
+	if err != nil {
+		return OrderRecord{}, fmt.Errorf("order %s: %w", id, err)
+	}
+	o, err := pgx.CollectExactlyOneRow(rows, scanOrder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return OrderRecord{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
+	} else if err != nil {
+		return OrderRecord{}, fmt.Errorf("order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// Order returns one service order.
+func (s *Store) Order(ctx context.Context, tenant, id uuid.UUID) (OrderRecord, error) {
+	return orderRecord(ctx, s.pool, tenant, id, false)
+}
+
+// CustomerOrders returns a customer's service orders, newest first.
+func (s *Store) CustomerOrders(ctx context.Context, tenant, customer uuid.UUID) ([]OrderRecord, error) {
+	if _, err := s.Customer(ctx, tenant, customer); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, orderSelect+` WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC`, tenant, customer)
+	if err != nil {
+		return nil, fmt.Errorf("orders of %s: %w", customer, err)
+	}
+	os, err := pgx.CollectRows(rows, scanOrder)
+	if err != nil {
+		return nil, fmt.Errorf("orders of %s: %w", customer, err)
+	}
+	return os, nil
+}
+
+// writeOrder checks what o points at and stores it. The advisor must be
+// one of the tenant's agents (the routing prefers them for the customer).
+func writeOrder(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, o *OrderRecord, insert bool) error {
+	if err := checkRef(ctx, tx, tenant, o.AdvisorID, "agent", "advisor_id"); err != nil {
+		return err
+	}
+	if err := checkRef(ctx, tx, tenant, o.VehicleID, "vehicle", "vehicle_id"); err != nil {
+		return err
+	}
+	if err := checkRef(ctx, tx, tenant, o.SiteID, "site", "site_id"); err != nil {
+		return err
+	}
+	// Order numbers are unique per tenant: name the order that has it.
+	var other uuid.UUID
+	err := tx.QueryRow(ctx, `SELECT id FROM service_orders WHERE tenant_id = $1 AND number = $2 AND id <> $3`, tenant, o.Number, o.ID).Scan(&other)
+	if err == nil {
+		return &ConflictError{Field: "number", Other: "order", OtherID: other}
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("order number: %w", err)
+	}
+	if insert {
+		err = tx.QueryRow(ctx, `
+			INSERT INTO service_orders (id, tenant_id, site_id, number, kind, customer_id, vehicle_id, status, advisor_id,
+			                            description, promised_at, amount, warranty_claim, external_system, external_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15)
+			RETURNING created_at, updated_at`,
+			o.ID, tenant, o.SiteID, o.Number, o.Kind, o.CustomerID, o.VehicleID, o.Status, o.AdvisorID,
+			o.Description, o.PromisedAt, o.Amount, o.WarrantyClaim, o.ExternalSystem, o.ExternalID).Scan(&o.CreatedAt, &o.UpdatedAt)
+	} else {
+		err = tx.QueryRow(ctx, `
+			UPDATE service_orders SET site_id = $3, number = $4, kind = $5, vehicle_id = $6, status = $7, advisor_id = $8,
+			       description = $9, promised_at = $10, amount = $11::numeric, warranty_claim = $12, updated_at = now()
+			WHERE tenant_id = $1 AND id = $2
+			RETURNING created_at, updated_at`,
+			tenant, o.ID, o.SiteID, o.Number, o.Kind, o.VehicleID, o.Status, o.AdvisorID,
+			o.Description, o.PromisedAt, o.Amount, o.WarrantyClaim).Scan(&o.CreatedAt, &o.UpdatedAt)
+	}
+	if err != nil {
+		return mapWriteError("write order", err)
+	}
+	return nil
+}
+
+func orderEvent(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, event string, o OrderRecord) error {
+	return enqueueWebhook(ctx, tx, tenant, event, map[string]any{"customer_id": o.CustomerID, "order_id": o.ID, "order": o})
+}
+
+// CreateOrder adds a service order for customer: kind defaults to repair,
+// status to booked, amount to 0.
+func (s *Store) CreateOrder(ctx context.Context, tenant, customer uuid.UUID, f OrderFields) (OrderRecord, error) {
+	o, err := f.apply(OrderRecord{ID: dbid.New(), CustomerID: customer, Kind: "repair", Status: "booked", Amount: "0.00"})
+	if err != nil {
+		return OrderRecord{}, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := customerRecord(ctx, tx, tenant, customer, true); err != nil {
+			return err
+		}
+		if err := writeOrder(ctx, tx, tenant, &o, true); err != nil {
+			return err
+		}
+		return orderEvent(ctx, tx, tenant, EventOrderCreated, o)
+	})
+	if err != nil {
+		return OrderRecord{}, err
+	}
+	return o, nil
+}
+
+// UpdateOrder changes the fields f sets; when nothing changes nothing is
+// written (updated_at stays, no webhook).
+func (s *Store) UpdateOrder(ctx context.Context, tenant, id uuid.UUID, f OrderFields) (o OrderRecord, changed bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		o, changed, err = updateOrder(ctx, tx, tenant, id, f)
+		return err
+	})
+	return o, changed, err
+}
+
+func updateOrder(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f OrderFields) (OrderRecord, bool, error) {
+	cur, err := orderRecord(ctx, tx, tenant, id, true)
+	if err != nil {
+		return OrderRecord{}, false, err
+	}
+	next, err := f.apply(cur)
+	if err != nil {
+		return OrderRecord{}, false, err
+	}
+	if next.sameFields(cur) {
+		return cur, false, nil
+	}
+	if err := writeOrder(ctx, tx, tenant, &next, false); err != nil {
+		return OrderRecord{}, false, err
+	}
+	return next, true, orderEvent(ctx, tx, tenant, EventOrderUpdated, next)
+}
+
+// Deal stages, in sales order.
+var dealStages = map[string]bool{"lead": true, "qualified": true, "test_drive": true, "offer": true, "won": true, "lost": true}
+
+// DealRecord is a sales deal as the REST API reads it.
+type DealRecord struct {
+	ID             uuid.UUID  `json:"id"`
+	CustomerID     uuid.UUID  `json:"customer_id"`
+	Stage          string     `json:"stage"`
+	VehicleID      *uuid.UUID `json:"vehicle_id"` // a known vehicle of interest
+	VehicleDesc    string     `json:"vehicle_desc"`
+	SalespersonID  *uuid.UUID `json:"salesperson_id"`
+	Value          string     `json:"value"`
+	ExpectedClose  *string    `json:"expected_close"` // YYYY-MM-DD
+	ContractRef    string     `json:"contract_ref"`
+	ExternalSystem string     `json:"external_system,omitempty"`
+	ExternalID     string     `json:"external_id,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+}
+
+// DealFields are a deal's writable fields; nil leaves one as it is (or
+// takes its default on create); ids pointing at uuid.Nil and an empty
+// ExpectedClose clear them.
+type DealFields struct {
+	Stage, VehicleDesc, Value, ExpectedClose, ContractRef *string
+	VehicleID, SalespersonID                              *uuid.UUID
+}
+
+func (f DealFields) apply(d DealRecord) (DealRecord, error) {
+	var err error
+	if f.Stage != nil {
+		d.Stage = *f.Stage
+	}
+	if !dealStages[d.Stage] {
+		return d, invalid("stage must be lead, qualified, test_drive, offer, won or lost")
+	}
+	if f.VehicleDesc != nil {
+		if d.VehicleDesc, err = cleanText("vehicle_desc", *f.VehicleDesc, 200); err != nil {
+			return d, err
+		}
+	}
+	if f.Value != nil {
+		if d.Value, err = canonicalAmount("value", *f.Value); err != nil {
+			return d, err
+		}
+	}
+	if f.ExpectedClose != nil {
+		d.ExpectedClose = nil
+		if c := strings.TrimSpace(*f.ExpectedClose); c != "" {
+			if err := checkDate("expected_close", c); err != nil {
+				return d, err
+			}
+			d.ExpectedClose = &c
+		}
+	}
+	if f.ContractRef != nil {
+		if d.ContractRef, err = cleanText("contract_ref", *f.ContractRef, 64); err != nil {
+			return d, err
+		}
+	}
+	if f.VehicleID != nil {
+		d.VehicleID = uuidPtr(f.VehicleID)
+	}
+	if f.SalespersonID != nil {
+		d.SalespersonID = uuidPtr(f.SalespersonID)
+	}
+	return d, nil
+}
+
+func (d DealRecord) sameFields(e DealRecord) bool {
+	return d.Stage == e.Stage && d.VehicleDesc == e.VehicleDesc && d.Value == e.Value && sameStr(d.ExpectedClose, e.ExpectedClose) &&
+		d.ContractRef == e.ContractRef && sameID(d.VehicleID, e.VehicleID) && sameID(d.SalespersonID, e.SalespersonID)
+}
+
+const dealSelect = `
+SELECT id, customer_id, stage, vehicle_id, vehicle_desc, salesperson_id, value::text, expected_close::text,
+       contract_ref, external_system, external_id, created_at, updated_at
+FROM deals`
+
+func scanDeal(r pgx.CollectableRow) (DealRecord, error) {
+	var d DealRecord
+	err := r.Scan(&d.ID, &d.CustomerID, &d.Stage, &d.VehicleID, &d.VehicleDesc, &d.SalespersonID, &d.Value,
+		&d.ExpectedClose, &d.ContractRef, &d.ExternalSystem, &d.ExternalID, &d.CreatedAt, &d.UpdatedAt)
+	return d, err
+}
+
+func dealRecord(ctx context.Context, q dbtx, tenant, id uuid.UUID, lock bool) (DealRecord, error) {
+	sql := dealSelect + ` WHERE tenant_id = $1 AND id = $2`
+	if lock {
+		sql += ` FOR UPDATE`
+	}
+	rows, err := q.Query(ctx, sql, tenant, id)
+	if err != nil {
+		return DealRecord{}, fmt.Errorf("deal %s: %w", id, err)
+	}
+	d, err := pgx.CollectExactlyOneRow(rows, scanDeal)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DealRecord{}, fmt.Errorf("deal %s: %w", id, ErrNotFound)
+	} else if err != nil {
+		return DealRecord{}, fmt.Errorf("deal %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// DealRecord returns one deal.
+func (s *Store) DealRecord(ctx context.Context, tenant, id uuid.UUID) (DealRecord, error) {
+	return dealRecord(ctx, s.pool, tenant, id, false)
+}
+
+// CustomerDeals returns a customer's deals, newest first.
+func (s *Store) CustomerDeals(ctx context.Context, tenant, customer uuid.UUID) ([]DealRecord, error) {
+	if _, err := s.Customer(ctx, tenant, customer); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, dealSelect+` WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC`, tenant, customer)
+	if err != nil {
+		return nil, fmt.Errorf("deals of %s: %w", customer, err)
+	}
+	ds, err := pgx.CollectRows(rows, scanDeal)
+	if err != nil {
+		return nil, fmt.Errorf("deals of %s: %w", customer, err)
+	}
+	return ds, nil
+}
+
+func writeDeal(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d *DealRecord, insert bool) error {
+	if err := checkRef(ctx, tx, tenant, d.SalespersonID, "user", "salesperson_id"); err != nil {
+		return err
+	}
+	if err := checkRef(ctx, tx, tenant, d.VehicleID, "vehicle", "vehicle_id"); err != nil {
+		return err
+	}
+	var err error
+	if insert {
+		err = tx.QueryRow(ctx, `
+			INSERT INTO deals (id, tenant_id, customer_id, stage, vehicle_id, vehicle_desc, salesperson_id, value,
+			                   expected_close, contract_ref, external_system, external_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9::date, $10, $11, $12)
+			RETURNING created_at, updated_at`,
+			d.ID, tenant, d.CustomerID, d.Stage, d.VehicleID, d.VehicleDesc, d.SalespersonID, d.Value,
+			d.ExpectedClose, d.ContractRef, d.ExternalSystem, d.ExternalID).Scan(&d.CreatedAt, &d.UpdatedAt)
+	} else {
+		err = tx.QueryRow(ctx, `
+			UPDATE deals SET stage = $3, vehicle_id = $4, vehicle_desc = $5, salesperson_id = $6, value = $7::numeric,
+			       expected_close = $8::date, contract_ref = $9, updated_at = now()
+			WHERE tenant_id = $1 AND id = $2
+			RETURNING created_at, updated_at`,
+			tenant, d.ID, d.Stage, d.VehicleID, d.VehicleDesc, d.SalespersonID, d.Value, d.ExpectedClose, d.ContractRef).Scan(&d.CreatedAt, &d.UpdatedAt)
+	}
+	if err != nil {
+		return mapWriteError("write deal", err)
+	}
+	return nil
+}
+
+func dealEvent(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, event string, d DealRecord) error {
+	return enqueueWebhook(ctx, tx, tenant, event, map[string]any{"customer_id": d.CustomerID, "deal_id": d.ID, "deal": d})
+}
+
+// CreateDeal adds a deal for customer: stage defaults to lead, value to 0.
+func (s *Store) CreateDeal(ctx context.Context, tenant, customer uuid.UUID, f DealFields) (DealRecord, error) {
+	d, err := f.apply(DealRecord{ID: dbid.New(), CustomerID: customer, Stage: "lead", Value: "0.00"})
+	if err != nil {
+		return DealRecord{}, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := customerRecord(ctx, tx, tenant, customer, true); err != nil {
+			return err
+		}
+		if err := writeDeal(ctx, tx, tenant, &d, true); err != nil {
+			return err
+		}
+		return dealEvent(ctx, tx, tenant, EventDealCreated, d)
+	})
+	if err != nil {
+		return DealRecord{}, err
+	}
+	return d, nil
+}
+
+// UpdateDeal changes the fields f sets; when nothing changes nothing is
+// written (updated_at stays, no webhook).
+func (s *Store) UpdateDeal(ctx context.Context, tenant, id uuid.UUID, f DealFields) (d DealRecord, changed bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		d, changed, err = updateDeal(ctx, tx, tenant, id, f)
+		return err
+	})
+	return d, changed, err
+}
+
+func updateDeal(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f DealFields) (DealRecord, bool, error) {
+	cur, err := dealRecord(ctx, tx, tenant, id, true)
+	if err != nil {
+		return DealRecord{}, false, err
+	}
+	next, err := f.apply(cur)
+	if err != nil {
+		return DealRecord{}, false, err
+	}
+	if next.sameFields(cur) {
+		return cur, false, nil
+	}
+	if err := writeDeal(ctx, tx, tenant, &next, false); err != nil {
+		return DealRecord{}, false, err
+	}
+	return next, true, dealEvent(ctx, tx, tenant, EventDealUpdated, next)
+}
