@@ -137,18 +137,7 @@ type TierJob struct {
 // A failing tenant is logged and retried at the next check; it never stops
 // the others.
 func (j *TierJob) Run(ctx context.Context) error {
-	if j.Window <= 0 {
-		j.Window = 365 * 24 * time.Hour
-	}
-	if j.Every <= 0 {
-		j.Every = 24 * time.Hour
-	}
-	if j.Check <= 0 {
-		j.Check = min(time.Hour, j.Every)
-	}
-	if j.Now == nil {
-		j.Now = time.Now
-	}
+	j.defaults()
 	t := time.NewTicker(j.Check)
 	defer t.Stop()
 	for {
@@ -161,10 +150,29 @@ func (j *TierJob) Run(ctx context.Context) error {
 	}
 }
 
+func (j *TierJob) defaults() {
+	if j.Window <= 0 {
+		j.Window = 365 * 24 * time.Hour
+	}
+	if j.Every <= 0 {
+		j.Every = 24 * time.Hour
+	}
+	if j.Check <= 0 {
+		j.Check = min(time.Hour, j.Every)
+	}
+	if j.Now == nil {
+		j.Now = time.Now
+	}
+	if j.Log == nil {
+		j.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
 // RunDue recomputes each tenant whose last run is older than Every and
 // returns how many it recomputed. Progress is logged with ids and counts
 // only.
 func (j *TierJob) RunDue(ctx context.Context) int {
+	j.defaults()
 	rows, err := j.Store.pool.Query(ctx, `SELECT id FROM tenants ORDER BY id`)
 	if err != nil {
 		j.Log.ErrorContext(ctx, "tiers: list tenants", "err", err)
