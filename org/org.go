@@ -115,6 +115,9 @@ type Queue struct {
 	Strategy     string
 	Priority     int
 	SLA          time.Duration // service-level threshold
+	// Zone is where the queue's day is counted (today's statistics): its
+	// site's zone, or the tenant's default for a group-wide queue. Read only.
+	Zone string
 	OfferTimeout time.Duration
 	WrapUp       time.Duration // how long an agent's slot stays held after closing a contact
 

@@ -91,6 +91,7 @@ func TestUpdateQueueRoundTripsEverySetting(t *testing.T) {
 	}
 	want := org.Queue{
 		ID: b.sales.ID, TenantID: b.tenant.ID, Name: "Sales", Strategy: "round_robin", Priority: 3, Skills: map[string]int{"sales": 2},
+		Zone: b.tenant.DefaultZone, // a group-wide queue counts its day in the tenant's zone
 		SLA: 30 * time.Second, OfferTimeout: 15 * time.Second, WrapUp: 45 * time.Second,
 		Calendar: serviceCalendar(), ClosedAction: org.ActionMessage, ClosedMessage: "We open at 08:00.",
 		MaxWait: 5 * time.Minute, OverflowQueueID: b.second.ID,
@@ -379,6 +380,37 @@ func TestAuditLogPages(t *testing.T) {
 	for _, limit := range []int{0, 201} {
 		if _, err := b.store.AuditLog(ctx, b.tenant.ID, 0, limit); !errors.Is(err, org.ErrInvalid) {
 			t.Errorf("AuditLog(limit %d) = %v, want ErrInvalid", limit, err)
+		}
+	}
+}
+
+// TestAQueueCountsItsDayInItsSitesZone: a site's queue takes the site's
+// zone, a group-wide one the tenant's.
+func TestAQueueCountsItsDayInItsSitesZone(t *testing.T) {
+	b := setupAdmin(t)
+	ctx := context.Background()
+	site, err := b.store.CreateSite(ctx, org.Site{TenantID: b.tenant.ID, Name: "Urumqi", Zone: "Asia/Urumqi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := b.store.CreateQueue(ctx, org.Queue{TenantID: b.tenant.ID, SiteID: site.ID, Name: "Urumqi service"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Zone != "Asia/Urumqi" {
+		t.Errorf("CreateQueue zone = %q, want the site's Asia/Urumqi", q.Zone)
+	}
+	qs, err := b.store.Queues(ctx, b.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range qs {
+		want := b.tenant.DefaultZone
+		if x.ID == q.ID {
+			want = "Asia/Urumqi"
+		}
+		if x.Zone != want {
+			t.Errorf("queue %s zone = %q, want %q", x.Name, x.Zone, want)
 		}
 	}
 }

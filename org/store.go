@@ -200,6 +200,12 @@ func (s *Store) CreateQueue(ctx context.Context, q Queue) (Queue, error) {
 		if err != nil {
 			return fmt.Errorf("create queue: %w", err)
 		}
+		// The zone is derived (site, else tenant): read it as Queues does.
+		created, err := scanQueue(tx.QueryRow(ctx, `SELECT `+queueColumns+` FROM queues WHERE tenant_id = $1 AND id = $2`, q.TenantID, q.ID))
+		if err != nil {
+			return fmt.Errorf("create queue: %w", err)
+		}
+		q.Zone = created.Zone
 		return nil
 	})
 	if err != nil {
@@ -508,7 +514,9 @@ func checkOverflow(ctx context.Context, tx pgx.Tx, q *Queue) error {
 
 const queueColumns = `id, tenant_id, site_id, name, skills, strategy, priority, sla_seconds, offer_timeout_seconds, wrap_up_seconds,
 	calendar, closed_action, closed_message, max_wait_seconds, overflow_queue_id, widen_after_seconds,
-	widened_skills, max_length, ageing_step_seconds, ageing_max, prefer_window_seconds, auto_callback`
+	widened_skills, max_length, ageing_step_seconds, ageing_max, prefer_window_seconds, auto_callback,
+	COALESCE((SELECT s.zone FROM sites s WHERE s.tenant_id = queues.tenant_id AND s.id = queues.site_id),
+	         (SELECT t.default_zone FROM tenants t WHERE t.id = queues.tenant_id))`
 
 func scanQueue(r pgx.Row) (Queue, error) {
 	var q Queue
@@ -517,7 +525,7 @@ func scanQueue(r pgx.Row) (Queue, error) {
 	var action string
 	err := r.Scan(&q.ID, &q.TenantID, &site, &q.Name, &q.Skills, &q.Strategy, &q.Priority, &sla, &timeout, &wrap,
 		&q.Calendar, &action, &q.ClosedMessage, &maxWait, &overflow, &widen,
-		&q.WidenedSkills, &q.MaxLength, &ageing, &q.AgeingMax, &prefer, &q.AutoCallback)
+		&q.WidenedSkills, &q.MaxLength, &ageing, &q.AgeingMax, &prefer, &q.AutoCallback, &q.Zone)
 	s := func(n int) time.Duration { return time.Duration(n) * time.Second }
 	q.SiteID, q.OverflowQueueID, q.ClosedAction = dbid.Deref(site), dbid.Deref(overflow), ClosedAction(action)
 	q.SLA, q.OfferTimeout, q.WrapUp = s(sla), s(timeout), s(wrap)

@@ -38,6 +38,41 @@ type tenantRun struct {
 	// lastOverflow is when waiting contacts were last checked against
 	// their queues' maximum wait.
 	lastOverflow time.Time
+
+	// A queue of a site in another zone than the tenant's counts its day
+	// from its own midnight: queueZones names each queue's zone, and
+	// zoneDays holds a tally per such zone. The tenant's own zone uses
+	// tally (which also carries the agents' figures).
+	queueZones map[uuid.UUID]string
+	zoneDays   map[string]*zoneDay
+}
+
+type zoneDay struct {
+	loc   *time.Location
+	start time.Time
+	tally *stats.Tally
+}
+
+// startOfDay is the local midnight of now's day in loc.
+func startOfDay(now time.Time, loc *time.Location) time.Time {
+	l := now.In(loc)
+	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+}
+
+// zonesChanged reports a day that has ended, or a queue in a zone that has
+// no day yet (a queue added or moved to another site).
+func (tr *tenantRun) zonesChanged(now time.Time) bool {
+	for _, zd := range tr.zoneDays {
+		if !now.Before(zd.start.AddDate(0, 0, 1)) {
+			return true
+		}
+	}
+	for _, z := range tr.queueZones {
+		if _, ok := tr.zoneDays[z]; !ok && z != tr.zone.String() {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
@@ -281,9 +316,13 @@ func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 		return nil, err
 	}
 	tr.sla = make(map[uuid.UUID]time.Duration, len(queues))
+	tr.queueZones = make(map[uuid.UUID]string, len(queues))
 	for _, q := range queues {
 		tr.eng.SetQueue(q)
 		tr.sla[q.ID] = q.SLA
+		if q.Zone != "" {
+			tr.queueZones[q.ID] = q.Zone
+		}
 	}
 	agents, err := tr.d.src.Agents(ctx, tenant)
 	if err != nil {
@@ -486,20 +525,36 @@ const shortAbandon = 5 * time.Second
 // midnight it starts a new day, and on the first call it rebuilds today.
 func (tr *tenantRun) followEvents(ctx context.Context) error {
 	now := tr.d.now().In(tr.zone)
-	fresh := tr.tally == nil || !now.Before(tr.dayStart.AddDate(0, 0, 1))
+	fresh := tr.tally == nil || !now.Before(tr.dayStart.AddDate(0, 0, 1)) || tr.zonesChanged(now)
+	policy := func(q uuid.UUID) stats.Policy { return stats.Policy{SLA: tr.sla[q], ShortAbandon: shortAbandon} }
 	if fresh {
-		tr.dayStart = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, tr.zone)
+		tr.dayStart = startOfDay(now, tr.zone)
 		tr.cursor = ""
-		tr.tally = stats.NewTally(func(q uuid.UUID) stats.Policy {
-			return stats.Policy{SLA: tr.sla[q], ShortAbandon: shortAbandon}
-		})
+		tr.tally = stats.NewTally(policy)
+		tr.zoneDays = map[string]*zoneDay{}
+		for _, z := range tr.queueZones {
+			if _, ok := tr.zoneDays[z]; ok || z == tr.zone.String() {
+				continue
+			}
+			loc, err := time.LoadLocation(z)
+			if err != nil {
+				continue // counted in the tenant's zone
+			}
+			tr.zoneDays[z] = &zoneDay{loc: loc, start: startOfDay(now, loc), tally: stats.NewTally(policy)}
+		}
 		tr.dirty = true
 		if err := tr.seedPresence(ctx); err != nil {
 			tr.tally = nil // the next call starts the day again
 			return err
 		}
 	}
-	events, next, err := tr.d.src.Events(ctx, tr.lease.TenantID, tr.cursor, tr.dayStart)
+	since := tr.dayStart
+	for _, zd := range tr.zoneDays {
+		if zd.start.Before(since) {
+			since = zd.start
+		}
+	}
+	events, next, err := tr.d.src.Events(ctx, tr.lease.TenantID, tr.cursor, since)
 	if err != nil {
 		if fresh {
 			tr.tally = nil
@@ -507,7 +562,12 @@ func (tr *tenantRun) followEvents(ctx context.Context) error {
 		return err
 	}
 	for _, e := range events {
-		tr.tally.Add(e)
+		if !e.At.Before(tr.dayStart) {
+			tr.tally.Add(e)
+		}
+		if zd := tr.zoneDays[tr.queueZones[e.QueueID]]; zd != nil && !e.At.Before(zd.start) {
+			zd.tally.Add(e)
+		}
 	}
 	if fresh {
 		tr.setHandledToday()
@@ -524,6 +584,9 @@ func (tr *tenantRun) today() Today {
 	if tr.tally != nil {
 		for q := range tr.sla {
 			t.Queues[q] = tr.tally.Queue(q)
+			if zd := tr.zoneDays[tr.queueZones[q]]; zd != nil {
+				t.Queues[q] = zd.tally.Queue(q)
+			}
 		}
 		now := tr.d.now()
 		t.Agents = map[uuid.UUID]stats.AgentCounts{}
