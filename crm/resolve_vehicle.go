@@ -3,6 +3,7 @@ package crm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -179,4 +180,43 @@ func createForVehicle(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, field, v
 		return Resolution{}, err
 	}
 	return Resolution{CustomerID: customer, Candidates: []uuid.UUID{}, Created: true}, nil
+}
+
+// ChooseCustomer is the agent's answer to an ambiguous contact: agent, who
+// must hold contact (else ErrNotHeld), says it is customer's. The customer
+// may be one of the contact's candidates or any live customer of the tenant
+// (the caller checks that the agent may see them); a deleted or missing one
+// is ErrNotFound. The contact's candidates are cleared, so its screen-pop
+// shows the customer, and a 'customer_chosen' event records the choice
+// (ids only). Choosing again replaces the choice.
+func (s *Store) ChooseCustomer(ctx context.Context, tenant, agent, contact, customer uuid.UUID) (Contact, error) {
+	var c Contact
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		queue, err := lockHeld(ctx, tx, tenant, contact, agent)
+		if err != nil {
+			return fmt.Errorf("choose customer on %s: %w", contact, err)
+		}
+		var wasCandidate bool
+		err = tx.QueryRow(ctx, `
+			UPDATE contacts c SET customer_id = cu.id, candidates = '{}', updated_at = now()
+			FROM customers cu, (SELECT candidates FROM contacts WHERE tenant_id = $1 AND id = $2) old
+			WHERE c.tenant_id = $1 AND c.id = $2 AND cu.tenant_id = c.tenant_id AND cu.id = $3 AND cu.deleted_at IS NULL
+			RETURNING cu.id = ANY (old.candidates)`,
+			tenant, contact, customer).Scan(&wasCandidate)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("choose customer %s on %s: %w", customer, contact, ErrNotFound)
+		} else if err != nil {
+			return fmt.Errorf("choose customer %s on %s: %w", customer, contact, err)
+		}
+		if err := insertEvent(ctx, tx, tenant, contact, "customer_chosen", queue, agent,
+			map[string]any{"customer_id": customer, "candidate": wasCandidate}); err != nil {
+			return err
+		}
+		c, err = contactByID(ctx, tx, tenant, contact)
+		return err
+	})
+	if err != nil {
+		return Contact{}, err
+	}
+	return c, nil
 }
