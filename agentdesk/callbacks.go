@@ -98,6 +98,11 @@ func (s *Server) listCallbacks(w http.ResponseWriter, r *http.Request) {
 	if cbs == nil {
 		cbs = []crm.Callback{}
 	}
+	// A list of numbers is shown masked; the full number goes to the agent
+	// who dials it (addCallback), or through an audited reveal.
+	for i := range cbs {
+		cbs[i].Phone = crm.MaskPhone(cbs[i].Phone)
+	}
 	writeJSON(w, http.StatusOK, cbs)
 }
 
@@ -174,8 +179,10 @@ type callbackJSON struct {
 
 // addCallback adds "callback" to a held contact's console frame when the
 // contact is a callback attempt, so the console shows the number to dial
-// and the outcome buttons. Other contacts' frames stay as they were.
-func (s *Server) addCallback(ctx context.Context, tenant uuid.UUID, ct crm.Contact, f frame) error {
+// and the outcome buttons. Other contacts' frames stay as they were. The
+// number is in full (the agent dials it): a legitimate full view, audited
+// for the agent holding it before it goes out (once per contact).
+func (s *Server) addCallback(ctx context.Context, tenant, agent uuid.UUID, ct crm.Contact, f frame) error {
 	if s.callbacks == nil || ct.Channel != org.Voice {
 		return nil
 	}
@@ -183,6 +190,9 @@ func (s *Server) addCallback(ctx context.Context, tenant uuid.UUID, ct crm.Conta
 	if errors.Is(err, crm.ErrNotFound) {
 		return nil // an ordinary call
 	} else if err != nil {
+		return err
+	}
+	if err := s.contacts.AuditCallbackDial(ctx, tenant, agent, ct.ID); err != nil {
 		return err
 	}
 	f["callback"] = callbackJSON{ID: cb.ID, Phone: cb.Phone, Attempts: cb.Attempts, MaxAttempts: cb.MaxAttempts,

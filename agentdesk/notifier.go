@@ -50,10 +50,11 @@ func (n *Notifier) screenPop(ctx context.Context, tenant uuid.UUID, o routing.Of
 	)
 	go func() {
 		defer close(done)
-		pop, popErr = s.contacts.ScreenPop(ctx, tenant, contact)
+		pop, popErr = s.contacts.ScreenPopFor(ctx, tenant, contact, o.AgentID)
 	}()
 	ct, err := s.contacts.Contact(ctx, tenant, contact)
 	<-done
+	viewContact(pop, &ct, nil)
 	if err = errors.Join(err, popErr); err != nil {
 		s.log.Error("offer: screen-pop", "tenant_id", tenant, "contact_id", contact, "err", err)
 		s.publishUser(ctx, tenant, o.AgentID, frame{"type": "screen_pop", "offer_id": o.ID, "contact_id": contact, "error": "unavailable"})
@@ -87,7 +88,7 @@ func (n *Notifier) OffersReset(ctx context.Context, tenant, agent uuid.UUID) {
 // Assigned gives the agent the contact and tells the customer's side.
 func (n *Notifier) Assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
 	s := n.s
-	item, err := s.contactFrame(ctx, tenant, o.Task.ContactID)
+	item, err := s.contactFrame(ctx, tenant, o.AgentID, o.Task.ContactID)
 	if err != nil {
 		s.log.Error("assigned: load contact", "tenant_id", tenant, "contact_id", o.Task.ContactID, "err", err)
 		// The console's next snapshot shows it; ask for one.

@@ -91,8 +91,9 @@ func (s *Server) customerTimeline(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBadID)
 		return
 	}
-	// Customer first: another tenant's id is "not found", not an empty list.
-	if _, err := s.contacts.Customer(r.Context(), sess.User.TenantID, id); err != nil {
+	// Customer first: another tenant's id, or a customer outside the
+	// caller's scope, is "not found", not an empty list.
+	if _, err := s.requireVisible(r, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

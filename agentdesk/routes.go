@@ -47,6 +47,10 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/api/customers/{id}/timeline", s.customerTimeline)
 		r.Post("/api/callbacks", s.scheduleCallback)
 		r.Post("/api/contacts/{id}/callback-outcome", s.callbackOutcome)
+		// Privacy and ownership (crm decides by role and tenant setting).
+		r.Post("/api/customers/{id}/reveal", s.revealCustomer)
+		r.Post("/api/customers/{id}/owner", s.setCustomerOwner)
+		r.Post("/api/customers/{id}/shares", s.shareCustomer)
 	})
 
 	// Supervisors and admins.

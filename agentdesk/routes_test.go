@@ -48,6 +48,11 @@ var access = map[string]string{
 	"POST /api/callbacks":                      "agent (customer, queue and origin ids: cross-tenant tested)",
 	"POST /api/contacts/{id}/callback-outcome": "agent holding the contact, cross-tenant tested",
 	"GET /api/callbacks":                       "supervisor",
+
+	// Privacy and ownership (cmd/switchboard TestPrivacy has their cross-tenant cases).
+	"POST /api/customers/{id}/reveal": "agent (403 below the tenant's reveal role; audited), cross-tenant tested",
+	"POST /api/customers/{id}/owner":  "agent claims or releases, supervisor sets; cross-tenant tested",
+	"POST /api/customers/{id}/shares": "owner or supervisor, cross-tenant tested",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

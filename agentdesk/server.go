@@ -42,7 +42,8 @@ type Contacts interface {
 	MoveQueued(ctx context.Context, tenant, contact, toQueue, by uuid.UUID) (crm.Contact, error)
 	Contact(ctx context.Context, tenant, id uuid.UUID) (crm.Contact, error)
 	Messages(ctx context.Context, tenant, contact uuid.UUID, afterSeq int) ([]crm.Message, error)
-	ScreenPop(ctx context.Context, tenant, contact uuid.UUID) (crm.ScreenPop, error)
+	// Privacy: screen-pops come only scoped and masked (ScreenPopFor).
+	Privacy
 	HeldContacts(ctx context.Context, tenant, agent uuid.UUID) ([]crm.Contact, error)
 	// EndWrapUp ends the agent's wrap-up of a closed contact (Done), keeping
 	// a non-empty note; at is zero for now.

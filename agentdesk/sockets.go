@@ -344,7 +344,7 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 	items := make([]frame, 0, len(held))
 	for _, h := range held {
 		c.follow(ctx, h.ID)
-		item, err := s.contactFrame(ctx, c.tenant, h.ID)
+		item, err := s.contactFrame(ctx, c.tenant, c.agent, h.ID)
 		if err != nil {
 			c.fail(ctx, err)
 			return
@@ -369,8 +369,9 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 	}
 }
 
-// contactFrame is a held contact with its conversation and screen-pop.
-func (s *Server) contactFrame(ctx context.Context, tenant, id uuid.UUID) (frame, error) {
+// contactFrame is a contact held by agent with its conversation and
+// screen-pop, as the agent may see them (ScreenPopFor, viewContact).
+func (s *Server) contactFrame(ctx context.Context, tenant, agent, id uuid.UUID) (frame, error) {
 	ct, err := s.contacts.Contact(ctx, tenant, id)
 	if err != nil {
 		return nil, err
@@ -379,12 +380,13 @@ func (s *Server) contactFrame(ctx context.Context, tenant, id uuid.UUID) (frame,
 	if err != nil {
 		return nil, err
 	}
-	pop, err := s.contacts.ScreenPop(ctx, tenant, id)
+	pop, err := s.contacts.ScreenPopFor(ctx, tenant, id, agent)
 	if err != nil {
 		return nil, err
 	}
+	viewContact(pop, &ct, msgs)
 	f := frame{"contact": ct, "messages": msgs, "screen_pop": pop}
-	if err := s.addCallback(ctx, tenant, ct, f); err != nil {
+	if err := s.addCallback(ctx, tenant, agent, ct, f); err != nil {
 		return nil, err
 	}
 	return f, nil

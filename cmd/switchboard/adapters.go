@@ -36,6 +36,7 @@ var (
 	_ agentdesk.Accounts      = (*org.Store)(nil)
 	_ agentdesk.Contacts      = (*crm.Store)(nil)
 	_ agentdesk.Callbacks     = (*crm.Store)(nil)
+	_ agentdesk.Privacy       = (*crm.Store)(nil)
 	_ channels.DueCallbacks   = (*crm.Store)(nil)
 	_ agentdesk.Conversations = (*channels.Intake)(nil)
 )
