@@ -48,8 +48,8 @@ func (s *Store) ScreenPopFor(ctx context.Context, tenant, contact, viewer uuid.U
 		teams      []uuid.UUID
 	)
 	b := &pgx.Batch{}
-	b.Queue(screenPopQuery, tenant, contact, recentLimit).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&p.Customer, &p.Candidates, &p.Identities, &p.Vehicles, &p.ServiceOrders, &p.Deals, &p.Recent)
+	b.Queue(screenPopQuery, screenPopArgs(tenant, contact)...).QueryRow(func(r pgx.Row) error {
+		return scanScreenPop(r, &p)
 	})
 	b.Queue(viewerQuery, tenant, viewer).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&visibility, &role, &site, &teams)
@@ -89,6 +89,7 @@ func viewPop(p ScreenPop, sc Scope, places []customerPlace) ScreenPop {
 			Customer:   &CustomerSummary{ID: p.Customer.ID, Restricted: true},
 			Candidates: p.Candidates, Identities: []Identity{}, Vehicles: []Vehicle{},
 			ServiceOrders: []ServiceOrder{}, Deals: []Deal{}, Recent: []Interaction{},
+			FollowUps: []FollowUp{}, History: []HistoryLine{},
 		}
 	}
 	p.Identities = MaskIdentities(p.Identities)

@@ -35,6 +35,9 @@ type Vehicle struct {
 	Year      int       `json:"year,omitempty"`
 	MileageKM int       `json:"mileage_km,omitempty"`
 	Role      string    `json:"role"` // the customer's relation to it: owner, driver, household…
+	// OpenOrders are the vehicle's service orders not yet collected, newest
+	// first (screen-pop only; the same orders are in ScreenPop.ServiceOrders).
+	OpenOrders []ServiceOrder `json:"open_orders,omitempty"`
 }
 
 // ServiceOrder is a workshop job for a customer.
@@ -45,6 +48,7 @@ type ServiceOrder struct {
 	Status      string     `json:"status"`
 	Description string     `json:"description"`
 	Plate       string     `json:"plate"`
+	VehicleID   *uuid.UUID `json:"vehicle_id,omitempty"`
 	PromisedAt  *time.Time `json:"promised_at,omitempty"`
 	Amount      string     `json:"amount"` // decimal, e.g. "860.00"
 }
@@ -70,10 +74,28 @@ type Interaction struct {
 	Snippet   string      `json:"snippet"` // start of the latest line
 }
 
+// Owner is the user who looks after a customer.
+type Owner struct {
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+}
+
+// HistoryLine is one line of a customer's recent history in the
+// screen-pop: a message or a contact event, on any of their contacts.
+type HistoryLine struct {
+	Kind       string      `json:"kind"` // message, event
+	ContactID  uuid.UUID   `json:"contact_id"`
+	Channel    org.Channel `json:"channel"`
+	At         time.Time   `json:"at"`
+	AuthorKind string      `json:"author_kind,omitempty"` // message: customer, agent, system
+	Text       string      `json:"text,omitempty"`        // message: its start
+	Event      string      `json:"event,omitempty"`       // event: its kind (created, assigned, closed…)
+}
+
 // ScreenPop is what the console shows with an offer: who is calling and
 // what is going on with them. Lists are never null, so the console needs no
 // null checks; Customer is null when the contact has none (unknown, or
-// several candidates).
+// several candidates), Owner when the customer has no owner.
 type ScreenPop struct {
 	Customer      *CustomerSummary  `json:"customer"`
 	Candidates    []CustomerSummary `json:"candidates"`
@@ -82,15 +104,30 @@ type ScreenPop struct {
 	ServiceOrders []ServiceOrder    `json:"service_orders"`
 	Deals         []Deal            `json:"deals"`
 	Recent        []Interaction     `json:"recent"`
+	Owner         *Owner            `json:"owner"`
+	FollowUps     []FollowUp        `json:"follow_ups"` // open ones, soonest due first
+	History       []HistoryLine     `json:"history"`    // the last historyLimit lines, newest first
 }
 
 const (
 	recentLimit          = 20
 	defaultTimelineLimit = 20
+	// historyLimit lines of history come with a screen-pop. They are read
+	// from the customer's historyContacts most recently started contacts,
+	// at most historyLimit lines each, which bounds the work for a
+	// customer with years of contacts.
+	historyLimit    = 50
+	historyContacts = 50
+	// snippetLength is how much of a message a history line shows.
+	snippetLength = 200
 )
 
 // screenPopQuery builds the whole screen-pop in one round trip: one row,
-// one JSON column per part. Keys match the Go types' JSON tags.
+// one JSON column per part. Keys match the Go types' JSON tags. Every part
+// is an index lookup by (tenant, customer) or (tenant, contact):
+// customer_identities_lookup's sibling unique key, customer_vehicles' key,
+// service_orders_customer_idx, deals_customer_idx, follow_ups_customer_idx,
+// contacts_customer_idx, and messages' and contact_events' per-contact keys.
 const screenPopQuery = `
 SELECT
   CASE WHEN cu.id IS NULL THEN NULL ELSE
@@ -104,11 +141,19 @@ SELECT
    FROM customer_identities i WHERE i.tenant_id = c.tenant_id AND i.customer_id = cu.id),
   (SELECT COALESCE(json_agg(json_build_object('id', v.id, 'vin', v.vin, 'plate', v.plate, 'make', v.make,
                                               'model', v.model, 'year', v.year, 'mileage_km', v.mileage_km,
-                                              'role', cv.role) ORDER BY v.created_at, v.id), '[]')
+                                              'role', cv.role, 'open_orders', vo.orders) ORDER BY v.created_at, v.id), '[]')
    FROM customer_vehicles cv JOIN vehicles v ON v.tenant_id = cv.tenant_id AND v.id = cv.vehicle_id
+   CROSS JOIN LATERAL (
+     SELECT json_agg(json_build_object('id', o.id, 'number', o.number, 'kind', o.kind, 'status', o.status,
+                                       'description', o.description, 'plate', v.plate, 'vehicle_id', o.vehicle_id,
+                                       'promised_at', o.promised_at, 'amount', o.amount::text)
+                     ORDER BY o.created_at DESC, o.id DESC) AS orders
+     FROM service_orders o
+     WHERE o.tenant_id = cv.tenant_id AND o.customer_id = cu.id AND o.vehicle_id = v.id AND o.status <> 'collected') vo
    WHERE cv.tenant_id = c.tenant_id AND cv.customer_id = cu.id),
   (SELECT COALESCE(json_agg(json_build_object('id', o.id, 'number', o.number, 'kind', o.kind, 'status', o.status,
                                               'description', o.description, 'plate', COALESCE(v.plate, ''),
+                                              'vehicle_id', o.vehicle_id,
                                               'promised_at', o.promised_at, 'amount', o.amount::text)
                             ORDER BY o.created_at DESC, o.id DESC), '[]')
    FROM service_orders o LEFT JOIN vehicles v ON v.tenant_id = o.tenant_id AND v.id = o.vehicle_id
@@ -128,19 +173,61 @@ SELECT
      FROM contacts o
      WHERE o.tenant_id = c.tenant_id AND o.customer_id = cu.id AND o.id <> c.id
      ORDER BY o.created_at DESC, o.id DESC
-     LIMIT $3) r)
+     LIMIT $3) r),
+  (SELECT json_build_object('id', u.id, 'name', u.display_name)
+   FROM users u WHERE u.tenant_id = cu.tenant_id AND u.id = cu.owner_id),
+  (SELECT COALESCE(json_agg(json_build_object('id', f.id, 'customer_id', f.customer_id, 'contact_id', f.contact_id,
+                                              'assigned_to', f.assigned_to, 'kind', f.kind, 'due_at', f.due_at,
+                                              'done_at', f.done_at, 'note', f.note, 'created_by', f.created_by,
+                                              'created_at', f.created_at) ORDER BY f.due_at, f.id), '[]')
+   FROM follow_ups f WHERE f.tenant_id = c.tenant_id AND f.customer_id = cu.id AND f.done_at IS NULL),
+  (SELECT COALESCE(json_agg(json_build_object('kind', h.kind, 'contact_id', h.contact_id, 'channel', h.channel,
+                                              'at', h.at, 'author_kind', h.author_kind, 'text', h.text,
+                                              'event', h.event) ORDER BY h.at DESC, h.kind, h.n DESC), '[]')
+   FROM (
+     SELECT x.* FROM (
+       SELECT 'message' AS kind, o.id AS contact_id, o.channel, m.created_at AS at, m.author_kind,
+              left(m.body, $5) AS text, '' AS event, m.seq::bigint AS n
+       FROM (SELECT oc.tenant_id, oc.id, oc.channel FROM contacts oc
+             WHERE oc.tenant_id = c.tenant_id AND oc.customer_id = cu.id
+             ORDER BY oc.created_at DESC LIMIT $6) o
+       CROSS JOIN LATERAL (SELECT m.created_at, m.author_kind, m.body, m.seq FROM messages m
+                           WHERE m.tenant_id = o.tenant_id AND m.contact_id = o.id
+                           ORDER BY m.seq DESC LIMIT $4) m
+       UNION ALL
+       SELECT 'event', o.id, o.channel, e.at, '', '', e.kind, e.id
+       FROM (SELECT oc.tenant_id, oc.id, oc.channel FROM contacts oc
+             WHERE oc.tenant_id = c.tenant_id AND oc.customer_id = cu.id
+             ORDER BY oc.created_at DESC LIMIT $6) o
+       CROSS JOIN LATERAL (SELECT e.at, e.kind, e.id FROM contact_events e
+                           WHERE e.tenant_id = o.tenant_id AND e.contact_id = o.id
+                           ORDER BY e.id DESC LIMIT $4) e) x
+     ORDER BY x.at DESC, x.kind, x.n DESC
+     LIMIT $4) h)
 FROM contacts c
 LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id AND cu.deleted_at IS NULL
 WHERE c.tenant_id = $1 AND c.id = $2`
 
-// ScreenPop gathers what the console shows for a contact: its customer (or
-// the candidates), identities, vehicles, open service orders (newest first),
-// open deals, and the customer's last interactions on every channel except
-// this contact.
+// screenPopArgs are screenPopQuery's arguments after tenant and contact.
+func screenPopArgs(tenant, contactID uuid.UUID) []any {
+	return []any{tenant, contactID, recentLimit, historyLimit, snippetLength, historyContacts}
+}
+
+// scanScreenPop reads screenPopQuery's row into p (also for ScreenPopFor's
+// batch).
+func scanScreenPop(r pgx.Row, p *ScreenPop) error {
+	return r.Scan(&p.Customer, &p.Candidates, &p.Identities, &p.Vehicles, &p.ServiceOrders, &p.Deals, &p.Recent,
+		&p.Owner, &p.FollowUps, &p.History)
+}
+
+// ScreenPop gathers what the console shows for a contact, in one round
+// trip: its customer (or the candidates), identities, vehicles with their
+// open orders, open service orders (newest first), open deals, the owner,
+// open follow-ups, the customer's last interactions on every channel except
+// this contact, and the last lines of their history (messages and events).
 func (s *Store) ScreenPop(ctx context.Context, tenant, contactID uuid.UUID) (ScreenPop, error) {
 	var p ScreenPop
-	err := s.pool.QueryRow(ctx, screenPopQuery, tenant, contactID, recentLimit).Scan(
-		&p.Customer, &p.Candidates, &p.Identities, &p.Vehicles, &p.ServiceOrders, &p.Deals, &p.Recent)
+	err := scanScreenPop(s.pool.QueryRow(ctx, screenPopQuery, screenPopArgs(tenant, contactID)...), &p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ScreenPop{}, fmt.Errorf("screen-pop of %s: %w", contactID, ErrNotFound)
 	} else if err != nil {

@@ -72,10 +72,50 @@ func TestScreenPop(t *testing.T) {
 		t.Fatalf("contacts resolved to %s and %s, want %s", chat.CustomerID, current.CustomerID, cust)
 	}
 
+	// An owner and follow-ups: one open, one done (not shown).
+	if _, err := b.pool.Exec(ctx, `UPDATE customers SET owner_id = $1 WHERE id = $2`, b.a.Agent2, cust); err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	open, err := b.store.CreateFollowUp(ctx, b.a.ID, cust, b.a.Agent, crm.NewFollowUp{AssignedTo: b.a.Agent, Kind: "reminder", DueAt: due, Note: "ask about the ID.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := b.store.CreateFollowUp(ctx, b.a.ID, cust, b.a.Agent, crm.NewFollowUp{AssignedTo: b.a.Agent, Kind: "callback", DueAt: due.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE follow_ups SET done_at = now() WHERE id = $1`, done.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	pop, err := b.store.ScreenPop(ctx, b.a.ID, current.ContactID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// History: every line of both contacts (fewer than the limit), newest
+	// first, messages cut to 200 characters.
+	var sawAgentLine, sawCurrentLine, sawCreated bool
+	for i, h := range pop.History {
+		if i > 0 && h.At.After(pop.History[i-1].At) {
+			t.Errorf("history line %d (%s) is newer than the one before it", i, h.At)
+		}
+		switch {
+		case h.Kind == "message" && h.AuthorKind == "agent" && h.ContactID == chat.ContactID:
+			sawAgentLine = h.Text == long[:200]
+		case h.Kind == "message" && h.ContactID == current.ContactID:
+			sawCurrentLine = h.Text == "Hello, is my car ready?" && h.Channel == org.Email
+		case h.Kind == "event" && h.Event == "created" && h.ContactID == current.ContactID:
+			sawCreated = true
+		}
+	}
+	if !sawAgentLine || !sawCurrentLine || !sawCreated {
+		t.Errorf("ScreenPop history = %+v, want the agent's line cut to 200, the current e-mail and its created event", pop.History)
+	}
+	pop.History = nil
+	so2 := crm.ServiceOrder{ID: orderIDs[1], Number: "SO-2", Kind: "repair", Status: "in_progress", Description: "brake pads", Plate: "沪A12345", VehicleID: &lavida, PromisedAt: &promised, Amount: "860.00"}
+	so3 := crm.ServiceOrder{ID: orderIDs[2], Number: "SO-3", Kind: "maintenance", Status: "booked", Description: "10k service", Plate: "沪AD67890", VehicleID: &han, Amount: "0.00"}
+	open.CreatedAt = pop.FollowUps[0].CreatedAt
 	want := crm.ScreenPop{
 		Customer:   &crm.CustomerSummary{ID: cust, Name: "王伟 Wang Wei", Kind: "person", Tier: "gold", Language: "zh", Notes: "prefers WeChat"},
 		Candidates: []crm.CustomerSummary{},
@@ -85,13 +125,13 @@ func TestScreenPop(t *testing.T) {
 			{Kind: "phone", Value: "+8613800138000"},
 		},
 		Vehicles: []crm.Vehicle{
-			{ID: lavida, VIN: "LSVAU2180N2183294", Plate: "沪A12345", Make: "Volkswagen", Model: "Lavida", Year: 2022, MileageKM: 38500, Role: "owner"},
-			{ID: han, Plate: "沪AD67890", Make: "BYD", Model: "Han EV", Role: "household"},
+			{ID: lavida, VIN: "LSVAU2180N2183294", Plate: "沪A12345", Make: "Volkswagen", Model: "Lavida", Year: 2022, MileageKM: 38500, Role: "owner",
+				OpenOrders: []crm.ServiceOrder{so2}},
+			{ID: han, Plate: "沪AD67890", Make: "BYD", Model: "Han EV", Role: "household", OpenOrders: []crm.ServiceOrder{so3}},
 		},
-		ServiceOrders: []crm.ServiceOrder{ // open only, newest first
-			{ID: orderIDs[2], Number: "SO-3", Kind: "maintenance", Status: "booked", Description: "10k service", Plate: "沪AD67890", Amount: "0.00"},
-			{ID: orderIDs[1], Number: "SO-2", Kind: "repair", Status: "in_progress", Description: "brake pads", Plate: "沪A12345", PromisedAt: &promised, Amount: "860.00"},
-		},
+		ServiceOrders: []crm.ServiceOrder{so3, so2}, // open only, newest first
+		Owner:         &crm.Owner{ID: b.a.Agent2, Name: "Agent 2 a"},
+		FollowUps:     []crm.FollowUp{open},
 		Deals: []crm.Deal{{ID: deal, Stage: "test_drive", VehicleDesc: "Volkswagen ID.4 CROZZ", Value: "219900.00", SalespersonID: &b.a.Agent2, SalespersonName: "Agent 2 a"}},
 		Recent: []crm.Interaction{{ContactID: chat.ContactID, Channel: org.Chat, State: "closed", Subject: "",
 			At: pop.Recent[0].At, Snippet: ("Your car is ready. We washed it too. " + strings.Repeat("x", 200))[:120]}},
@@ -109,7 +149,7 @@ func TestScreenPop(t *testing.T) {
 	if err := json.Unmarshal(raw, &keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"customer", "candidates", "identities", "vehicles", "service_orders", "deals", "recent"} {
+	for _, k := range []string{"customer", "candidates", "identities", "vehicles", "service_orders", "deals", "recent", "owner", "follow_ups", "history"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("screen-pop JSON lacks %q: %s", k, raw)
 		}
@@ -125,7 +165,7 @@ func TestScreenPopWithoutCustomer(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := json.Marshal(pop)
-	const want = `{"customer":null,"candidates":[],"identities":[],"vehicles":[],"service_orders":[],"deals":[],"recent":[]}`
+	const want = `{"customer":null,"candidates":[],"identities":[],"vehicles":[],"service_orders":[],"deals":[],"recent":[],"owner":null,"follow_ups":[],"history":[]}`
 	if string(raw) != want {
 		t.Errorf("ScreenPop(no customer) = %s, want %s", raw, want)
 	}
@@ -191,6 +231,26 @@ func TestSeederWritesRejectBadValues(t *testing.T) {
 	}
 	if n := b.count(t, `SELECT count(*) FROM vehicles`); n != 0 {
 		t.Errorf("vehicles after a failed AddVehicle = %d, want 0", n)
+	}
+}
+
+// The history is the newest historyLimit (50) lines, however many there
+// are.
+func TestScreenPopHistoryLimit(t *testing.T) {
+	b := setup(t)
+	ctx := ctxT(t)
+	res := b.record(t, inbound(b.a, "mail-1", "wang.wei@example.cn"))
+	if _, err := b.pool.Exec(ctx, `
+		INSERT INTO contact_events (tenant_id, contact_id, kind, at)
+		SELECT $1, $2, 'note_' || g, now() + g * interval '1 second' FROM generate_series(1, 80) g`, b.a.ID, res.ContactID); err != nil {
+		t.Fatal(err)
+	}
+	pop, err := b.store.ScreenPop(ctx, b.a.ID, res.ContactID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pop.History) != 50 || pop.History[0].Event != "note_80" || pop.History[49].Event != "note_31" {
+		t.Errorf("ScreenPop history: %d lines from %+v, want 50 from note_80 to note_31", len(pop.History), pop.History[0])
 	}
 }
 

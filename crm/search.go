@@ -151,7 +151,8 @@ func classify(text string) searchTerms {
 		}
 		return st
 	}
-	if !strings.ContainsAny(t, " \t") && len(t) <= 64 {
+	// Order numbers have digits and no spaces ("SO-2024-0001").
+	if digits > 0 && !strings.ContainsAny(t, " \t") && len(t) <= 64 {
 		st.orders = []string{t}
 		if u := strings.ToUpper(t); u != t {
 			st.orders = append(st.orders, u)
@@ -258,25 +259,25 @@ func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCurs
 				WHERE i.tenant_id = `+t+` AND i.kind = 'phone' AND i.value = ANY (`+a.add(st.phones)+`::text[])`)
 		}
 		if st.email != "" {
-			parts = append(parts, `SELECT i.customer_id, 'email' FROM customer_identities i
+			parts = append(parts, `SELECT i.customer_id, 'email' AS match FROM customer_identities i
 				WHERE i.tenant_id = `+t+` AND i.kind = 'email' AND i.value = `+a.add(st.email))
 		}
-		if st.exact != "" && st.email == "" && !st.phoneLike && st.han == "" {
-			parts = append(parts, `SELECT i.customer_id, 'external' FROM customer_identities i
+		if st.exact != "" && st.email == "" && !st.phoneLike && st.han == "" && st.latin == "" {
+			parts = append(parts, `SELECT i.customer_id, 'external' AS match FROM customer_identities i
 				WHERE i.tenant_id = `+t+` AND i.kind IN ('external', 'wechat') AND i.value = `+a.add(st.exact))
 		}
 		if st.vin != "" {
-			parts = append(parts, `SELECT cv.customer_id, 'vin' FROM vehicles v
+			parts = append(parts, `SELECT cv.customer_id, 'vin' AS match FROM vehicles v
 				JOIN customer_vehicles cv ON cv.tenant_id = v.tenant_id AND cv.vehicle_id = v.id
 				WHERE v.tenant_id = `+t+` AND v.vin <> '' AND upper(v.vin) = `+a.add(st.vin))
 		}
 		if st.plate != "" {
-			parts = append(parts, `SELECT cv.customer_id, 'plate' FROM vehicles v
+			parts = append(parts, `SELECT cv.customer_id, 'plate' AS match FROM vehicles v
 				JOIN customer_vehicles cv ON cv.tenant_id = v.tenant_id AND cv.vehicle_id = v.id
 				WHERE v.tenant_id = `+t+` AND v.plate <> '' AND sb_plate_key(v.plate) = sb_plate_key(`+a.add(st.plate)+`::text)`)
 		}
 		if len(st.orders) > 0 {
-			parts = append(parts, `SELECT o.customer_id, 'order' FROM service_orders o
+			parts = append(parts, `SELECT o.customer_id, 'order' AS match FROM service_orders o
 				WHERE o.tenant_id = `+t+` AND o.number = ANY (`+a.add(st.orders)+`::text[])`)
 		}
 		if len(parts) > 0 {
