@@ -152,7 +152,7 @@ func NormalizePhoneAt(raw, country, areaCode string) (string, error) {
 		}
 		return r
 	}, strings.TrimSpace(raw))
-	if areaCode != "" && (len(local) == 7 || len(local) == 8) && local[0] >= '2' && local[0] <= '9' &&
+	if areaCode != "" && (len(local) == 7 || len(local) == 8) && local[0] != '0' &&
 		strings.Trim(local, "0123456789") == "" && (country == "" || strings.EqualFold(country, "CN")) {
 		raw = "0" + areaCode + local
 	}
