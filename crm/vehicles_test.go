@@ -61,12 +61,12 @@ func TestNormalizePlate(t *testing.T) {
 		{"京 ad-12345", "京AD12345"},
 		{"粤B1234学", "粤B1234学"}, // learner plate
 		{"浙A0000Z", "浙A0000Z"},
-		{"沪A1234", ""},     // too short
-		{"沪A1234567", ""},  // too long
-		{"AA12345", ""},    // no province
-		{"哈A12345", ""},    // not a province abbreviation
-		{"沪112345", ""},    // office must be a letter
-		{"沪A12345!", ""},   // stray character
+		{"沪A1234", ""},    // too short
+		{"沪A1234567", ""}, // too long
+		{"AA12345", ""},   // no province
+		{"哈A12345", ""},   // not a province abbreviation
+		{"沪112345", ""},   // office must be a letter
+		{"沪A12345!", ""},  // stray character
 		{"", ""},
 	} {
 		got, err := crm.NormalizePlate(c.in)
