@@ -34,6 +34,12 @@ type Config struct {
 
 	// CallbackInterval is how often each node looks for due callbacks.
 	CallbackInterval time.Duration `env:"SWITCHBOARD_CALLBACK_INTERVAL" envDefault:"1s"`
+
+	// TierWindow is the revenue window customers' tiers are computed over;
+	// TierInterval how often each tenant's tiers are recomputed (once
+	// across all nodes).
+	TierWindow   time.Duration `env:"SWITCHBOARD_TIER_WINDOW" envDefault:"8760h"`
+	TierInterval time.Duration `env:"SWITCHBOARD_TIER_INTERVAL" envDefault:"24h"`
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

@@ -195,6 +195,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	g.Go(func() error {
 		return channels.NewCallbackScheduler(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), cfg.CallbackInterval, log).Run(gctx)
 	})
+	// Every node runs the tier job; crm recomputes each tenant once per interval.
+	g.Go(func() error {
+		return (&crm.TierJob{Store: people, Window: cfg.TierWindow, Every: cfg.TierInterval, Log: log}).Run(gctx)
+	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
