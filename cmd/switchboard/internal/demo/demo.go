@@ -290,39 +290,16 @@ func (g *gen) customer(ctx context.Context, people *crm.Store, tenant uuid.UUID,
 }
 
 // withCheckDigit sets position 9 of a 17-character VIN to its ISO 3779 /
-// North American check digit, so demo VINs validate like real ones.
+// North American check digit (crm.VINCheckDigit), so demo VINs pass
+// crm.ValidVIN like real ones.
 func withCheckDigit(vin string) string {
-	weights := [17]int{8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2}
 	b := []byte(strings.ToUpper(vin))
-	if len(b) != 17 {
-		panic("demo: VIN must be 17 characters: " + vin)
+	d, ok := crm.VINCheckDigit(string(b))
+	if !ok {
+		panic("demo: VIN must be 17 characters without I, O or Q: " + vin)
 	}
-	sum := 0
-	for i, c := range b {
-		if i == 8 {
-			continue
-		}
-		sum += vinValue(c) * weights[i]
-	}
-	d := sum % 11
-	if d == 10 {
-		b[8] = 'X'
-	} else {
-		b[8] = byte('0' + d)
-	}
+	b[8] = d
 	return string(b)
-}
-
-func vinValue(c byte) int {
-	if c >= '0' && c <= '9' {
-		return int(c - '0')
-	}
-	const letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
-	const values = "12345678123457923456789"
-	if i := strings.IndexByte(letters, c); i >= 0 {
-		return int(values[i] - '0')
-	}
-	return 0
 }
 
 // serviceHours is a workshop's week: Monday to Saturday 08:00–18:00 in
