@@ -513,7 +513,7 @@ func TestRecomputeTiers(t *testing.T) {
 	if err != nil || run.Changed != 0 || run.Gold != 3 {
 		t.Errorf("second run = %+v, %v, want 0 changed, 3 gold", run, err)
 	}
-	// A lost deal has no won_at; reopening a won one clears it.
+	// The trigger stamped the won deals (c2, c3, c12) and no other.
 	var stamped int
 	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM deals WHERE tenant_id = $1 AND won_at IS NOT NULL`, a).Scan(&stamped); err != nil || stamped != 3 {
 		t.Errorf("deals with won_at = %d, %v, want 3 (the won ones)", stamped, err)

@@ -133,20 +133,22 @@ type TierJob struct {
 	Now    func() time.Time // default time.Now
 }
 
-// Run recomputes due tenants at once and then every Check until ctx ends.
-// A failing tenant is logged and retried at the next check; it never stops
-// the others.
+// Run recomputes due tenants every Check until ctx ends. The first check
+// comes after Check, not at start: a node that restarts does no heavy
+// work while it starts, and a fresh database (the demo, end-to-end tests)
+// keeps its tiers until then. A failing tenant is logged and retried at
+// the next check; it never stops the others.
 func (j *TierJob) Run(ctx context.Context) error {
 	j.defaults()
 	t := time.NewTicker(j.Check)
 	defer t.Stop()
 	for {
-		j.RunDue(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		j.RunDue(ctx)
 	}
 }
 
