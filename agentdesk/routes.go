@@ -45,6 +45,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/console", s.consolePage)
 		r.Get("/ws/agent", s.agentSocket)
 		r.Get("/api/customers/{id}/timeline", s.customerTimeline)
+		r.Get("/api/search", s.search)
 		r.Post("/api/callbacks", s.scheduleCallback)
 		r.Post("/api/contacts/{id}/callback-outcome", s.callbackOutcome)
 		// Privacy and ownership (crm decides by role and tenant setting).

@@ -34,6 +34,7 @@ var access = map[string]string{
 	"GET /console":                     "agent",
 	"GET /ws/agent":                    "agent",
 	"GET /api/customers/{id}/timeline": "agent, cross-tenant tested",
+	"GET /api/search":                  "agent (no id; results are the caller's tenant and scope: crm TestSearchScopeAndTenant)",
 	"GET /wallboard":                   "supervisor",
 	"GET /ws/wallboard":                "supervisor",
 	"POST /api/agents/{id}/presence":   "supervisor, cross-tenant tested",

@@ -44,6 +44,7 @@ type Contacts interface {
 	Messages(ctx context.Context, tenant, contact uuid.UUID, afterSeq int) ([]crm.Message, error)
 	// Privacy: screen-pops come only scoped and masked (ScreenPopFor).
 	Privacy
+	Searcher
 	HeldContacts(ctx context.Context, tenant, agent uuid.UUID) ([]crm.Contact, error)
 	// EndWrapUp ends the agent's wrap-up of a closed contact (Done), keeping
 	// a non-empty note; at is zero for now.
