@@ -40,6 +40,13 @@ type Config struct {
 	// across all nodes).
 	TierWindow   time.Duration `env:"SWITCHBOARD_TIER_WINDOW" envDefault:"8760h"`
 	TierInterval time.Duration `env:"SWITCHBOARD_TIER_INTERVAL" envDefault:"24h"`
+
+	// Webhook delivery (crm/webhook): every node runs a worker; the outbox
+	// claim keeps them off each other's rows.
+	WebhookInterval   time.Duration `env:"SWITCHBOARD_WEBHOOK_INTERVAL" envDefault:"1s"`
+	WebhookTimeout    time.Duration `env:"SWITCHBOARD_WEBHOOK_TIMEOUT" envDefault:"10s"`
+	WebhookMaxBackoff time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_BACKOFF" envDefault:"1h"`
+	WebhookMaxAge     time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_AGE" envDefault:"72h"`
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-cc/switchboard/channels"
 	"github.com/switchboard-cc/switchboard/channels/chat"
 	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/crm/webhook"
 	"github.com/switchboard-cc/switchboard/internal/bus"
 	"github.com/switchboard-cc/switchboard/internal/ratelimit"
 	"github.com/switchboard-cc/switchboard/migrations"
@@ -34,6 +35,8 @@ Usage:
   switchboard serve [--demo]   run the server (applies migrations first)
   switchboard migrate          apply database migrations and exit
   switchboard demo             load the demo dealer group (skipped if present)
+  switchboard import --tenant NAME [--format csv|jsonl] FILE
+                               upsert customers from a file by external id
   switchboard help             show this text
 
 Configuration comes from the environment; see README.md. The essentials:
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "import":
+		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "serve", "migrate", "demo":
 	default:
 		fmt.Fprint(stderr, usage)
@@ -198,6 +203,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	// Every node runs the tier job; crm recomputes each tenant once per interval.
 	g.Go(func() error {
 		return (&crm.TierJob{Store: people, Window: cfg.TierWindow, Every: cfg.TierInterval, Log: log}).Run(gctx)
+	})
+	// Every node delivers webhooks from the outbox.
+	g.Go(func() error {
+		return webhook.New(pool, webhook.Config{Interval: cfg.WebhookInterval, Timeout: cfg.WebhookTimeout,
+			MaxBackoff: cfg.WebhookMaxBackoff, MaxAge: cfg.WebhookMaxAge}, log).Run(gctx)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
