@@ -92,7 +92,7 @@ func (s *Store) RecycleBin(ctx context.Context, tenant uuid.UUID, before time.Ti
 	limit = min(limit, 200)
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, name, kind, deleted_at, merged_into FROM customers
-		WHERE tenant_id = $1 AND deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at < COALESCE($2, 'infinity')
+		WHERE tenant_id = $1 AND deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at < COALESCE($2::timestamptz, 'infinity')
 		ORDER BY deleted_at DESC, id DESC LIMIT $3`, tenant, nullTime(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("recycle bin: %w", err)
