@@ -25,9 +25,39 @@ function section(title, items) {
   return el('section', { class: 'pop-section' }, el('h4', {}, title), el('ul', {}, items));
 }
 
+function identityItems(ids) {
+  return ids.filter((i) => i.kind !== 'chat').map((i) => el('li', {}, el('span', { class: 'muted' }, i.kind + ' '), i.value));
+}
+
+// Identities come masked (+86 138****8000). "Show number" asks for the full
+// values: the server allows it by role (403 otherwise) and audits each view.
+function contactDetails(pop) {
+  const s = section('Contact details', identityItems(pop.identities || []));
+  const c = pop.customer;
+  if (!s || !c || c.restricted) return s;
+  const fail = (msg) => { toast(msg); btn.disabled = false; };
+  const btn = el('button', { class: 'reveal', 'data-action': 'reveal', onclick: async () => {
+    btn.disabled = true;
+    try {
+      const res = await fetch(`/api/customers/${encodeURIComponent(c.id)}/reveal`,
+        { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
+      if (res.status === 403) return toast('Your role does not allow full numbers.');
+      if (!res.ok) return fail('Could not show the number.');
+      const body = await res.json();
+      s.querySelector('ul').replaceChildren(...identityItems(body.identities || []));
+      btn.remove();
+    } catch (e) {
+      fail('Could not show the number.');
+    }
+  } }, 'Show number');
+  s.append(btn);
+  return s;
+}
+
 function screenPop(pop, nameTestID) {
   const c = pop.customer;
-  const name = c ? c.name || 'Unnamed customer' : 'Unknown visitor';
+  // A customer outside the agent's sites comes restricted: id only.
+  const name = c ? (c.restricted ? 'Restricted customer (outside your sites)' : c.name || 'Unnamed customer') : 'Unknown visitor';
   return el('div', { class: 'pop' },
     el('div', { class: 'pop-head' },
       el('span', { class: 'pop-name', 'data-testid': nameTestID }, name),
@@ -35,7 +65,7 @@ function screenPop(pop, nameTestID) {
     c && c.notes ? el('p', { class: 'notes' }, c.notes) : null,
     section('Possible customers', (pop.candidates || []).map((k) => el('li', {}, k.name))),
     // Chat visitor ids identify a browser, not something an agent can use.
-    section('Contact details', (pop.identities || []).filter((i) => i.kind !== 'chat').map((i) => el('li', {}, el('span', { class: 'muted' }, i.kind + ' '), i.value))),
+    contactDetails(pop),
     section('Vehicles', (pop.vehicles || []).map((v) => el('li', {},
       el('b', {}, v.plate || v.vin), ` ${v.make} ${v.model}${v.year ? ' ' + v.year : ''}`))),
     section('Open service orders', (pop.service_orders || []).map((o) => el('li', {},
