@@ -54,6 +54,15 @@ var access = map[string]string{
 	"POST /api/customers/{id}/reveal": "agent (403 below the tenant's reveal role; audited), cross-tenant tested",
 	"POST /api/customers/{id}/owner":  "agent claims or releases, supervisor sets; cross-tenant tested",
 	"POST /api/customers/{id}/shares": "owner or supervisor, cross-tenant tested",
+
+	// Duplicates, merge, recycle bin (cmd/switchboard TestMergeOverHTTP has their cross-tenant cases).
+	"GET /api/customers/{id}/duplicates": "agent, cross-tenant tested",
+	"GET /api/duplicates":                "supervisor",
+	"POST /api/customers/{id}/merge":     "supervisor, cross-tenant tested (path and body ids)",
+	"POST /api/merges/{id}/undo":         "supervisor, cross-tenant tested",
+	"DELETE /api/customers/{id}":         "supervisor, cross-tenant tested",
+	"POST /api/customers/{id}/restore":   "supervisor, cross-tenant tested",
+	"GET /api/recycle-bin":               "supervisor",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

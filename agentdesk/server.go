@@ -45,6 +45,7 @@ type Contacts interface {
 	// Privacy: screen-pops come only scoped and masked (ScreenPopFor).
 	Privacy
 	Searcher
+	Searcher
 	HeldContacts(ctx context.Context, tenant, agent uuid.UUID) ([]crm.Contact, error)
 	// EndWrapUp ends the agent's wrap-up of a closed contact (Done), keeping
 	// a non-empty note; at is zero for now.

@@ -37,6 +37,7 @@ var (
 	_ agentdesk.Contacts      = (*crm.Store)(nil)
 	_ agentdesk.Callbacks     = (*crm.Store)(nil)
 	_ agentdesk.Privacy       = (*crm.Store)(nil)
+	_ agentdesk.Merges        = (*crm.Store)(nil)
 	_ channels.DueCallbacks   = (*crm.Store)(nil)
 	_ agentdesk.Conversations = (*channels.Intake)(nil)
 )

@@ -47,6 +47,10 @@ type Config struct {
 	WebhookTimeout    time.Duration `env:"SWITCHBOARD_WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookMaxBackoff time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_BACKOFF" envDefault:"1h"`
 	WebhookMaxAge     time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_AGE" envDefault:"72h"`
+
+	// PurgeAfter is how long a deleted customer stays in the recycle bin
+	// before their personal data is erased (crm.Purger).
+	PurgeAfter time.Duration `env:"SWITCHBOARD_PURGE_AFTER" envDefault:"720h"`
 }
 
 func loadConfig(getenv func(string) string) (Config, error) {

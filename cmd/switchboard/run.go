@@ -204,6 +204,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	g.Go(func() error {
 		return (&crm.TierJob{Store: people, Window: cfg.TierWindow, Every: cfg.TierInterval, Log: log}).Run(gctx)
 	})
+	// Every node runs the purge; crm skips customers another node is purging.
+	g.Go(func() error { return crm.NewPurger(people, cfg.PurgeAfter, time.Hour, log).Run(gctx) })
 	// Every node delivers webhooks from the outbox.
 	g.Go(func() error {
 		return webhook.New(pool, webhook.Config{Interval: cfg.WebhookInterval, Timeout: cfg.WebhookTimeout,
