@@ -75,11 +75,16 @@ type Contact struct {
 	// WrapUpUntil is set while the agent wraps up the closed contact: the
 	// assignment holds their slot until then (Close, HeldContacts).
 	WrapUpUntil *time.Time `json:"wrap_up_until,omitempty"`
+	// CustomerReadSeq and AgentReadSeq are the highest seq each side has
+	// read (MarkRead): the console's and the widget's read receipts.
+	CustomerReadSeq int `json:"customer_read_seq"`
+	AgentReadSeq    int `json:"agent_read_seq"`
 }
 
 const contactSelect = `
 SELECT c.id, c.channel, c.queue_id, q.name, c.state, c.subject, c.arrived_at, c.customer_id,
-       COALESCE(cu.name, ''), c.candidates, c.site_id, c.priority, c.closed_at, c.wrap_up
+       COALESCE(cu.name, ''), c.candidates, c.site_id, c.priority, c.closed_at, c.wrap_up,
+       c.customer_read_seq, c.agent_read_seq
 FROM contacts c
 JOIN queues q ON q.tenant_id = c.tenant_id AND q.id = c.queue_id
 LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id AND cu.deleted_at IS NULL`
@@ -87,7 +92,7 @@ LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id A
 func scanContact(r pgx.CollectableRow) (Contact, error) {
 	var c Contact
 	err := r.Scan(&c.ID, &c.Channel, &c.QueueID, &c.QueueName, &c.State, &c.Subject, &c.ArrivedAt, &c.CustomerID,
-		&c.CustomerName, &c.Candidates, &c.SiteID, &c.Priority, &c.ClosedAt, &c.WrapUp)
+		&c.CustomerName, &c.Candidates, &c.SiteID, &c.Priority, &c.ClosedAt, &c.WrapUp, &c.CustomerReadSeq, &c.AgentReadSeq)
 	if len(c.Candidates) == 0 {
 		c.Candidates = nil
 	}
@@ -126,6 +131,8 @@ type Message struct {
 	// ClientID is the sender's own id for the line (see clientIDFromKey), so
 	// that a client can match the stored line to the one it sent.
 	ClientID string `json:"client_id,omitempty"`
+	// Attachment is the file a chat line carries, if any (chat.go).
+	Attachment *AttachmentInfo `json:"attachment,omitempty"`
 }
 
 // messageSelect names an agent's line by the agent and a customer's by the
@@ -135,17 +142,26 @@ SELECT m.id, m.contact_id, m.seq, m.author_kind, m.author_id,
        CASE m.author_kind WHEN 'agent' THEN COALESCE(u.display_name, '')
                           WHEN 'customer' THEN COALESCE(cu.name, '')
                           ELSE '' END,
-       m.body, m.created_at, COALESCE(m.idempotency_key, '')
+       m.body, m.created_at, COALESCE(m.idempotency_key, ''),
+       ca.id, COALESCE(ca.name, ''), COALESCE(ca.content_type, ''), COALESCE(ca.size, 0)
 FROM messages m
 JOIN contacts c ON c.tenant_id = m.tenant_id AND c.id = m.contact_id
+LEFT JOIN chat_attachments ca ON ca.tenant_id = m.tenant_id AND ca.message_key = m.idempotency_key
 LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id AND cu.deleted_at IS NULL
 LEFT JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.author_id`
 
 func scanMessage(r pgx.CollectableRow) (Message, error) {
 	var m Message
 	var key string
-	err := r.Scan(&m.ID, &m.ContactID, &m.Seq, &m.AuthorKind, &m.AuthorID, &m.AuthorName, &m.Body, &m.At, &key)
+	var att AttachmentInfo
+	var attID *uuid.UUID
+	err := r.Scan(&m.ID, &m.ContactID, &m.Seq, &m.AuthorKind, &m.AuthorID, &m.AuthorName, &m.Body, &m.At, &key,
+		&attID, &att.Name, &att.ContentType, &att.Size)
 	m.ClientID = clientIDFromKey(key)
+	if attID != nil {
+		att.ID = *attID
+		m.Attachment = &att
+	}
 	return m, err
 }
 
