@@ -75,6 +75,8 @@ type clientFrame struct {
 	WrapUp    string `json:"wrap_up"`
 	QueueID   string `json:"queue_id"`
 	AgentID   string `json:"agent_id"`
+	// CustomerID: choose_customer's answer for an ambiguous contact.
+	CustomerID string `json:"customer_id"`
 }
 
 func decodeFrame(p []byte, v any) error {
@@ -433,6 +435,8 @@ func (c *agentConsole) onFrame(ctx context.Context, p []byte) {
 		err = c.endWrapUp(ctx, f)
 	case "transfer":
 		err = c.transfer(ctx, f)
+	case "choose_customer":
+		err = c.chooseCustomer(ctx, f)
 	default:
 		c.refuse(f.ID, "unknown_type", fmt.Sprintf("unknown frame type %q", f.Type))
 		return
@@ -629,5 +633,39 @@ func (c *agentConsole) transfer(ctx context.Context, f clientFrame) error {
 	c.send(frame{"type": "ack", "ref": f.ID})
 	closed["state"], closed["customer_id"], closed["transferred_to"] = ct.State, ct.CustomerID, ct.QueueName
 	c.s.publishUser(ctx, c.tenant, c.agent, closed)
+	return nil
+}
+
+// chooseCustomer: the agent holding an ambiguous contact says whose it is
+// (one of the candidates, or any customer the agent may see); the contact
+// takes that customer and the refreshed screen-pop follows as a
+// screen_pop frame.
+func (c *agentConsole) chooseCustomer(ctx context.Context, f clientFrame) error {
+	contact, err := parseID("contact_id", f.ContactID)
+	if err != nil {
+		return err
+	}
+	customer, err := parseID("customer_id", f.CustomerID)
+	if err != nil {
+		return err
+	}
+	u := c.sess.User
+	scope, err := c.s.contacts.ScopeFor(ctx, c.tenant, c.agent, u.Role, u.SiteID)
+	if err != nil {
+		return err
+	}
+	if err := c.s.contacts.VisibleTo(ctx, c.tenant, scope, customer); err != nil {
+		return err
+	}
+	if _, err := c.s.contacts.ChooseCustomer(ctx, c.tenant, c.agent, contact, customer); err != nil {
+		return err
+	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	cf, err := c.s.contactFrame(ctx, c.tenant, c.agent, contact)
+	if err != nil {
+		return err
+	}
+	cf["type"], cf["contact_id"] = "screen_pop", contact
+	c.send(cf)
 	return nil
 }
