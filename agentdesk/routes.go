@@ -80,6 +80,48 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Patch("/api/queues/{id}", s.updateQueue)
 		r.Patch("/api/agents/{id}", s.updateAgent)
 		r.Get("/api/audit", s.auditLog)
+		// API keys for systems (apikeys.go): sessions only, never a key.
+		r.Post("/api/api-keys", s.createAPIKey)
+		r.Get("/api/api-keys", s.listAPIKeys)
+		r.Delete("/api/api-keys/{id}", s.revokeAPIKey)
+	})
+
+	// The OpenAPI document of the JSON API: no data, no login.
+	r.Get("/api/openapi.json", s.openAPI)
+
+	// CRM records (crmapi.go): people with a session (agent and above, CSRF
+	// on writes) or systems with an API key (a read key only GETs).
+	r.Group(func(r chi.Router) {
+		r.Use(s.crmAuth(org.RoleAgent))
+		r.Post("/api/customers", s.crmHandler(s.createCustomer))
+		r.Get("/api/customers/{id}", s.crmHandler(s.getCustomer))
+		r.Patch("/api/customers/{id}", s.crmHandler(s.updateCustomerRecord))
+		r.Post("/api/customers/{id}/identities", s.crmHandler(s.addIdentity))
+		r.Delete("/api/customers/{id}/identities/{identity}", s.crmHandler(s.removeIdentity))
+		r.Get("/api/customers/{id}/vehicles", s.crmHandler(s.customerVehicles))
+		r.Post("/api/customers/{id}/vehicles", s.crmHandler(s.addCustomerVehicle))
+		r.Get("/api/vehicles/{id}", s.crmHandler(s.getVehicle))
+		r.Patch("/api/vehicles/{id}", s.crmHandler(s.updateVehicle))
+		r.Get("/api/customers/{id}/orders", s.crmHandler(s.customerOrders))
+		r.Post("/api/customers/{id}/orders", s.crmHandler(s.createOrder))
+		r.Get("/api/orders/{id}", s.crmHandler(s.getOrder))
+		r.Patch("/api/orders/{id}", s.crmHandler(s.updateOrder))
+		r.Get("/api/customers/{id}/deals", s.crmHandler(s.customerDeals))
+		r.Post("/api/customers/{id}/deals", s.crmHandler(s.createDeal))
+		r.Get("/api/deals/{id}", s.crmHandler(s.getDeal))
+		r.Patch("/api/deals/{id}", s.crmHandler(s.updateDeal))
+		r.Get("/api/customers/{id}/follow-ups", s.crmHandler(s.customerFollowUps))
+		r.Post("/api/customers/{id}/follow-ups", s.crmHandler(s.createFollowUp))
+		r.Patch("/api/follow-ups/{id}", s.crmHandler(s.updateFollowUp))
+	})
+
+	// Systems' idempotent upserts by external id: a write key, or an admin's session.
+	r.Group(func(r chi.Router) {
+		r.Use(s.crmAuth(org.RoleAdmin))
+		r.Put("/api/ext/{system}/customers/{external_id}", s.crmHandler(s.upsertCustomer))
+		r.Put("/api/ext/{system}/vehicles/{external_id}", s.crmHandler(s.upsertVehicle))
+		r.Put("/api/ext/{system}/orders/{external_id}", s.crmHandler(s.upsertOrder))
+		r.Put("/api/ext/{system}/deals/{external_id}", s.crmHandler(s.upsertDeal))
 	})
 	return r
 }

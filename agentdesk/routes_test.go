@@ -63,6 +63,38 @@ var access = map[string]string{
 	"DELETE /api/customers/{id}":         "supervisor, cross-tenant tested",
 	"POST /api/customers/{id}/restore":   "supervisor, cross-tenant tested",
 	"GET /api/recycle-bin":               "supervisor",
+
+	// CRM records for people (session) and systems (API key); cmd/switchboard
+	// TestCRMAPI has their cross-tenant cases (path and body ids).
+	"GET /api/openapi.json":                            "public (describes the API; no data)",
+	"POST /api/api-keys":                               "admin (session only)",
+	"GET /api/api-keys":                                "admin (session only)",
+	"DELETE /api/api-keys/{id}":                        "admin (session only), cross-tenant tested",
+	"POST /api/customers":                              "agent or API key (write)",
+	"GET /api/customers/{id}":                          "agent or API key, cross-tenant tested",
+	"PATCH /api/customers/{id}":                        "agent or API key (write), cross-tenant tested",
+	"POST /api/customers/{id}/identities":              "agent or API key (write), cross-tenant tested",
+	"DELETE /api/customers/{id}/identities/{identity}": "agent or API key (write), cross-tenant tested",
+	"GET /api/customers/{id}/vehicles":                 "agent or API key, cross-tenant tested",
+	"POST /api/customers/{id}/vehicles":                "agent or API key (write), cross-tenant tested",
+	"GET /api/vehicles/{id}":                           "agent or API key, cross-tenant tested",
+	"PATCH /api/vehicles/{id}":                         "agent or API key (write), cross-tenant tested",
+	"GET /api/customers/{id}/orders":                   "agent or API key, cross-tenant tested",
+	"POST /api/customers/{id}/orders":                  "agent or API key (write), cross-tenant tested",
+	"GET /api/orders/{id}":                             "agent or API key, cross-tenant tested",
+	"PATCH /api/orders/{id}":                           "agent or API key (write), cross-tenant tested",
+	"GET /api/customers/{id}/deals":                    "agent or API key, cross-tenant tested",
+	"POST /api/customers/{id}/deals":                   "agent or API key (write), cross-tenant tested",
+	"GET /api/deals/{id}":                              "agent or API key, cross-tenant tested",
+	"PATCH /api/deals/{id}":                            "agent or API key (write), cross-tenant tested",
+	"GET /api/customers/{id}/follow-ups":               "agent or API key, cross-tenant tested",
+	"POST /api/customers/{id}/follow-ups":              "agent or API key (write), cross-tenant tested",
+	"PATCH /api/follow-ups/{id}":                       "agent or API key (write), cross-tenant tested",
+	// {system} and {external_id} are the caller's own names, scoped to its tenant.
+	"PUT /api/ext/{system}/customers/{external_id}": "admin or API key (write), cross-tenant tested",
+	"PUT /api/ext/{system}/vehicles/{external_id}":  "admin or API key (write), cross-tenant tested",
+	"PUT /api/ext/{system}/orders/{external_id}":    "admin or API key (write), cross-tenant tested",
+	"PUT /api/ext/{system}/deals/{external_id}":     "admin or API key (write), cross-tenant tested",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

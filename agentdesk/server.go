@@ -45,7 +45,7 @@ type Contacts interface {
 	// Privacy: screen-pops come only scoped and masked (ScreenPopFor).
 	Privacy
 	Searcher
-	Searcher
+	Merges
 	HeldContacts(ctx context.Context, tenant, agent uuid.UUID) ([]crm.Contact, error)
 	// EndWrapUp ends the agent's wrap-up of a closed contact (Done), keeping
 	// a non-empty note; at is zero for now.
@@ -94,6 +94,10 @@ type Server struct {
 
 	// callbacks is nil on a server built without them: their routes answer 503.
 	callbacks Callbacks
+	// records and keys are nil on a server built without the CRM API: its
+	// routes answer 503, and API keys are refused.
+	records Records
+	keys    APIKeys
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -114,6 +118,8 @@ type Deps struct {
 	Registry      prometheus.Registerer
 	Limiter       *ratelimit.Limiter // shared across nodes
 	Callbacks     Callbacks
+	Records       Records // the CRM API's records (crm.Store)
+	APIKeys       APIKeys // systems' credentials (org.Store)
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -147,6 +153,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		limiter: d.Limiter,
 	}
 	s.callbacks = d.Callbacks
+	s.records, s.keys = d.Records, d.APIKeys
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

@@ -1,0 +1,776 @@
+package agentdesk
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/crm"
+)
+
+// Records is what the CRM API needs of crm: the records, their writes and
+// the systems' upserts by external id. crm.Store implements it.
+type Records interface {
+	CustomerRecord(ctx context.Context, tenant, id uuid.UUID) (crm.CustomerRecord, error)
+	NewCustomerRecord(ctx context.Context, tenant, actor uuid.UUID, f crm.CustomerFields, ids []crm.IdentityInput) (crm.CustomerRecord, error)
+	UpdateCustomer(ctx context.Context, tenant, actor, id uuid.UUID, f crm.CustomerFields) (crm.CustomerRecord, bool, error)
+	AddIdentity(ctx context.Context, tenant, customer uuid.UUID, in crm.IdentityInput) (crm.IdentityRecord, error)
+	RemoveIdentity(ctx context.Context, tenant, customer, identity uuid.UUID) error
+
+	Vehicle(ctx context.Context, tenant, id uuid.UUID) (crm.VehicleRecord, error)
+	CustomerVehicles(ctx context.Context, tenant, customer uuid.UUID) ([]crm.VehicleRecord, error)
+	CreateVehicle(ctx context.Context, tenant, customer uuid.UUID, role string, f crm.VehicleFields) (crm.VehicleRecord, error)
+	LinkVehicle(ctx context.Context, tenant, customer, vehicle uuid.UUID, role string) (crm.VehicleRecord, error)
+	UpdateVehicle(ctx context.Context, tenant, id uuid.UUID, f crm.VehicleFields) (crm.VehicleRecord, bool, error)
+
+	Order(ctx context.Context, tenant, id uuid.UUID) (crm.OrderRecord, error)
+	CustomerOrders(ctx context.Context, tenant, customer uuid.UUID) ([]crm.OrderRecord, error)
+	CreateOrder(ctx context.Context, tenant, customer uuid.UUID, f crm.OrderFields) (crm.OrderRecord, error)
+	UpdateOrder(ctx context.Context, tenant, id uuid.UUID, f crm.OrderFields) (crm.OrderRecord, bool, error)
+
+	DealRecord(ctx context.Context, tenant, id uuid.UUID) (crm.DealRecord, error)
+	CustomerDeals(ctx context.Context, tenant, customer uuid.UUID) ([]crm.DealRecord, error)
+	CreateDeal(ctx context.Context, tenant, customer uuid.UUID, f crm.DealFields) (crm.DealRecord, error)
+	UpdateDeal(ctx context.Context, tenant, id uuid.UUID, f crm.DealFields) (crm.DealRecord, bool, error)
+
+	FollowUp(ctx context.Context, tenant, id uuid.UUID) (crm.FollowUp, error)
+	FollowUps(ctx context.Context, tenant, customer uuid.UUID, openOnly bool) ([]crm.FollowUp, error)
+	CreateFollowUp(ctx context.Context, tenant, customer, creator uuid.UUID, n crm.NewFollowUp) (crm.FollowUp, error)
+	CompleteFollowUp(ctx context.Context, tenant, id uuid.UUID) (crm.FollowUp, error)
+
+	UpsertCustomer(ctx context.Context, tenant, actor uuid.UUID, system, externalID string, in crm.CustomerUpsert) (crm.CustomerRecord, string, error)
+	UpsertVehicle(ctx context.Context, tenant uuid.UUID, system, externalID string, in crm.VehicleUpsert) (crm.VehicleRecord, string, error)
+	UpsertOrder(ctx context.Context, tenant uuid.UUID, system, externalID string, in crm.OrderUpsert) (crm.OrderRecord, string, error)
+	UpsertDeal(ctx context.Context, tenant uuid.UUID, system, externalID string, in crm.DealUpsert) (crm.DealRecord, string, error)
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// openAPI serves the hand-written OpenAPI 3.1 description of the JSON API;
+// TestOpenAPIMatchesRoutes keeps it and routes.go in step.
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPIDoc)
+}
+
+// crmHandler wraps a CRM API handler: the records must be wired, and the
+// caller is passed in.
+func (s *Server) crmHandler(h func(w http.ResponseWriter, r *http.Request, c caller) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.records == nil {
+			s.writeError(w, r, errNoRecords)
+			return
+		}
+		if err := h(w, r, callerOf(r)); err != nil {
+			s.writeCRMError(w, r, err)
+		}
+	}
+}
+
+// writeCRMError answers a conflict with the other record's id, so that a
+// system can link or merge; everything else as writeError does.
+func (s *Server) writeCRMError(w http.ResponseWriter, r *http.Request, err error) {
+	var ce *crm.ConflictError
+	if errors.As(err, &ce) {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error": "conflict", "message": ce.Error(),
+			"conflict": map[string]any{"field": ce.Field, "other": ce.Other, "other_id": ce.OtherID, "deleted": ce.Deleted},
+		})
+		return
+	}
+	s.writeError(w, r, err)
+}
+
+// pathID parses a route's id parameter.
+func pathID(r *http.Request, name string) (uuid.UUID, error) {
+	id, err := uuid.Parse(chi.URLParam(r, name))
+	if err != nil {
+		return uuid.Nil, errBadID
+	}
+	return id, nil
+}
+
+// decimalText is an amount given as a JSON string ("860.00") or number
+// (860): money is kept as text, never as a float.
+type decimalText string
+
+func (d *decimalText) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*d = decimalText(s)
+		return nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&n); err != nil {
+		return err
+	}
+	*d = decimalText(n.String())
+	return nil
+}
+
+func decimalPtr(d *decimalText) *string {
+	if d == nil {
+		return nil
+	}
+	s := string(*d)
+	return &s
+}
+
+// idField maps a PATCH id field: absent nil (unchanged), null uuid.Nil
+// (clear), else the id.
+func idField(n nullable[uuid.UUID]) *uuid.UUID {
+	switch {
+	case !n.Set:
+		return nil
+	case n.Null:
+		return &uuid.Nil
+	}
+	return &n.V
+}
+
+// timeField maps a PATCH time field the same way (zero: clear).
+func timeField(n nullable[time.Time]) *time.Time {
+	switch {
+	case !n.Set:
+		return nil
+	case n.Null:
+		return &time.Time{}
+	}
+	return &n.V
+}
+
+// strField maps a PATCH string field that null clears ("").
+func strField(n nullable[string]) *string {
+	switch {
+	case !n.Set:
+		return nil
+	case n.Null:
+		return new(string)
+	}
+	return &n.V
+}
+
+func intField(n nullable[int]) *int {
+	switch {
+	case !n.Set:
+		return nil
+	case n.Null:
+		return new(int)
+	}
+	return &n.V
+}
+
+// customerView is a customer as the caller may see it: people get
+// identities masked (full values through /reveal, audited), systems that
+// feed the CRM get their data back in full.
+func customerView(c caller, rec crm.CustomerRecord) crm.CustomerRecord {
+	if c.viaKey() {
+		return rec
+	}
+	ids := make([]crm.IdentityRecord, len(rec.Identities))
+	for i, id := range rec.Identities {
+		id.Value = crm.MaskIdentity(crm.Identity{Kind: id.Kind, System: id.System, Value: id.Value}).Value
+		ids[i] = id
+	}
+	rec.Identities = ids
+	return rec
+}
+
+type customerBody struct {
+	Kind       *string             `json:"kind"`
+	Name       *string             `json:"name"`
+	Language   *string             `json:"language"`
+	Notes      *string             `json:"notes"`
+	Tier       *string             `json:"tier"`
+	SiteID     nullable[uuid.UUID] `json:"site_id"`
+	Identities []crm.IdentityInput `json:"identities"`
+}
+
+func (b customerBody) fields() crm.CustomerFields {
+	return crm.CustomerFields{Kind: b.Kind, Name: b.Name, Language: b.Language, Notes: b.Notes, Tier: b.Tier, SiteID: idField(b.SiteID)}
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	rec, err := s.records.CustomerRecord(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, customerView(c, rec))
+	return nil
+}
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body customerBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	rec, err := s.records.NewCustomerRecord(r.Context(), c.tenant, c.user, body.fields(), body.Identities)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, customerView(c, rec))
+	return nil
+}
+
+// updateCustomerRecord changes the fields given; the owner changes through
+// POST /api/customers/{id}/owner, which applies the ownership rules.
+func (s *Server) updateCustomerRecord(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body customerBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.Identities != nil {
+		return &deskError{http.StatusBadRequest, "invalid", "identities change through /api/customers/{id}/identities"}
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	rec, _, err := s.records.UpdateCustomer(r.Context(), c.tenant, c.user, id, body.fields())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, customerView(c, rec))
+	return nil
+}
+
+func (s *Server) addIdentity(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body crm.IdentityInput
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	rec, err := s.records.AddIdentity(r.Context(), c.tenant, id, body)
+	if err != nil {
+		return err
+	}
+	if !c.viaKey() {
+		rec.Value = crm.MaskIdentity(crm.Identity{Kind: rec.Kind, System: rec.System, Value: rec.Value}).Value
+	}
+	writeJSON(w, http.StatusCreated, rec)
+	return nil
+}
+
+func (s *Server) removeIdentity(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	identity, err := pathID(r, "identity")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	if err := s.records.RemoveIdentity(r.Context(), c.tenant, id, identity); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type vehicleBody struct {
+	VIN          *string          `json:"vin"`
+	Plate        *string          `json:"plate"`
+	Make         *string          `json:"make"`
+	Model        *string          `json:"model"`
+	Year         nullable[int]    `json:"year"`
+	MileageKM    nullable[int]    `json:"mileage_km"`
+	PurchaseDate nullable[string] `json:"purchase_date"`
+}
+
+func (b vehicleBody) fields() crm.VehicleFields {
+	return crm.VehicleFields{VIN: b.VIN, Plate: b.Plate, Make: b.Make, Model: b.Model,
+		Year: intField(b.Year), MileageKM: intField(b.MileageKM), PurchaseDate: strField(b.PurchaseDate)}
+}
+
+func (s *Server) customerVehicles(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	vs, err := s.records.CustomerVehicles(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, vs)
+	return nil
+}
+
+// addCustomerVehicle creates a vehicle for the customer, or links an
+// existing one (vehicle_id) in a role.
+func (s *Server) addCustomerVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		vehicleBody
+		Role      string     `json:"role"`
+		VehicleID *uuid.UUID `json:"vehicle_id"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	var v crm.VehicleRecord
+	if body.VehicleID != nil {
+		v, err = s.records.LinkVehicle(r.Context(), c.tenant, id, *body.VehicleID, body.Role)
+	} else {
+		v, err = s.records.CreateVehicle(r.Context(), c.tenant, id, body.Role, body.fields())
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// visibleVehicle: a vehicle is visible when one of its customers is (or it
+// has none).
+func (s *Server) visibleVehicle(r *http.Request, c caller, id uuid.UUID) error {
+	v, err := s.records.Vehicle(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	if len(v.Customers) == 0 {
+		return nil
+	}
+	for _, l := range v.Customers {
+		if err := s.mayView(r, c, l.CustomerID); err == nil {
+			return nil
+		} else if !errors.Is(err, crm.ErrNotFound) {
+			return err
+		}
+	}
+	return crm.ErrNotFound
+}
+
+func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.visibleVehicle(r, c, id); err != nil {
+		return err
+	}
+	v, err := s.records.Vehicle(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) updateVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body vehicleBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.visibleVehicle(r, c, id); err != nil {
+		return err
+	}
+	v, _, err := s.records.UpdateVehicle(r.Context(), c.tenant, id, body.fields())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+type orderBody struct {
+	Number        *string             `json:"number"`
+	Kind          *string             `json:"kind"`
+	Status        *string             `json:"status"`
+	Description   *string             `json:"description"`
+	Amount        *decimalText        `json:"amount"`
+	WarrantyClaim *string             `json:"warranty_claim"`
+	VehicleID     nullable[uuid.UUID] `json:"vehicle_id"`
+	SiteID        nullable[uuid.UUID] `json:"site_id"`
+	AdvisorID     nullable[uuid.UUID] `json:"advisor_id"`
+	PromisedAt    nullable[time.Time] `json:"promised_at"`
+}
+
+func (b orderBody) fields() crm.OrderFields {
+	return crm.OrderFields{Number: b.Number, Kind: b.Kind, Status: b.Status, Description: b.Description,
+		Amount: decimalPtr(b.Amount), WarrantyClaim: b.WarrantyClaim, VehicleID: idField(b.VehicleID),
+		SiteID: idField(b.SiteID), AdvisorID: idField(b.AdvisorID), PromisedAt: timeField(b.PromisedAt)}
+}
+
+func (s *Server) customerOrders(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	os, err := s.records.CustomerOrders(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, os)
+	return nil
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body orderBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	o, err := s.records.CreateOrder(r.Context(), c.tenant, id, body.fields())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, o)
+	return nil
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	o, err := s.records.Order(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, o.CustomerID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func (s *Server) updateOrder(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body orderBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	o, err := s.records.Order(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, o.CustomerID); err != nil {
+		return err
+	}
+	if o, _, err = s.records.UpdateOrder(r.Context(), c.tenant, id, body.fields()); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+type dealBody struct {
+	Stage         *string             `json:"stage"`
+	VehicleDesc   *string             `json:"vehicle_desc"`
+	Value         *decimalText        `json:"value"`
+	ExpectedClose nullable[string]    `json:"expected_close"`
+	ContractRef   *string             `json:"contract_ref"`
+	VehicleID     nullable[uuid.UUID] `json:"vehicle_id"`
+	SalespersonID nullable[uuid.UUID] `json:"salesperson_id"`
+}
+
+func (b dealBody) fields() crm.DealFields {
+	return crm.DealFields{Stage: b.Stage, VehicleDesc: b.VehicleDesc, Value: decimalPtr(b.Value),
+		ExpectedClose: strField(b.ExpectedClose), ContractRef: b.ContractRef,
+		VehicleID: idField(b.VehicleID), SalespersonID: idField(b.SalespersonID)}
+}
+
+func (s *Server) customerDeals(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	ds, err := s.records.CustomerDeals(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ds)
+	return nil
+}
+
+func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body dealBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	d, err := s.records.CreateDeal(r.Context(), c.tenant, id, body.fields())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	d, err := s.records.DealRecord(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, d.CustomerID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) updateDeal(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body dealBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	d, err := s.records.DealRecord(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, d.CustomerID); err != nil {
+		return err
+	}
+	if d, _, err = s.records.UpdateDeal(r.Context(), c.tenant, id, body.fields()); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) customerFollowUps(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	fs, err := s.records.FollowUps(r.Context(), c.tenant, id, r.URL.Query().Get("open") == "true")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, fs)
+	return nil
+}
+
+func (s *Server) createFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		ContactID  *uuid.UUID `json:"contact_id"`
+		AssignedTo uuid.UUID  `json:"assigned_to"`
+		Kind       string     `json:"kind"`
+		DueAt      time.Time  `json:"due_at"`
+		Note       string     `json:"note"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	n := crm.NewFollowUp{AssignedTo: body.AssignedTo, Kind: body.Kind, DueAt: body.DueAt, Note: body.Note}
+	if body.ContactID != nil {
+		n.ContactID = *body.ContactID
+	}
+	f, err := s.records.CreateFollowUp(r.Context(), c.tenant, id, c.user, n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, f)
+	return nil
+}
+
+// updateFollowUp completes a follow-up ({"done": true}); completing it
+// again changes nothing.
+func (s *Server) updateFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Done bool `json:"done"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if !body.Done {
+		return &deskError{http.StatusBadRequest, "invalid", `a follow-up can only be completed: send {"done": true}`}
+	}
+	f, err := s.records.FollowUp(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, f.CustomerID); err != nil {
+		return err
+	}
+	if f, err = s.records.CompleteFollowUp(r.Context(), c.tenant, id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, f)
+	return nil
+}
+
+// writeUpsert answers an upsert: 201 when it created the record, 200 with
+// "updated" or "unchanged" otherwise.
+func writeUpsert(w http.ResponseWriter, outcome string, rec any) {
+	status := http.StatusOK
+	if outcome == crm.UpsertCreated {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"result": outcome, "record": rec})
+}
+
+func (s *Server) upsertCustomer(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		customerBody
+		OwnerID nullable[uuid.UUID] `json:"owner_id"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	f := body.fields()
+	f.OwnerID = idField(body.OwnerID)
+	rec, outcome, err := s.records.UpsertCustomer(r.Context(), c.tenant, c.user, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"),
+		crm.CustomerUpsert{CustomerFields: f, Identities: body.Identities})
+	if err != nil {
+		return err
+	}
+	writeUpsert(w, outcome, customerView(c, rec))
+	return nil
+}
+
+type customerRefBody struct {
+	CustomerID         uuid.UUID `json:"customer_id"`
+	CustomerExternalID string    `json:"customer_external_id"`
+}
+
+func (b customerRefBody) ref() crm.CustomerRef {
+	return crm.CustomerRef{CustomerID: b.CustomerID, CustomerExternalID: b.CustomerExternalID}
+}
+
+func (s *Server) upsertVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		vehicleBody
+		Customers []struct {
+			customerRefBody
+			Role string `json:"role"`
+		} `json:"customers"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	in := crm.VehicleUpsert{VehicleFields: body.fields()}
+	for _, o := range body.Customers {
+		in.Customers = append(in.Customers, crm.VehicleOwner{CustomerRef: o.ref(), Role: o.Role})
+	}
+	v, outcome, err := s.records.UpsertVehicle(r.Context(), c.tenant, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"), in)
+	if err != nil {
+		return err
+	}
+	writeUpsert(w, outcome, v)
+	return nil
+}
+
+func (s *Server) upsertOrder(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		orderBody
+		customerRefBody
+		VehicleExternalID string `json:"vehicle_external_id"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	o, outcome, err := s.records.UpsertOrder(r.Context(), c.tenant, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"),
+		crm.OrderUpsert{OrderFields: body.fields(), Customer: body.ref(), VehicleExternalID: body.VehicleExternalID})
+	if err != nil {
+		return err
+	}
+	writeUpsert(w, outcome, o)
+	return nil
+}
+
+func (s *Server) upsertDeal(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		dealBody
+		customerRefBody
+		VehicleExternalID string `json:"vehicle_external_id"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	d, outcome, err := s.records.UpsertDeal(r.Context(), c.tenant, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"),
+		crm.DealUpsert{DealFields: body.fields(), Customer: body.ref(), VehicleExternalID: body.VehicleExternalID})
+	if err != nil {
+		return err
+	}
+	writeUpsert(w, outcome, d)
+	return nil
+}
