@@ -305,12 +305,17 @@ func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCurs
 			a, where := base(tierHanInner, "")
 			// The grams find names with every pair of the query inside them;
 			// strpos keeps those where the pairs are in a row and not at the
-			// start (those were tierHanStart's).
+			// start (those were tierHanStart's). MATERIALIZED keeps the
+			// planner on the GIN index: with ORDER BY id LIMIT it would
+			// otherwise walk an id-ordered index and filter every customer
+			// until it has a page, which for a rare character is all of them.
 			out = append(out, searchStmt{tierHanInner, `
-				SELECT ` + hitColumns + `, 'name', '' FROM customers k
-				WHERE ` + where + ` AND k.name_grams @> ` + a.add(hanGrams(tenant, st.han)) + `::text[]
-				  AND strpos(k.name_han, ` + a.add(st.han) + `) > 1
-				ORDER BY k.id LIMIT ` + a.add(limit), a.args})
+				WITH m AS MATERIALIZED (
+					SELECT ` + hitColumns + ` FROM customers k
+					WHERE ` + where + ` AND k.name_grams @> ` + a.add(hanGrams(tenant, st.han)) + `::text[]
+					  AND strpos(k.name_han, ` + a.add(st.han) + `) > 1)
+				SELECT m.id, m.name, m.kind, m.tier, m.site_id, 'name', '' FROM m
+				ORDER BY m.id LIMIT ` + a.add(limit), a.args})
 		}
 	}
 
