@@ -38,6 +38,8 @@ var (
 	_ agentdesk.Callbacks     = (*crm.Store)(nil)
 	_ agentdesk.Privacy       = (*crm.Store)(nil)
 	_ agentdesk.Merges        = (*crm.Store)(nil)
+	_ agentdesk.Records       = (*crm.Store)(nil)
+	_ agentdesk.APIKeys       = (*org.Store)(nil)
 	_ channels.DueCallbacks   = (*crm.Store)(nil)
 	_ agentdesk.Conversations = (*channels.Intake)(nil)
 )
