@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +46,56 @@ type Subscriber interface {
 	Subscribe(ctx context.Context, topic string, h bus.Handler) (func(), error)
 }
 
+// Settings are the sites' widget settings and customer-token secrets
+// (org.Store).
+type Settings interface {
+	ChatSettings(ctx context.Context, tenant, site uuid.UUID) (org.ChatSettings, error)
+	ChatSecret(ctx context.Context, tenant, site uuid.UUID) ([]byte, error)
+}
+
+// Chats are crm's chat-only writes.
+type Chats interface {
+	MarkRead(ctx context.Context, tenant, contact uuid.UUID, side string, agent uuid.UUID, seq int) (int, error)
+	EndByCustomer(ctx context.Context, tenant, contact uuid.UUID) (crm.CustomerEnd, error)
+	Abandon(ctx context.Context, tenant, contact uuid.UUID, reason string) error
+	SaveAttachment(ctx context.Context, tenant, contact uuid.UUID, name, contentType string, data []byte) (crm.AttachmentInfo, error)
+	LinkAttachment(ctx context.Context, tenant, contact, id uuid.UUID, messageKey string) (crm.AttachmentInfo, error)
+	AttachmentOf(ctx context.Context, tenant, contact, id uuid.UUID) (crm.Attachment, error)
+}
+
+// Signaller puts typing, read, ended and state signals on a chat's topic
+// (channels.Intake).
+type Signaller interface {
+	Signal(ctx context.Context, tenant uuid.UUID, s channels.Signal)
+}
+
+// Router tells routing what the visitor did: a waiting chat that ended is
+// cancelled; an active one that the visitor ended starts its agent's
+// wrap-up (until nil: the slot is free now).
+type Router interface {
+	Cancel(ctx context.Context, tenant, contact uuid.UUID) error
+	WrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, until *time.Time) error
+}
+
+// Deps are what a Connector needs; all are required.
+type Deps struct {
+	Sites    Sites
+	Settings Settings
+	History  History
+	Intake   Receiver
+	Chats    Chats
+	Signals  Signaller
+	Router   Router
+	Sub      Subscriber
+	Presence Presence
+	Secret   []byte // signs visitor tokens
+	Limiter  *ratelimit.Limiter
+	Limits   Limits
+	Log      *slog.Logger
+	// SweepEvery is how often abandoned chats are looked for; default 1s.
+	SweepEvery time.Duration
+}
+
 // Limits of the visitor protocol (docs/protocol.md).
 const (
 	maxFrame     = 16 << 10
@@ -59,14 +108,21 @@ const (
 
 // Connector serves /chat/ws.
 type Connector struct {
-	sites   Sites
-	history History
-	intake  Receiver
-	sub     Subscriber
-	secret  []byte
-	log     *slog.Logger
-	now     func() time.Time
-	life    context.Context
+	sites    Sites
+	settings Settings
+	history  History
+	intake   Receiver
+	chats    Chats
+	signals  Signaller
+	router   Router
+	sub      Subscriber
+	presence Presence
+	secret   []byte
+	log      *slog.Logger
+	now      func() time.Time
+	life     context.Context
+
+	sweepEvery time.Duration
 
 	limiter *ratelimit.Limiter
 	limits  Limits
@@ -83,9 +139,17 @@ type Limits struct {
 // A person types a few lines a second at most.
 var visitorMessages = ratelimit.Limit{Rate: 5, Burst: 10, Period: time.Second}
 
+// The widget sends typing at most every 2 s and read receipts as lines
+// arrive; more than this is a misbehaving client.
+var (
+	visitorTyping = ratelimit.Limit{Rate: 2, Burst: 4, Period: time.Second}
+	visitorReads  = ratelimit.Limit{Rate: 5, Burst: 10, Period: time.Second}
+	uploads       = ratelimit.Limit{Rate: 20, Burst: 10, Period: time.Minute}
+)
+
 // New returns a Connector. Its sockets close with 1001 when life ends.
-func New(life context.Context, sites Sites, history History, intake Receiver, sub Subscriber, secret []byte,
-	limiter *ratelimit.Limiter, limits Limits, log *slog.Logger) *Connector {
+func New(life context.Context, d Deps) *Connector {
+	limits := d.Limits
 	if limits.ConnectsPerMinute <= 0 {
 		limits.ConnectsPerMinute = 60
 	}
@@ -93,8 +157,12 @@ func New(life context.Context, sites Sites, history History, intake Receiver, su
 		// One address may be a household or an office behind one router.
 		limits.AddressMessagesPerSecond = 20
 	}
-	return &Connector{sites: sites, history: history, intake: intake, sub: sub, secret: secret, log: log, now: time.Now,
-		life: life, limiter: limiter, limits: limits}
+	if d.SweepEvery <= 0 {
+		d.SweepEvery = time.Second
+	}
+	return &Connector{sites: d.Sites, settings: d.Settings, history: d.History, intake: d.Intake, chats: d.Chats,
+		signals: d.Signals, router: d.Router, sub: d.Sub, presence: d.Presence, secret: d.Secret, log: d.Log, now: time.Now,
+		life: life, limiter: d.Limiter, limits: limits, sweepEvery: d.SweepEvery}
 }
 
 // allow takes one event under key; a limiter outage lets it through (logged).
@@ -124,24 +192,27 @@ func (c *Connector) Wait(ctx context.Context) {
 	}
 }
 
+// ServeHTTP serves the widget's routes (listed in agentdesk/routes.go):
+// GET /chat/ws (the socket), GET /chat/settings, POST /chat/attachments and
+// GET /chat/attachments/{id}.
 func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := r.URL.Query().Get("site")
-	if key == "" || len(key) > 64 {
-		http.Error(w, "unknown site", http.StatusNotFound)
-		return
+	switch p := r.URL.Path; {
+	case p == "/chat/ws" && r.Method == http.MethodGet:
+		c.serveSocket(w, r)
+	case p == "/chat/settings" && r.Method == http.MethodGet:
+		c.serveSettings(w, r)
+	case p == "/chat/attachments" && r.Method == http.MethodPost:
+		c.serveUpload(w, r)
+	case strings.HasPrefix(p, "/chat/attachments/") && r.Method == http.MethodGet:
+		c.serveDownload(w, r, strings.TrimPrefix(p, "/chat/attachments/"))
+	default:
+		http.NotFound(w, r)
 	}
-	site, err := c.sites.SiteByChatKey(r.Context(), key)
-	if errors.Is(err, org.ErrNotFound) {
-		http.Error(w, "unknown site", http.StatusNotFound)
-		return
-	} else if err != nil {
-		c.log.Error("chat: site lookup", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	if origin := r.Header.Get("Origin"); !slices.Contains(site.AllowedOrigins, origin) {
-		c.log.Info("chat: origin refused", "site_id", site.ID)
-		http.Error(w, "origin not allowed for this site", http.StatusForbidden)
+}
+
+func (c *Connector) serveSocket(w http.ResponseWriter, r *http.Request) {
+	site, ok := c.siteFor(w, r, true)
+	if !ok {
 		return
 	}
 	connects := ratelimit.Limit{Rate: c.limits.ConnectsPerMinute, Burst: max(1, c.limits.ConnectsPerMinute/3), Period: time.Minute}
@@ -161,7 +232,9 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.sockets.Add(1)
 	defer c.sockets.Done()
-	v := &visitor{c: c, site: site, conn: wspump.New(ws, wspump.Options{ReadLimit: 64 << 10, SendBuffer: 128}), ip: clientIP(r)}
+	v := &visitor{c: c, site: site, conn: wspump.New(ws, wspump.Options{ReadLimit: 64 << 10, SendBuffer: 128}), ip: clientIP(r),
+		settings: c.settingsFor(r.Context(), site)}
+	v.presence = &presenceTracker{c: c, socket: uuid.NewString()}
 	ctx, cancel := context.WithCancel(c.life)
 	defer cancel()
 	v.run(ctx)
@@ -169,37 +242,49 @@ func (c *Connector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // visitor is one widget socket.
 type visitor struct {
-	c    *Connector
-	site org.Site
-	conn *wspump.Conn
-	ip   string
+	c        *Connector
+	site     org.Site
+	settings org.ChatSettings
+	conn     *wspump.Conn
+	ip       string
+	presence *presenceTracker
 
 	// Set by hello and by the first message; touched only on the reader goroutine.
-	helloed bool
-	token   visitorToken
-	name    string
-	email   string
-	unsub   func()
-	bad     int
+	helloed   bool
+	token     visitorToken
+	form      prechat
+	agentRead int
+	unsub     func()
+	bad       int
 }
 
 type inFrame struct {
-	Type     string `json:"type"`
-	Token    string `json:"token"`
-	Name     string `json:"name"`
-	Email    string `json:"email"`
-	LastSeq  int    `json:"last_seq"`
-	ClientID string `json:"client_id"`
-	Body     string `json:"body"`
+	Type          string `json:"type"`
+	Token         string `json:"token"`
+	Name          string `json:"name"`
+	Email         string `json:"email"`
+	Phone         string `json:"phone"`
+	Topic         string `json:"topic"`
+	CustomerToken string `json:"customer_token"`
+	LastSeq       int    `json:"last_seq"`
+	Seq           int    `json:"seq"`
+	ClientID      string `json:"client_id"`
+	Body          string `json:"body"`
+	AttachmentID  string `json:"attachment_id"`
 }
 
 func (v *visitor) run(ctx context.Context) {
 	hello := time.AfterFunc(helloWait, func() { v.conn.Close(websocket.ClosePolicyViolation, "no hello") })
 	defer hello.Stop()
+	pctx, stopPresence := context.WithCancel(ctx)
+	presenceDone := make(chan struct{})
+	go func() { defer close(presenceDone); v.presence.run(pctx) }()
 	v.conn.Run(ctx, func(p []byte) { v.onFrame(ctx, p, hello) })
 	if v.unsub != nil {
 		v.unsub()
 	}
+	stopPresence()
+	<-presenceDone
 }
 
 func (v *visitor) send(f map[string]any) { v.conn.SendJSON(f) }
@@ -241,38 +326,60 @@ func (v *visitor) onFrame(ctx context.Context, p []byte, hello *time.Timer) {
 	case !v.helloed:
 		v.refuse("invalid", "send hello first", "")
 	case f.Type == "message":
-		if !v.c.allow(ctx, "chat:msg:visitor:"+v.token.Visitor.String(), visitorMessages) ||
-			!v.c.allow(ctx, "chat:msg:ip:"+v.ip, ratelimit.Limit{Rate: v.c.limits.AddressMessagesPerSecond,
-				Burst: 2 * v.c.limits.AddressMessagesPerSecond, Period: time.Second}) {
+		if !v.allowed(ctx, "msg", visitorMessages) {
 			v.refuse("rate_limited", "too many messages; slow down", f.ClientID)
 			return
 		}
 		v.message(ctx, f)
+	case f.Type == "typing":
+		if !v.allowed(ctx, "typing", visitorTyping) {
+			v.refuse("rate_limited", "too many typing frames; send one every few seconds at most", "")
+			return
+		}
+		v.typing(ctx)
+	case f.Type == "read":
+		if !v.allowed(ctx, "read", visitorReads) {
+			v.refuse("rate_limited", "too many read frames; slow down", "")
+			return
+		}
+		v.read(ctx, f)
+	case f.Type == "end":
+		v.end(ctx)
 	default:
 		v.refuse("unknown_type", fmt.Sprintf("unknown frame type %q", f.Type), "")
 	}
 }
 
-// hello starts or resumes the visitor's chat. A bad token is not fatal: the
-// visitor simply starts afresh.
+// hello starts or resumes the visitor's chat. A bad visitor token is not
+// fatal: the visitor simply starts afresh. A bad customer token or pre-chat
+// form is: the widget must correct it and say hello again.
 func (v *visitor) hello(ctx context.Context, f inFrame) bool {
-	if utf8.RuneCountInString(f.Name) > maxName || len(f.Email) > 254 || f.LastSeq < 0 {
-		v.refuse("invalid", "name or e-mail too long, or negative last_seq", "")
+	if f.LastSeq < 0 {
+		v.refuse("invalid", "last_seq must not be negative", "")
 		return false
-	}
-	v.name = strings.TrimSpace(f.Name)
-	if e := strings.TrimSpace(f.Email); e != "" {
-		norm, err := crm.NormalizeEmail(e)
-		if err != nil {
-			v.refuse("invalid", "that e-mail address does not look right", "")
-			return false
-		}
-		v.email = norm
 	}
 	now := v.c.now()
 	t, err := parseToken(v.c.secret, f.Token, now)
 	if err != nil || t.Site != v.site.ID {
 		t = visitorToken{Site: v.site.ID, Visitor: uuid.Must(uuid.NewV7())}
+	}
+	var customer string
+	if f.CustomerToken != "" {
+		if customer, err = v.customer(ctx, f.CustomerToken, now); err != nil {
+			v.send(map[string]any{"type": "error", "code": "bad_customer_token", "message": err.Error()})
+			return false
+		}
+	}
+	if t.Contact == uuid.Nil {
+		// Only a new chat is filed with the form; a resumed one has been.
+		form, err := checkPrechat(v.site, v.settings, f, customer != "")
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			v.send(map[string]any{"type": "error", "code": "invalid", "field": fe.field, "message": fe.msg})
+			return false
+		}
+		form.customer = customer
+		v.form = form
 	}
 	v.token = t
 	v.helloed = true
@@ -285,6 +392,7 @@ func (v *visitor) hello(ctx context.Context, f inFrame) bool {
 				return true
 			}
 			state = ct.State
+			v.agentRead = ct.AgentReadSeq
 		case err == nil || errors.Is(err, crm.ErrNotFound):
 			v.token.Contact = uuid.Nil
 		default:
@@ -303,17 +411,44 @@ func (v *visitor) hello(ctx context.Context, f inFrame) bool {
 			return false
 		}
 		for _, m := range msgs {
-			v.send(lineFrame(m))
+			v.send(v.lineFrame(m))
 		}
 	}
 	return true
 }
 
+// customer checks a customer token with the site's secret and returns the
+// site's customer id.
+func (v *visitor) customer(ctx context.Context, token string, now time.Time) (string, error) {
+	secret, err := v.c.settings.ChatSecret(ctx, v.site.TenantID, v.site.ID)
+	if errors.Is(err, org.ErrNotFound) {
+		secret = nil
+	} else if err != nil {
+		v.c.log.Error("chat: customer secret", "site_id", v.site.ID, "err", err)
+		return "", errors.New("customer tokens cannot be checked now; try again")
+	}
+	c, err := parseCustomerToken(secret, v.site.ChatKey, token, now)
+	if err != nil {
+		return "", err
+	}
+	return c.Customer, nil
+}
+
+// customerSystem names the system of the site's customer ids.
+func (v *visitor) customerSystem() string {
+	if v.settings.CustomerSystem != "" {
+		return v.settings.CustomerSystem
+	}
+	return v.site.ChatKey
+}
+
 func (v *visitor) welcome(state string) {
 	v.token.Expires = v.c.now().Add(tokenTTL).Unix()
-	f := map[string]any{"type": "welcome", "token": signToken(v.c.secret, v.token), "state": state, "contact_id": ""}
+	f := map[string]any{"type": "welcome", "token": signToken(v.c.secret, v.token), "state": state, "contact_id": "",
+		"settings": widgetSettings(v.settings), "agent_read_seq": v.agentRead, "identified": v.form.customer != ""}
 	if v.token.Contact != uuid.Nil {
 		f["contact_id"] = v.token.Contact
+		v.presence.set(v.c.life, presenceMember(v.site.TenantID, v.site.ID, v.token.Contact))
 	}
 	v.send(f)
 }
@@ -340,20 +475,27 @@ func (v *visitor) message(ctx context.Context, f inFrame) {
 		return
 	}
 	body := strings.TrimSpace(f.Body)
-	if body == "" || utf8.RuneCountInString(f.Body) > maxBody || !utf8.ValidString(f.Body) {
+	if (body == "" && f.AttachmentID == "") || utf8.RuneCountInString(f.Body) > maxBody || !utf8.ValidString(f.Body) {
 		v.refuse("invalid", fmt.Sprintf("a message must be 1 to %d characters", maxBody), f.ClientID)
 		return
 	}
-	ids := []crm.Identity{{Kind: "chat", Value: v.token.Visitor.String()}}
-	if v.email != "" {
-		ids = append(ids, crm.Identity{Kind: "email", Value: v.email})
+	// The same client id from the same visitor is the same message, even
+	// when the first attempt's ack was lost with the connection.
+	key := "chat:" + v.token.Visitor.String() + ":" + f.ClientID
+	if f.AttachmentID != "" {
+		var ok bool
+		if f.Body, ok = v.attach(ctx, f, key); !ok {
+			return
+		}
+	}
+	queue := v.form.queue
+	if queue == uuid.Nil {
+		queue = v.site.ChatQueueID
 	}
 	rc, err := v.c.intake.Receive(ctx, channels.Inbound{
-		TenantID: v.site.TenantID, SiteID: v.site.ID, QueueID: v.site.ChatQueueID, Channel: org.Chat,
-		ContactID: v.token.Contact, Identities: ids, Name: v.name, Body: f.Body,
-		// The same client id from the same visitor is the same message, even
-		// when the first attempt's ack was lost with the connection.
-		IdempotencyKey: "chat:" + v.token.Visitor.String() + ":" + f.ClientID,
+		TenantID: v.site.TenantID, SiteID: v.site.ID, QueueID: queue, Channel: org.Chat,
+		ContactID: v.token.Contact, Identities: v.form.identities(v.token.Visitor, v.customerSystem()), Name: v.form.name, Body: f.Body,
+		IdempotencyKey: key,
 	})
 	switch {
 	case errors.Is(err, crm.ErrClosed):
@@ -376,11 +518,14 @@ func (v *visitor) message(ctx context.Context, f inFrame) {
 	v.send(map[string]any{"type": "ack", "client_id": f.ClientID, "seq": rc.Seq})
 }
 
-func lineFrame(m crm.Message) map[string]any {
+func (v *visitor) lineFrame(m crm.Message) map[string]any {
 	f := map[string]any{"type": "message", "seq": m.Seq, "author_kind": m.AuthorKind, "author_name": m.AuthorName,
 		"body": m.Body, "at": m.At.UTC()}
 	if m.ClientID != "" {
 		f["client_id"] = m.ClientID
+	}
+	if a := m.Attachment; a != nil {
+		f["attachment"] = map[string]any{"id": a.ID, "name": a.Name, "content_type": a.ContentType, "size": a.Size}
 	}
 	return f
 }
@@ -395,9 +540,14 @@ func (h eventHandler) Deliver(p []byte) {
 		return
 	}
 	switch e.Kind {
+	case channels.EventTyping, channels.EventRead, channels.EventWait, channels.EventEnded:
+		var s channels.Signal
+		if json.Unmarshal(p, &s) == nil {
+			h.v.signal(s)
+		}
 	case channels.EventMessage:
 		if e.Message != nil {
-			h.v.send(lineFrame(*e.Message))
+			h.v.send(h.v.lineFrame(*e.Message))
 		}
 	case channels.EventState:
 		f := map[string]any{"type": "state", "state": e.State}

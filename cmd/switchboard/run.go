@@ -160,8 +160,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	life, endLife := context.WithCancel(context.Background())
 	defer endLife()
 	limiter := ratelimit.New(rdb, cfg.RedisPrefix)
-	chatConn := chat.New(life, orgs, people, intake, b, []byte(cfg.Secret), limiter,
-		chat.Limits{ConnectsPerMinute: cfg.ChatConnects, AddressMessagesPerSecond: cfg.ChatAddressRate}, log)
+	chatConn := chat.New(life, chat.Deps{Sites: orgs, Settings: orgs, History: people, Intake: intake, Chats: people,
+		Signals: intake, Router: chatRouter{b}, Sub: b, Presence: b, Secret: []byte(cfg.Secret), Limiter: limiter,
+		Limits: chat.Limits{ConnectsPerMinute: cfg.ChatConnects, AddressMessagesPerSecond: cfg.ChatAddressRate}, Log: log})
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody}
 	if demo != nil {
@@ -197,6 +198,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	routeCtx, stopRouting := context.WithCancel(context.Background())
 	defer stopRouting()
 	g.Go(func() error { return disp.Run(routeCtx) })
+	// Every node looks for chats whose visitor left; one claims each.
+	g.Go(func() error { return chatConn.Run(gctx) })
 	// Every node polls for due callbacks; the claim in crm makes each attempt start once.
 	g.Go(func() error {
 		return channels.NewCallbackScheduler(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), cfg.CallbackInterval, log).Run(gctx)
