@@ -113,9 +113,20 @@ type claimed struct {
 // DeliverDue claims up to Batch due rows, delivers them and records each
 // outcome; it returns how many it claimed.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
-	rows, err := w.claim(ctx)
+	// The claim runs to its end even when ctx ends meanwhile: a claim that
+	// commits after its caller gave up would leave rows leased for nobody.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Timeout)
+	rows, err := w.claim(cctx)
+	cancel()
 	if err != nil || len(rows) == 0 {
 		return 0, err
+	}
+	if ctx.Err() != nil {
+		var errs []error
+		for _, r := range rows {
+			errs = append(errs, w.release(r))
+		}
+		return len(rows), errors.Join(errs...)
 	}
 	// A plain group: one row's failure to record must not cancel the
 	// others' POSTs.

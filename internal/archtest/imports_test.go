@@ -17,6 +17,7 @@ var allowed = map[string][]string{
 	"org":                           {},
 	"migrations":                    {},
 	"crm":                           {"org"},
+	"crm/webhook":                   {}, // crm's delivery side: reads the outbox, POSTs
 	"routing":                       {"org"},
 	"routing/lease":                 {},
 	"routing/dispatch":              {"org", "routing", "routing/lease", "stats"},
