@@ -70,6 +70,9 @@ func (s *Server) scheduleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(r.Context(), "callback scheduled", "by", sess.User.ID, "callback_id", cb.ID,
 		"customer_id", cb.CustomerID, "queue_id", cb.QueueID)
+	// Masked: scheduling is no way around the audited reveal; the agent
+	// who takes the attempt gets the number to dial (addCallback).
+	cb.Phone = crm.MaskPhone(cb.Phone)
 	writeJSON(w, http.StatusCreated, cb)
 }
 

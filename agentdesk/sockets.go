@@ -148,7 +148,11 @@ type agentConsole struct {
 	id     string
 	box    mailbox
 	subs   map[uuid.UUID]func() // contact topics; touched only by the mailbox goroutine
-	bad    int
+	// restricted holds the held contacts whose customer is outside the
+	// agent's scope: their customers' lines reach the console without the
+	// customer's name. Touched only by the mailbox goroutine.
+	restricted map[uuid.UUID]bool
+	bad        int
 }
 
 func (s *Server) agentSocket(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +174,7 @@ func (s *Server) agentSocket(w http.ResponseWriter, r *http.Request) {
 	c := &agentConsole{
 		s: s, conn: wspump.New(ws, wspump.Options{}), sess: sess,
 		tenant: sess.User.TenantID, agent: sess.User.ID, id: socketID(),
-		box: make(mailbox, 512), subs: map[uuid.UUID]func(){},
+		box: make(mailbox, 512), subs: map[uuid.UUID]func(){}, restricted: map[uuid.UUID]bool{},
 	}
 	life, cancel := context.WithCancel(s.life)
 	defer cancel()
@@ -266,6 +270,9 @@ func (c *agentConsole) relay(ctx context.Context, m mail) {
 		if err := json.Unmarshal(m.payload, &e); err != nil || e.Kind != "message" || e.Message == nil {
 			return // state changes reach consoles as their own frames
 		}
+		if c.restricted[e.ContactID] && e.Message.AuthorKind == "customer" {
+			e.Message.AuthorName = ""
+		}
 		c.send(frame{"type": "message", "contact_id": e.ContactID, "message": e.Message})
 		return
 	}
@@ -275,6 +282,11 @@ func (c *agentConsole) relay(ctx context.Context, m mail) {
 		Contact   struct {
 			ID uuid.UUID `json:"id"`
 		} `json:"contact"`
+		ScreenPop struct {
+			Customer *struct {
+				Restricted bool `json:"restricted"`
+			} `json:"customer"`
+		} `json:"screen_pop"`
 	}
 	if err := json.Unmarshal(m.payload, &head); err != nil {
 		return
@@ -285,11 +297,15 @@ func (c *agentConsole) relay(ctx context.Context, m mail) {
 		return
 	case "assigned":
 		c.follow(ctx, head.Contact.ID)
+		if cu := head.ScreenPop.Customer; cu != nil && cu.Restricted {
+			c.restricted[head.Contact.ID] = true
+		}
 	case "contact_closed":
 		if u := c.subs[head.ContactID]; u != nil {
 			u()
 			delete(c.subs, head.ContactID)
 		}
+		delete(c.restricted, head.ContactID)
 	}
 	c.s.metrics.frames.WithLabelValues("agent", "out").Inc()
 	c.conn.Send(m.payload)
@@ -350,6 +366,9 @@ func (c *agentConsole) snapshot(ctx context.Context) {
 		if err != nil {
 			c.fail(ctx, err)
 			return
+		}
+		if pop, _ := item["screen_pop"].(crm.ScreenPop); pop.Customer != nil && pop.Customer.Restricted {
+			c.restricted[h.ID] = true
 		}
 		if h.WrapUpUntil != nil {
 			item["wrap_up_until"] = h.WrapUpUntil.UTC()

@@ -116,8 +116,8 @@ func TestCallbackIsRoutedAndRescheduled(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &cb); err != nil {
 		t.Fatal(err)
 	}
-	if cb.Phone != demoPhone || cb.State != crm.CallbackScheduled || cb.Attempts != 0 {
-		t.Errorf("scheduled = phone %q state %s attempts %d, want the customer's phone, scheduled, 0", cb.Phone, cb.State, cb.Attempts)
+	if cb.Phone != crm.MaskPhone(demoPhone) || cb.State != crm.CallbackScheduled || cb.Attempts != 0 {
+		t.Errorf("scheduled = phone %q state %s attempts %d, want the customer's phone masked, scheduled, 0", cb.Phone, cb.State, cb.Attempts)
 	}
 
 	// Lina becomes available; the started attempt is offered to her.
@@ -134,6 +134,11 @@ func TestCallbackIsRoutedAndRescheduled(t *testing.T) {
 	contact, _ := path(assigned, "contact", "id").(string)
 	if got := path(assigned, "callback", "phone"); got != demoPhone {
 		t.Errorf("assigned frame callback phone = %v, want the number to dial", got)
+	}
+	// Showing the number to dial is a full view, audited for the agent.
+	if n := f.count(t, `SELECT count(*) FROM audit_log WHERE action = 'customer.reveal' AND target_id = $1
+		AND data->>'reason' = 'callback' AND data->>'contact_id' = $2`, f.customer, contact); n != 1 {
+		t.Errorf("callback dial audit rows = %d, want 1", n)
 	}
 	if got := path(assigned, "callback", "attempts"); got != float64(1) {
 		t.Errorf("assigned frame callback attempts = %v, want 1", got)

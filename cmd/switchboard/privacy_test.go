@@ -338,6 +338,12 @@ func TestPrivacyEndToEnd(t *testing.T) {
 	if b, _ := json.Marshal(assigned); strings.Contains(string(b), "Xihu Synthetic") || path(assigned, "screen_pop", "customer", "restricted") != true {
 		t.Errorf("assigned frame of a restricted customer: %s", b)
 	}
+	// Their next line reaches the agent without their name.
+	v2.send(map[string]any{"type": "message", "client_id": "m-2", "body": "Second synthetic line"})
+	line := agent.expect("message", func(m map[string]any) bool { return path(m, "message", "body") == "Second synthetic line" })
+	if n := path(line, "message", "author_name"); n != "" {
+		t.Errorf("restricted customer's live line names them: author_name %v", n)
+	}
 
 	// Shared with Pudong by the admin: now Li Na sees the customer.
 	share := func(c *http.Client, csrf string, customer uuid.UUID, body string) (int, string) {
@@ -377,5 +383,5 @@ func TestPrivacyEndToEnd(t *testing.T) {
 			t.Errorf("%s reading another tenant's customer = %d, want 404", c.who, code)
 		}
 	}
-	a.assertNoPersonalData(t, "Is my car ready", "Synthetic question")
+	a.assertNoPersonalData(t, "Is my car ready", "Synthetic question", "Second synthetic line")
 }
