@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/internal/pgtest"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -538,4 +539,54 @@ func TestTierJobOncePerInterval(t *testing.T) {
 	if n := j.RunDue(ctx); n != 2 {
 		t.Errorf("RunDue a day later recomputed %d tenants, want 2", n)
 	}
+}
+
+// BenchmarkScreenPopFor compares the scoped, masked screen-pop (one batch:
+// screen-pop, viewer, places) with the bare one on the same contact.
+func BenchmarkScreenPopFor(b *testing.B) {
+	bb := setupB(b)
+	ctx := context.Background()
+	cust, err := bb.store.CreateCustomer(ctx, bb.a.ID, crm.NewCustomer{Name: "Wang Wei", SiteID: bb.a.SiteID,
+		Identities: []crm.Identity{{Kind: crm.KindPhone, Value: demoPhone}, {Kind: crm.KindEmail, Value: demoEmail}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := bb.store.RecordInbound(ctx, inbound(bb.a, "k1", demoEmail))
+	if err != nil || res.CustomerID != cust {
+		b.Fatal(err)
+	}
+	b.Run("bare", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := bb.store.ScreenPop(ctx, bb.a.ID, res.ContactID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("scoped", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := bb.store.ScreenPopFor(ctx, bb.a.ID, res.ContactID, bb.a.Agent); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func setupB(b *testing.B) bundle {
+	b.Helper()
+	pool, _ := pgtest.New(b)
+	o := tenantOrg{ID: uuid.New(), SiteID: uuid.New(), QueueID: uuid.New(), Agent: uuid.New()}
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO tenants (id, name) VALUES ($1, 'Bench')`, []any{o.ID}},
+		{`INSERT INTO sites (id, tenant_id, name, chat_key) VALUES ($1, $2, 'Site', $3)`, []any{o.SiteID, o.ID, "key-" + o.SiteID.String()}},
+		{`INSERT INTO queues (id, tenant_id, site_id, name) VALUES ($1, $2, $3, 'Enquiries')`, []any{o.QueueID, o.ID, o.SiteID}},
+		{`INSERT INTO users (id, tenant_id, site_id, email, display_name, password_hash, role) VALUES ($1, $2, $3, 'bench@example.com', 'Bench', 'x', 'agent')`, []any{o.Agent, o.ID, o.SiteID}},
+	} {
+		if _, err := pool.Exec(context.Background(), st.sql, st.args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return bundle{store: crm.NewStore(pool), pool: pool, a: o}
 }
