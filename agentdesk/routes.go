@@ -29,6 +29,11 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 	r.Get("/chat.js", s.chatScript)
 	r.Get("/demo", s.demoPage)
 	r.Method(http.MethodGet, "/chat/ws", s.chat)
+	// The widget's other routes (channels/chat): settings for the pre-chat
+	// form, and attachments guarded by the visitor token.
+	r.Method(http.MethodGet, "/chat/settings", s.chat)
+	r.Method(http.MethodPost, "/chat/attachments", s.chat)
+	r.Method(http.MethodGet, "/chat/attachments/{id}", s.chat)
 
 	r.Get("/", s.home)
 	r.Get("/login", s.loginPage)
@@ -53,6 +58,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/customers/{id}/reveal", s.revealCustomer)
 		r.Post("/api/customers/{id}/owner", s.setCustomerOwner)
 		r.Post("/api/customers/{id}/shares", s.shareCustomer)
+		r.Get("/api/contacts/{id}/attachments/{attachment}", s.contactAttachment)
 	})
 
 	// Supervisors and admins.
@@ -80,6 +86,9 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Patch("/api/queues/{id}", s.updateQueue)
 		r.Patch("/api/agents/{id}", s.updateAgent)
 		r.Get("/api/audit", s.auditLog)
+		r.Get("/api/sites/{id}/chat-settings", s.siteChatSettings)
+		r.Put("/api/sites/{id}/chat-settings", s.setSiteChatSettings)
+		r.Post("/api/sites/{id}/chat-secret", s.rotateChatSecret)
 		// API keys for systems (apikeys.go): sessions only, never a key.
 		r.Post("/api/api-keys", s.createAPIKey)
 		r.Get("/api/api-keys", s.listAPIKeys)

@@ -98,6 +98,20 @@ var access = map[string]string{
 	"PUT /api/ext/{system}/vehicles/{external_id}":  "admin or API key (write), cross-tenant tested",
 	"PUT /api/ext/{system}/orders/{external_id}":    "admin or API key (write), cross-tenant tested",
 	"PUT /api/ext/{system}/deals/{external_id}":     "admin or API key (write), cross-tenant tested",
+
+	// The widget's other routes, the console's attachments and the sites'
+	// chat settings; cmd/switchboard TestChatAttachments and
+	// TestChatSettingsAdmin have the cases of another visitor's and another
+	// tenant's ids.
+	"GET /chat/settings":         "public (site key; settings carry no secret)",
+	"POST /chat/attachments":     "visitor token of the chat (site key and origin checked)",
+	"GET /chat/attachments/{id}": "visitor token of the attachment's chat, cross-tenant tested",
+
+	"GET /api/contacts/{id}/attachments/{attachment}": "agent, cross-tenant tested",
+
+	"GET /api/sites/{id}/chat-settings": "admin, cross-tenant tested",
+	"PUT /api/sites/{id}/chat-settings": "admin, cross-tenant tested",
+	"POST /api/sites/{id}/chat-secret":  "admin, cross-tenant tested",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

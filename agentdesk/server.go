@@ -98,6 +98,10 @@ type Server struct {
 	// routes answer 503, and API keys are refused.
 	records Records
 	keys    APIKeys
+	// chatDesk and chatSites are nil on a server built without the chat
+	// panel's extras: their frames and routes answer unavailable.
+	chatDesk  ChatDesk
+	chatSites ChatSites
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -118,8 +122,10 @@ type Deps struct {
 	Registry      prometheus.Registerer
 	Limiter       *ratelimit.Limiter // shared across nodes
 	Callbacks     Callbacks
-	Records       Records // the CRM API's records (crm.Store)
-	APIKeys       APIKeys // systems' credentials (org.Store)
+	Records       Records   // the CRM API's records (crm.Store)
+	APIKeys       APIKeys   // systems' credentials (org.Store)
+	ChatDesk      ChatDesk  // read receipts, typing, attachments for the console
+	ChatSites     ChatSites // sites' widget settings (org.Store)
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -154,6 +160,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	s.callbacks = d.Callbacks
 	s.records, s.keys = d.Records, d.APIKeys
+	s.chatDesk, s.chatSites = d.ChatDesk, d.ChatSites
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

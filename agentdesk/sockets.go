@@ -75,6 +75,7 @@ type clientFrame struct {
 	WrapUp    string `json:"wrap_up"`
 	QueueID   string `json:"queue_id"`
 	AgentID   string `json:"agent_id"`
+	Seq       int    `json:"seq"` // read: the last line seen
 	// CustomerID: choose_customer's answer for an ambiguous contact.
 	CustomerID string `json:"customer_id"`
 }
@@ -148,6 +149,9 @@ type agentConsole struct {
 	id     string
 	box    mailbox
 	subs   map[uuid.UUID]func() // contact topics; touched only by the mailbox goroutine
+	// lastTyping throttles the agent's typing per contact (chat.go); touched
+	// only by the reader goroutine.
+	lastTyping map[uuid.UUID]time.Time
 	// restricted holds the held contacts whose customer is outside the
 	// agent's scope: their customers' lines reach the console without the
 	// customer's name. Touched only by the mailbox goroutine.
@@ -266,6 +270,9 @@ func (c *agentConsole) relay(ctx context.Context, m mail) {
 		return
 	}
 	if m.contact {
+		if c.relaySignal(m.payload) {
+			return // typing, read receipts, ended by the customer (chat.go)
+		}
 		var e channels.Event
 		if err := json.Unmarshal(m.payload, &e); err != nil || e.Kind != "message" || e.Message == nil {
 			return // state changes reach consoles as their own frames
@@ -454,6 +461,10 @@ func (c *agentConsole) onFrame(ctx context.Context, p []byte) {
 		err = c.endWrapUp(ctx, f)
 	case "transfer":
 		err = c.transfer(ctx, f)
+	case "typing":
+		err = c.typing(ctx, f)
+	case "read":
+		err = c.read(ctx, f)
 	case "choose_customer":
 		err = c.chooseCustomer(ctx, f)
 	default:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/switchboard-cc/switchboard/agentdesk"
 	"github.com/switchboard-cc/switchboard/channels"
 	"github.com/switchboard-cc/switchboard/channels/chat"
 	"github.com/switchboard-cc/switchboard/crm"
@@ -46,3 +47,15 @@ func (w waitSignals) Waiting(ctx context.Context, tenant, contact uuid.UUID, pos
 	w.in.Signal(ctx, tenant, channels.Signal{Kind: channels.EventWait, ContactID: contact, Position: position,
 		WaitSeconds: int(wait.Round(time.Second) / time.Second)})
 }
+
+// chatDesk is the console's chat extras: crm's read receipts, holders and
+// attachments, and intake's signals.
+type chatDesk struct {
+	*crm.Store
+	*channels.Intake
+}
+
+var (
+	_ agentdesk.ChatDesk  = chatDesk{}
+	_ agentdesk.ChatSites = (*org.Store)(nil)
+)

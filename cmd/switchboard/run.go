@@ -171,6 +171,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	desk, err := agentdesk.NewServer(dcfg, agentdesk.Deps{
 		Accounts: orgs, Contacts: people, Conversations: intake, Bus: b, Chat: chatConn,
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
+		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs,
 	})
 	if err != nil {
