@@ -407,6 +407,24 @@ func (e *Engine) Waiting(contact uuid.UUID) bool {
 	return t != nil && !t.offered()
 }
 
+// Position is a waiting contact's place in its queue's line (1: next),
+// counting the contacts ahead of it that are being offered; false when it
+// is not waiting (offered, assigned or unknown).
+func (e *Engine) Position(contact uuid.UUID) (int, bool) {
+	t := e.tasks[contact]
+	if t == nil || t.offered() {
+		return 0, false
+	}
+	if l := e.lines[t.QueueID]; l != nil {
+		for i, x := range l.tasks {
+			if x == t {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // Cancel removes a waiting or offered contact (closed, abandoned, or moved
 // by hand); the offers it had are returned so their agents can be told.
 func (e *Engine) Cancel(contact uuid.UUID) []Offer {

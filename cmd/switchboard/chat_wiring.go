@@ -21,6 +21,8 @@ var (
 	_ chat.Signaller = (*channels.Intake)(nil)
 	_ chat.Presence  = (*bus.Bus)(nil)
 	_ chat.Router    = chatRouter{}
+
+	_ dispatch.WaitNotifier = waitSignals{}
 )
 
 // chatRouter turns what a visitor did into routing commands on the bus,

@@ -180,7 +180,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval, Grace: cfg.DisconnectGrace},
 		dispatch.Deps{Pool: pool, Source: routingSource{orgs, people}, Connections: b, Assigner: assigner{people}, Notifier: desk.Notifier(),
 			Subscriber: b, Presence: orgs, Requeuer: assigner{people}, Overflower: assigner{people}, Closed: closedActions{people, intake},
-			WrapUps: assigner{people}, Log: log})
+			WrapUps: assigner{people}, Log: log, Waits: waitSignals{intake}})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -190,6 +190,8 @@ type Deps struct {
 	Closed      ClosedHandler
 	WrapUps     WrapUpEnder
 	Log         *slog.Logger
+	// Waits, optional, tells waiting chats their place in the queue (waits.go).
+	Waits WaitNotifier
 }
 
 // Dispatcher runs the engines of the tenants whose lease this node holds.
@@ -206,6 +208,7 @@ type Dispatcher struct {
 	overflow Overflower
 	closed   ClosedHandler
 	wrapUps  WrapUpEnder
+	waits    WaitNotifier
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -229,7 +232,7 @@ func New(cfg Config, deps Deps) *Dispatcher {
 	}
 	return &Dispatcher{cfg: cfg, pool: deps.Pool, src: deps.Source, conns: deps.Connections, assign: deps.Assigner, notify: deps.Notifier,
 		sub: deps.Subscriber, pres: deps.Presence, requeue: deps.Requeuer, overflow: deps.Overflower, closed: deps.Closed, wrapUps: deps.WrapUps, log: deps.Log,
-		now: time.Now, tenants: map[uuid.UUID]*tenantRun{}}
+		waits: deps.Waits, now: time.Now, tenants: map[uuid.UUID]*tenantRun{}}
 }
 
 // Run acquires leases, runs engines and listens for queued contacts until

@@ -45,6 +45,10 @@ type tenantRun struct {
 	// tally (which also carries the agents' figures).
 	queueZones map[uuid.UUID]string
 	zoneDays   map[string]*zoneDay
+
+	// waits are the waiting chats and what each was last told (waits.go).
+	waits     map[uuid.UUID]waitTold
+	lastWaits time.Time
 }
 
 type zoneDay struct {
@@ -176,6 +180,7 @@ func (tr *tenantRun) run(parent context.Context) error {
 				tr.note(func(ctx context.Context) { tr.d.notify.Gauges(ctx, tenant, g, today) })
 				tr.dirty = false
 			}
+			tr.tellWaits()
 		case <-deadline.C:
 		}
 		if time.Now().After(tr.safeTo) {
@@ -368,6 +373,7 @@ func (tr *tenantRun) enqueueQueued(ctx context.Context) error {
 func (tr *tenantRun) enqueue(t routing.Task) {
 	if tr.eng.Enqueue(t) {
 		tr.dirty = true
+		tr.watchWait(t)
 	}
 }
 
