@@ -181,11 +181,17 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.ContentLength > s.cfg.MaxBody {
+		// The import takes whole files: a limit of its own, still a limit
+		// (and only for exactly this method and path; it requires an admin).
+		limit := s.cfg.MaxBody
+		if r.Method == http.MethodPost && r.URL.Path == importPath {
+			limit = s.cfg.ImportMaxBody
+		}
+		if r.ContentLength > limit {
 			s.writeError(w, r, errTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

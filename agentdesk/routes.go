@@ -93,6 +93,13 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/api-keys", s.createAPIKey)
 		r.Get("/api/api-keys", s.listAPIKeys)
 		r.Delete("/api/api-keys/{id}", s.revokeAPIKey)
+		// Webhook receivers (webhooks.go): sessions only, like the keys.
+		r.Post("/api/webhooks", s.createWebhook)
+		r.Get("/api/webhooks", s.listWebhooks)
+		r.Delete("/api/webhooks/{id}", s.deleteWebhook)
+		r.Get("/api/webhooks/deliveries", s.webhookDeliveries)
+		// Customer import (import.go): its body limit is ImportMaxBody.
+		r.Post(importPath, s.importCustomers)
 	})
 
 	// The OpenAPI document of the JSON API: no data, no login.

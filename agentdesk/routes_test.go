@@ -112,6 +112,15 @@ var access = map[string]string{
 	"GET /api/sites/{id}/chat-settings": "admin, cross-tenant tested",
 	"PUT /api/sites/{id}/chat-settings": "admin, cross-tenant tested",
 	"POST /api/sites/{id}/chat-secret":  "admin, cross-tenant tested",
+
+	// Webhook receivers and the customer import; cmd/switchboard
+	// TestWebhooksOverHTTP has the cross-tenant case (DELETE, and the
+	// deliveries' endpoint_id), TestImportOverHTTP the import's refusals.
+	"POST /api/webhooks":           "admin (session only)",
+	"GET /api/webhooks":            "admin (session only)",
+	"DELETE /api/webhooks/{id}":    "admin (session only), cross-tenant tested",
+	"GET /api/webhooks/deliveries": "admin (session only; endpoint_id cross-tenant tested)",
+	"POST /api/import":             "admin (session only; body limit SWITCHBOARD_IMPORT_MAX_BODY)",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

@@ -70,6 +70,7 @@ type Config struct {
 	PublicURL      string        // e.g. http://localhost:8080: the only origin allowed for pages and sockets
 	SessionTTL     time.Duration // default 12h
 	MaxBody        int64         // largest request body; default 1 MiB
+	ImportMaxBody  int64         // largest body of POST /api/import; default 64 MiB
 	SessionRecheck time.Duration // sockets recheck their session this often; default 60s
 	DemoSiteKey    string        // chat key of the site whose widget /demo shows; empty: no demo page
 	DemoSiteName   string
@@ -98,6 +99,10 @@ type Server struct {
 	// routes answer 503, and API keys are refused.
 	records Records
 	keys    APIKeys
+	// webhooks and importer are nil on a server built without them: their
+	// routes answer 503.
+	webhooks Webhooks
+	importer Importer
 	// chatDesk and chatSites are nil on a server built without the chat
 	// panel's extras: their frames and routes answer unavailable.
 	chatDesk  ChatDesk
@@ -126,6 +131,8 @@ type Deps struct {
 	APIKeys       APIKeys   // systems' credentials (org.Store)
 	ChatDesk      ChatDesk  // read receipts, typing, attachments for the console
 	ChatSites     ChatSites // sites' widget settings (org.Store)
+	Webhooks      Webhooks  // webhook receivers and deliveries (crm.Store)
+	Importer      Importer  // customer imports over HTTP (crm.Store)
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -135,6 +142,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
+	}
+	if cfg.ImportMaxBody <= 0 {
+		cfg.ImportMaxBody = 64 << 20
 	}
 	if cfg.SessionRecheck <= 0 {
 		cfg.SessionRecheck = 60 * time.Second
@@ -160,6 +170,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	}
 	s.callbacks = d.Callbacks
 	s.records, s.keys = d.Records, d.APIKeys
+	s.webhooks, s.importer = d.Webhooks, d.Importer
 	s.chatDesk, s.chatSites = d.ChatDesk, d.ChatSites
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{

@@ -40,6 +40,8 @@ var (
 	_ agentdesk.Merges        = (*crm.Store)(nil)
 	_ agentdesk.Records       = (*crm.Store)(nil)
 	_ agentdesk.APIKeys       = (*org.Store)(nil)
+	_ agentdesk.Webhooks      = (*crm.Store)(nil)
+	_ agentdesk.Importer      = (*crm.Store)(nil)
 	_ channels.DueCallbacks   = (*crm.Store)(nil)
 	_ agentdesk.Conversations = (*channels.Intake)(nil)
 )

@@ -29,6 +29,7 @@ type Config struct {
 	DisconnectGrace time.Duration `env:"SWITCHBOARD_DISCONNECT_GRACE" envDefault:"60s"`
 	ShutdownTimeout time.Duration `env:"SWITCHBOARD_SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	MaxBody         int64         `env:"SWITCHBOARD_MAX_BODY" envDefault:"1048576"`
+	ImportMaxBody   int64         `env:"SWITCHBOARD_IMPORT_MAX_BODY" envDefault:"67108864"`
 	ChatConnects    int           `env:"SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE" envDefault:"60"`
 	ChatAddressRate int           `env:"SWITCHBOARD_CHAT_ADDRESS_MESSAGES_PER_SECOND" envDefault:"20"`
 

@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Signals: intake, Router: chatRouter{b}, Sub: b, Presence: b, Secret: []byte(cfg.Secret), Limiter: limiter,
 		Limits: chat.Limits{ConnectsPerMinute: cfg.ChatConnects, AddressMessagesPerSecond: cfg.ChatAddressRate}, Log: log})
 
-	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody}
+	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody, ImportMaxBody: cfg.ImportMaxBody}
 	if demo != nil {
 		dcfg.DemoSiteKey, dcfg.DemoSiteName = demo.SiteKey, demo.SiteName
 	}
@@ -172,7 +172,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Accounts: orgs, Contacts: people, Conversations: intake, Bus: b, Chat: chatConn,
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
-		Records: people, APIKeys: orgs,
+		Records: people, APIKeys: orgs, Webhooks: people, Importer: people,
 	})
 	if err != nil {
 		return err
