@@ -16,11 +16,16 @@ import (
 	"github.com/switchboard-cc/switchboard/crm"
 )
 
-// otherTenantMergeIDs makes another tenant (otherTenantIDs) with a merge
-// that is not undone and a customer in its recycle bin, so that each of
-// the merge routes would succeed on them if it forgot the tenant; all
-// synthetic.
-func otherTenantMergeIDs(t *testing.T, dsn string) (customer, binned, merge uuid.UUID) {
+// theirs are another tenant's records (synthetic): a live customer, one in
+// the recycle bin, a merge not undone and a queued contact, so that each
+// route would succeed on them if it forgot the tenant.
+type theirs struct {
+	customer, binned, merge, contact uuid.UUID
+}
+
+// otherTenantMergeIDs makes another tenant (otherTenantIDs) with the
+// records of theirs.
+func otherTenantMergeIDs(t *testing.T, dsn string) theirs {
 	t.Helper()
 	ctx := context.Background()
 	agent, contact := otherTenantIDs(t, dsn)
@@ -29,7 +34,7 @@ func otherTenantMergeIDs(t *testing.T, dsn string) (customer, binned, merge uuid
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	var tenant uuid.UUID
+	var tenant, customer uuid.UUID
 	if err := pool.QueryRow(ctx, `SELECT tenant_id, customer_id FROM contacts WHERE id = $1`, contact).Scan(&tenant, &customer); err != nil {
 		t.Fatal(err)
 	}
@@ -48,15 +53,15 @@ func otherTenantMergeIDs(t *testing.T, dsn string) (customer, binned, merge uuid
 	if err != nil {
 		t.Fatal(err)
 	}
-	binned = mk("Their Three", "+8613900003333")
+	binned := mk("Their Three", "+8613900003333")
 	if err := people.Delete(ctx, tenant, agent, binned); err != nil {
 		t.Fatal(err)
 	}
-	return customer, binned, rec.ID
+	return theirs{customer: customer, binned: binned, merge: rec.ID, contact: contact}
 }
 
-// decode unmarshals a response body into v or fails the test.
-func decode(t *testing.T, what, body string, v any) {
+// decodeAnswer unmarshals a response body into v or fails the test.
+func decodeAnswer(t *testing.T, what, body string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(body), v); err != nil {
 		t.Fatalf("%s: not the JSON expected (%v): %s", what, err, body)
@@ -83,12 +88,12 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 		`{"name":"Merge Survivor","identities":[{"kind":"phone","value":"139 0000 1111"},{"kind":"email","value":"survivor.merge@example.com"}]}`)
 	want(t, "create survivor", code, body, 201, `"name":"Merge Survivor"`)
 	var survivor crm.CustomerRecord
-	decode(t, "survivor", body, &survivor)
+	decodeAnswer(t, "survivor", body, &survivor)
 	code, body = post(t, sup, api+"/customers", supCSRF,
 		`{"name":"Merged Away","notes":"walk-in","identities":[{"kind":"phone","value":"13900001111"},{"kind":"wechat","value":"wx-merge-synthetic"}]}`)
 	want(t, "create the other", code, body, 201, `"name":"Merged Away"`)
 	var other crm.CustomerRecord
-	decode(t, "other", body, &other)
+	decodeAnswer(t, "other", body, &other)
 	var otherWeChat uuid.UUID
 	for _, id := range other.Identities {
 		if id.Kind == "wechat" {
@@ -101,14 +106,14 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	code, body = call(t, agent, "GET", api+"/customers/"+S+"/duplicates", "", "")
 	want(t, "agent lists duplicates", code, body, 200, "")
 	var dups []crm.Duplicate
-	decode(t, "duplicates", body, &dups)
+	decodeAnswer(t, "duplicates", body, &dups)
 	if i := slices.IndexFunc(dups, func(d crm.Duplicate) bool { return d.CustomerID == other.ID }); i < 0 || !slices.Contains(dups[i].Reasons, crm.ReasonSharedPhone) {
 		t.Errorf("duplicates of the survivor = %+v, want the other with reason %s", dups, crm.ReasonSharedPhone)
 	}
 	code, body = call(t, sup, "GET", api+"/duplicates?limit=500", "", "")
 	want(t, "supervisor lists suggestions", code, body, 200, "")
 	var pairs []crm.DuplicatePair
-	decode(t, "suggestions", body, &pairs)
+	decodeAnswer(t, "suggestions", body, &pairs)
 	if !slices.ContainsFunc(pairs, func(p crm.DuplicatePair) bool {
 		return (p.A.CustomerID == survivor.ID && p.B.CustomerID == other.ID) || (p.A.CustomerID == other.ID && p.B.CustomerID == survivor.ID)
 	}) {
@@ -116,7 +121,8 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	}
 
 	// Refusals, before anything changes.
-	theirCustomer, theirBinned, theirMerge := otherTenantMergeIDs(t, a.dsn)
+	them := otherTenantMergeIDs(t, a.dsn)
+	theirCustomer, theirBinned, theirMerge := them.customer, them.binned, them.merge
 	TC, TB, TM := theirCustomer.String(), theirBinned.String(), theirMerge.String()
 	mergeBody := `{"others":["` + O + `"],"reason":"same phone"}`
 	for _, tc := range []struct {
@@ -180,7 +186,7 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	code, body = post(t, sup, api+"/customers/"+S+"/merge", supCSRF, mergeBody)
 	want(t, "merge", code, body, http.StatusCreated, `"survivor_id":"`+S+`"`)
 	var rec crm.MergeRecord
-	decode(t, "merge record", body, &rec)
+	decodeAnswer(t, "merge record", body, &rec)
 	if rec.ID == uuid.Nil || !slices.Equal(rec.MergedIDs, []uuid.UUID{other.ID}) || rec.Reason != "same phone" || rec.UndoneAt != nil {
 		t.Errorf("merge record = %+v, want an id, merged [%s], the reason, not undone", rec, O)
 	}
@@ -189,7 +195,7 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	code, body = call(t, sup, "GET", api+"/customers/"+S, "", "")
 	want(t, "survivor after the merge", code, body, 200, `"notes":"walk-in"`)
 	var after crm.CustomerRecord
-	decode(t, "survivor after the merge", body, &after)
+	decodeAnswer(t, "survivor after the merge", body, &after)
 	if !slices.ContainsFunc(after.Identities, func(i crm.IdentityRecord) bool { return i.ID == otherWeChat && i.Kind == "wechat" }) {
 		t.Errorf("survivor's identities after the merge = %+v, want the other's wechat %s", after.Identities, otherWeChat)
 	}
@@ -198,7 +204,7 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	code, body = call(t, sup, "GET", api+"/recycle-bin", "", "")
 	want(t, "bin after the merge", code, body, 200, "")
 	var bin []crm.BinEntry
-	decode(t, "bin", body, &bin)
+	decodeAnswer(t, "bin", body, &bin)
 	if i := slices.IndexFunc(bin, func(e crm.BinEntry) bool { return e.ID == other.ID }); i < 0 || bin[i].MergedInto == nil || *bin[i].MergedInto != survivor.ID {
 		t.Errorf("recycle bin after the merge = %s, want the other, merged into the survivor", body)
 	}
@@ -209,21 +215,21 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	code, body = post(t, sup, api+"/merges/"+rec.ID.String()+"/undo", supCSRF, "")
 	want(t, "undo", code, body, 200, `"id":"`+rec.ID.String()+`"`)
 	var undone crm.MergeRecord
-	decode(t, "undo", body, &undone)
+	decodeAnswer(t, "undo", body, &undone)
 	if undone.UndoneAt == nil {
 		t.Errorf("undo answered %s, want undone_at", body)
 	}
 	code, body = call(t, sup, "GET", api+"/customers/"+S, "", "")
 	want(t, "survivor after undo", code, body, 200, "")
 	after = crm.CustomerRecord{}
-	decode(t, "survivor after undo", body, &after)
+	decodeAnswer(t, "survivor after undo", body, &after)
 	if slices.ContainsFunc(after.Identities, func(i crm.IdentityRecord) bool { return i.Kind == "wechat" }) || after.Notes != "" {
 		t.Errorf("survivor after undo = %+v, want no wechat and no notes", after)
 	}
 	code, body = call(t, sup, "GET", api+"/customers/"+O, "", "")
 	want(t, "the other after undo", code, body, 200, `"name":"Merged Away"`)
 	var back crm.CustomerRecord
-	decode(t, "the other after undo", body, &back)
+	decodeAnswer(t, "the other after undo", body, &back)
 	if !slices.ContainsFunc(back.Identities, func(i crm.IdentityRecord) bool { return i.ID == otherWeChat }) {
 		t.Errorf("the other's identities after undo = %+v, want its wechat back", back.Identities)
 	}
@@ -238,7 +244,7 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	code, body = call(t, sup, "GET", api+"/recycle-bin", "", "")
 	want(t, "bin after the delete", code, body, 200, "")
 	bin = nil // decoding into the old slice would keep its merged_into
-	decode(t, "bin", body, &bin)
+	decodeAnswer(t, "bin", body, &bin)
 	if i := slices.IndexFunc(bin, func(e crm.BinEntry) bool { return e.ID == other.ID }); i < 0 || bin[i].MergedInto != nil || bin[i].Name != "Merged Away" {
 		t.Errorf("recycle bin after the delete = %s, want the other, deleted (not merged)", body)
 	}
@@ -267,4 +273,105 @@ func TestMergeAndRecycleBinOverHTTP(t *testing.T) {
 	}
 	code, body = call(t, sup, "GET", api+"/customers/"+O, "", "")
 	want(t, "restored customer", code, body, 200, `"name":"Merged Away"`)
+}
+
+// TestChooseCustomerEndToEnd: two customers share an e-mail address; a
+// visitor chats with it, so the contact has no customer but two
+// candidates, and the agent's offer screen-pop lists both. The agent
+// accepts and says which one it is (choose_customer): an ack, then a
+// screen_pop for the contact showing that customer, and the contact row
+// has the customer. Choosing another tenant's customer, or for a contact
+// the agent does not hold, is refused and changes nothing.
+func TestChooseCustomerEndToEnd(t *testing.T) {
+	a := startApp(t, nil)
+	sup, supCSRF := a.login(t, "supervisor@huadong.example")
+	ids := map[string]string{}
+	for _, name := range []string{"Choose Zhao", "Choose Qian"} {
+		code, body := post(t, sup, a.url+"/api/customers", supCSRF,
+			`{"name":"`+name+`","identities":[{"kind":"email","value":"shared.household@example.com"}]}`)
+		want(t, "create "+name, code, body, 201, "")
+		ids[name] = field(t, body, "id").(string)
+	}
+	them := otherTenantMergeIDs(t, a.dsn)
+
+	agent := a.availableAgent(t, "lina@huadong.example")
+	v := a.visitor(t, "Household", "Shared.Household@example.com")
+	v.send(map[string]any{"type": "message", "client_id": "m-1", "body": "Which of us is booked?"})
+	v.expect("ack", nil)
+
+	offer := agent.expect("offer", nil)
+	sp := agent.expect("screen_pop", func(f map[string]any) bool { return f["offer_id"] == offer["offer_id"] })
+	if c := path(sp, "screen_pop", "customer"); c != nil {
+		t.Errorf("offer screen-pop customer = %v, want none (ambiguous)", c)
+	}
+	var names []string
+	cands, _ := path(sp, "screen_pop", "candidates").([]any)
+	for _, c := range cands {
+		names = append(names, path(c, "name").(string))
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"Choose Qian", "Choose Zhao"}) {
+		t.Fatalf("offer screen-pop candidates = %v, want both customers with the e-mail", names)
+	}
+	agent.send(map[string]any{"type": "accept", "id": "acc", "offer_id": offer["offer_id"]})
+	assigned := agent.expect("assigned", nil)
+	contact := path(assigned, "contact", "id").(string)
+
+	pool, err := pgxpool.New(context.Background(), a.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	customerOf := func() string {
+		t.Helper()
+		var c *string
+		if err := pool.QueryRow(context.Background(), `SELECT customer_id::text FROM contacts WHERE id = $1`, contact).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		if c == nil {
+			return ""
+		}
+		return *c
+	}
+
+	// Refusals first: nothing changes.
+	for _, tc := range []struct {
+		name              string
+		contact, customer string
+		code              string
+	}{
+		{"another tenant's customer", contact, them.customer.String(), "not_found"},
+		{"an unknown customer", contact, uuid.NewString(), "not_found"},
+		{"another tenant's contact", them.contact.String(), ids["Choose Qian"], "not_held"},
+		{"a malformed customer id", contact, "nope", "invalid"},
+	} {
+		agent.send(map[string]any{"type": "choose_customer", "id": tc.name, "contact_id": tc.contact, "customer_id": tc.customer})
+		if f := agent.expect("", func(f map[string]any) bool { return f["ref"] == tc.name }); f["type"] != "error" || f["code"] != tc.code {
+			t.Errorf("choose_customer with %s answered %v, want error %s", tc.name, f, tc.code)
+		}
+	}
+	if got := customerOf(); got != "" {
+		t.Fatalf("after the refused choices the contact's customer is %s, want none", got)
+	}
+
+	agent.send(map[string]any{"type": "choose_customer", "id": "ch", "contact_id": contact, "customer_id": ids["Choose Qian"]})
+	agent.expect("ack", func(f map[string]any) bool { return f["ref"] == "ch" })
+	pop := agent.expect("screen_pop", func(f map[string]any) bool { return f["contact_id"] == contact })
+	if got := path(pop, "screen_pop", "customer", "name"); got != "Choose Qian" {
+		t.Errorf("refreshed screen-pop customer = %v, want Choose Qian", got)
+	}
+	if got, _ := path(pop, "screen_pop", "candidates").([]any); len(got) != 0 {
+		t.Errorf("refreshed screen-pop candidates = %v, want none", got)
+	}
+	if got := path(pop, "contact", "customer_id"); got != ids["Choose Qian"] {
+		t.Errorf("refreshed contact customer_id = %v, want %s", got, ids["Choose Qian"])
+	}
+	if got := customerOf(); got != ids["Choose Qian"] {
+		t.Errorf("contact's customer_id in the database = %q, want %s", got, ids["Choose Qian"])
+	}
+	var chosen int
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM contact_events WHERE contact_id = $1 AND kind = 'customer_chosen'`, contact).Scan(&chosen)
+	if chosen != 1 {
+		t.Errorf("customer_chosen events = %d, want 1", chosen)
+	}
 }
