@@ -54,7 +54,31 @@ function contactDetails(pop) {
   return s;
 }
 
-function screenPop(pop, nameTestID) {
+// candidateItems lists the customers an ambiguous contact may be. For a
+// contact the agent holds (contactID given), each visible one has a button
+// that says so (choose_customer); the server answers with the refreshed
+// screen_pop. On an offer the names alone show: the agent does not hold it
+// yet.
+function candidateItems(cands, contactID) {
+  return cands.map((k) => {
+    if (k.restricted) return el('li', { 'data-testid': 'candidate' }, 'Restricted customer (outside your sites)');
+    const li = el('li', { 'data-testid': 'candidate' }, el('span', { class: 'candidate-name' }, k.name || 'Unnamed customer'));
+    if (contactID) {
+      const btn = el('button', { class: 'choose', 'data-action': 'choose-customer', 'aria-label': `This is the customer: ${k.name || 'unnamed'}`,
+        onclick: () => {
+          if (!sock.send({ type: 'choose_customer', id: 'choose:' + contactID, contact_id: contactID, customer_id: k.id })) {
+            toast('Not connected; try again.');
+            return;
+          }
+          li.closest('ul').querySelectorAll('button.choose').forEach((b) => { b.disabled = true; });
+        } }, 'This is the customer');
+      li.append(' ', btn);
+    }
+    return li;
+  });
+}
+
+function screenPop(pop, nameTestID, contactID) {
   const c = pop.customer;
   // A customer outside the agent's sites comes restricted: id only.
   const name = c ? (c.restricted ? 'Restricted customer (outside your sites)' : c.name || 'Unnamed customer') : 'Unknown visitor';
@@ -63,7 +87,7 @@ function screenPop(pop, nameTestID) {
       el('span', { class: 'pop-name', 'data-testid': nameTestID }, name),
       c && c.tier ? el('span', { class: 'tier tier-' + c.tier }, c.tier) : null),
     c && c.notes ? el('p', { class: 'notes' }, c.notes) : null,
-    section('Possible customers', (pop.candidates || []).map((k) => el('li', {}, k.name))),
+    section('Possible customers', candidateItems(pop.candidates || [], contactID)),
     // Chat visitor ids identify a browser, not something an agent can use.
     contactDetails(pop),
     section('Vehicles', (pop.vehicles || []).map((v) => el('li', {},
@@ -204,7 +228,7 @@ function refresh(v) {
   // The screen-pop changes rarely; redrawing it on every line would only
   // move the agent's scroll position and selection.
   if (v.sideFor !== v.pop) {
-    v.side.replaceChildren(screenPop(v.pop || {}, 'customer-name'));
+    v.side.replaceChildren(screenPop(v.pop || {}, 'customer-name', v.id));
     v.sideFor = v.pop;
   }
 }
@@ -315,6 +339,14 @@ function onFrame(f) {
       break;
     }
     case 'screen_pop': {
+      if (!f.offer_id) {
+        // A held contact's refreshed screen-pop (after choose_customer).
+        if (!f.contact || !contacts.has(f.contact_id)) break;
+        const v = hold(f);
+        if (!v.closed) refresh(v);
+        renderTabs();
+        break;
+      }
       const o = offers.get(f.offer_id);
       if (!o) break; // taken, rescinded or expired meanwhile
       if (f.error) o.pop_error = true;
@@ -387,6 +419,10 @@ function onFrame(f) {
       break;
     case 'error':
       if (f.offer_id && offers.delete(f.offer_id)) renderOffers();
+      if (typeof f.ref === 'string' && f.ref.startsWith('choose:')) {
+        const v = contacts.get(f.ref.slice('choose:'.length));
+        if (v && !v.closed) { v.sideFor = null; refresh(v); } // buttons enabled again
+      }
       toast(f.message || f.code);
       break;
   }
