@@ -55,10 +55,10 @@ var access = map[string]string{
 	"POST /api/customers/{id}/owner":  "agent claims or releases, supervisor sets; cross-tenant tested",
 	"POST /api/customers/{id}/shares": "owner or supervisor, cross-tenant tested",
 
-	// Duplicates, merge, recycle bin. Other tenants' ids are refused in crm
-	// (TestMergeRefusals, TestDeleteRestore, TestDuplicatesRankedWithReasons,
-	// TestChooseCustomer); the HTTP cases (cmd/switchboard/merge_test.go) are
-	// still to be written.
+	// Duplicates, merge, recycle bin: cmd/switchboard
+	// TestMergeAndRecycleBinOverHTTP has their cross-tenant cases (path and
+	// body ids; another tenant's live, binned and merged records), and
+	// TestChooseCustomerEndToEnd those of the console's choose_customer.
 	"GET /api/customers/{id}/duplicates": "agent, cross-tenant tested",
 	"GET /api/duplicates":                "supervisor",
 	"POST /api/customers/{id}/merge":     "supervisor, cross-tenant tested (path and body ids)",
