@@ -29,6 +29,7 @@ func (s *Store) MarkRead(ctx context.Context, tenant, contactID uuid.UUID, side 
 		return 0, fmt.Errorf("mark read: seq: %w", ErrInvalid)
 	}
 	var q string
+	args := []any{tenant, contactID, seq}
 	switch side {
 	case SideCustomer:
 		q = `UPDATE contacts SET customer_read_seq = GREATEST(customer_read_seq, LEAST($3, last_seq))
@@ -39,11 +40,12 @@ func (s *Store) MarkRead(ctx context.Context, tenant, contactID uuid.UUID, side 
 			    SELECT 1 FROM assignments a WHERE a.tenant_id = c.tenant_id AND a.contact_id = c.id
 			    AND a.agent_id = $4 AND a.ended_at IS NULL)
 			RETURNING agent_read_seq`
+		args = append(args, agent)
 	default:
 		return 0, fmt.Errorf("mark read: side %q: %w", side, ErrInvalid)
 	}
 	var got int
-	err := s.pool.QueryRow(ctx, q, tenant, contactID, seq, agent).Scan(&got)
+	err := s.pool.QueryRow(ctx, q, args...).Scan(&got)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if side == SideAgent {
 			return 0, fmt.Errorf("mark read %s: %w", contactID, ErrNotHeld)
