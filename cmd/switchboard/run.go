@@ -37,6 +37,8 @@ Usage:
   switchboard demo             load the demo dealer group (skipped if present)
   switchboard import --tenant NAME [--format csv|jsonl] FILE
                                upsert customers from a file by external id
+  switchboard seed [--customers N]
+                               fill a benchmark database with a synthetic dealer group
   switchboard help             show this text
 
 Configuration comes from the environment; see README.md. The essentials:
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "import":
 		return runImport(ctx, rest, getenv, stdout, stderr)
+	case "seed":
+		return runSeed(ctx, rest, getenv, stdout, stderr)
 	case "serve", "migrate", "demo":
 	default:
 		fmt.Fprint(stderr, usage)
