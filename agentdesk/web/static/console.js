@@ -161,6 +161,8 @@ function hold(item) {
   v.pop = item.screen_pop;
   v.callback = item.callback; // set only for a callback attempt
   for (const m of item.messages || []) v.messages.set(m.seq, m);
+  v.customerRead = Math.max(v.customerRead || 0, item.contact.customer_read_seq || 0);
+  v.agentRead = Math.max(v.agentRead || 0, item.contact.agent_read_seq || 0);
   if (!selected) selected = id;
   return v;
 }
@@ -176,16 +178,62 @@ function renderTabs() {
   v.unread ? el('span', { class: 'badge' }, v.unread) : null)));
 }
 
+// ---- chat extras: attachments, safe links, receipts, typing (issue 5) ----
+
+// Customer text is only ever text; http(s) links become anchors, nothing else.
+function bodyEl(text) {
+  const parts = String(text).split(/(https?:\/\/[^\s<>"']+)/);
+  return el('div', { class: 'body' }, parts.map((p, i) => (i % 2 === 1
+    ? el('a', { href: p, target: '_blank', rel: 'noopener noreferrer' }, p) : p)));
+}
+
+function attachmentEl(v, a) {
+  const url = `/api/contacts/${encodeURIComponent(v.id)}/attachments/${encodeURIComponent(a.id)}`;
+  const image = a.content_type.startsWith('image/');
+  return el('div', { class: 'body attachment', 'data-testid': 'attachment' },
+    el('a', { href: url, target: '_blank', rel: 'noopener noreferrer', download: image ? null : a.name },
+      image ? el('img', { class: 'thumb', src: url, alt: a.name, 'data-testid': 'attachment-thumb' }) : `📄 ${a.name}`));
+}
+
+// ✓ delivered (stored, so the visitor's widget has it or will on resume),
+// ✓✓ read by the visitor.
+function receipt(v, m) {
+  if (m.author_kind !== 'agent') return null;
+  const read = m.seq <= (v.customerRead || 0);
+  return el('span', { class: 'receipt' + (read ? ' read' : ''), 'data-testid': 'receipt', title: read ? 'Read' : 'Delivered' }, read ? '✓✓' : '✓');
+}
+
+// markRead tells the server the agent has seen the selected chat's lines.
+function markRead(v) {
+  if (!v || v.closed || v.id !== selected || document.visibilityState === 'hidden' || v.contact.channel !== 'chat') return;
+  const last = Math.max(0, ...v.messages.keys());
+  if (last > (v.agentRead || 0) && sock.send({ type: 'read', contact_id: v.id, seq: last })) v.agentRead = last;
+}
+
+function chatNotices(v) {
+  const out = [];
+  if (v.typingUntil > Date.now()) out.push(el('div', { class: 'typing muted', 'data-testid': 'typing' }, 'The visitor is typing…'));
+  if (v.endedByCustomer) out.push(el('div', { class: 'notice', 'data-testid': 'ended-notice' }, 'The visitor ended the chat.'));
+  return out;
+}
+
+setInterval(() => {
+  for (const v of contacts.values()) if (v.typingUntil && v.typingUntil <= Date.now()) { v.typingUntil = 0; if (!v.closed) refresh(v); }
+}, 1000);
+document.addEventListener('visibilitychange', () => markRead(contacts.get(selected)));
+
 function transcript(v) {
   const lines = [...v.messages.values()].sort((a, b) => a.seq - b.seq).map((m) =>
-    el('div', { class: `msg msg-${m.author_kind}` },
-      el('div', { class: 'meta' }, `${m.author_name || m.author_kind} · ${fmtTime(m.at)}`),
-      el('div', { class: 'body' }, m.body)));
+    el('div', { class: `msg msg-${m.author_kind}`, 'data-seq': m.seq },
+      el('div', { class: 'meta' }, `${m.author_name || m.author_kind} · ${fmtTime(m.at)}`, receipt(v, m)),
+      m.attachment ? attachmentEl(v, m.attachment) : null,
+      m.attachment && m.body === m.attachment.name ? null : bodyEl(m.body)));
   const seen = new Set([...v.messages.values()].map((m) => m.client_id).filter(Boolean));
   for (const [cid, body] of v.pending) {
     if (seen.has(cid)) { v.pending.delete(cid); continue; }
     lines.push(el('div', { class: 'msg msg-agent pending' }, el('div', { class: 'meta' }, 'sending…'), el('div', { class: 'body' }, body)));
   }
+  lines.push(...chatNotices(v));
   return lines;
 }
 
@@ -204,6 +252,13 @@ function panelFor(v) {
     } else toast('Not connected; your reply was kept.');
   };
   input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); } });
+  // Typing reaches the visitor at most every 2 s; never stored.
+  input.addEventListener('input', () => {
+    if (v.contact.channel === 'chat' && input.value && Date.now() - (v.typedAt || 0) > 2000) {
+      v.typedAt = Date.now();
+      sock.send({ type: 'typing', contact_id: v.id });
+    }
+  });
   // The wrap-up note is written in the wrap-up step, after closing.
   const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id }) }, 'Close and wrap up');
   const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': 'Transfer to queue' },
@@ -225,6 +280,7 @@ function refresh(v) {
   panelFor(v);
   v.list.replaceChildren(...transcript(v));
   v.list.scrollTop = v.list.scrollHeight;
+  markRead(v);
   // The screen-pop changes rarely; redrawing it on every line would only
   // move the agent's scroll position and selection.
   if (v.sideFor !== v.pop) {
@@ -258,6 +314,7 @@ function showWrapUp(v) {
   } }, 'Done');
   const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, 'Loading the customer’s history…'));
   v.work.replaceChildren(el('h3', {}, 'Closed. Wrap-up ', countdown),
+    v.endedByCustomer ? el('p', { class: 'notice', 'data-testid': 'ended-notice' }, 'The visitor ended the chat.') : null,
     el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, v.note, done),
     el('h4', {}, 'Customer history'), box);
   loadTimeline(v, box);
@@ -391,6 +448,12 @@ function onFrame(f) {
         renderAll();
         break;
       }
+      if (f.ended_by === 'customer') {
+        // The visitor ended the chat: the wrap-up starts as after a close.
+        toast('The visitor ended the chat.');
+        v.endedByCustomer = true;
+        if (!f.customer_id) f.customer_id = v.contact.customer_id;
+      }
       v.closed = true;
       v.customerID = f.customer_id;
       v.wrapUntil = f.wrap_up_until || null;
@@ -415,6 +478,21 @@ function onFrame(f) {
       reason.hidden = f.state !== 'away';
       if (f.reason === 'no answer') toast('You were set Away after several unanswered offers. Set yourself Available when you are back.');
       break;
+    case 'typing': {
+      const v = contacts.get(f.contact_id);
+      if (!v || v.closed) break;
+      v.typingUntil = Date.now() + 4000;
+      refresh(v);
+      break;
+    }
+    case 'read': {
+      const v = contacts.get(f.contact_id);
+      if (!v) break;
+      if (f.side === 'customer') v.customerRead = Math.max(v.customerRead || 0, f.seq);
+      else v.agentRead = Math.max(v.agentRead || 0, f.seq);
+      if (!v.closed) refresh(v);
+      break;
+    }
     case 'ack':
       break;
     case 'error':
