@@ -587,17 +587,19 @@ func (c *agentConsole) closeContact(ctx context.Context, f clientFrame) error {
 	if ct.WrapUpUntil != nil {
 		cmd = dispatch.Command{Kind: dispatch.CmdWrapUp, ContactID: contact, AgentID: c.agent, Until: *ct.WrapUpUntil}
 	}
-	if err := c.s.command(ctx, c.tenant, cmd); err != nil {
-		// The slot stays held in the engine until its next rebuild, which
-		// reads the wrap-up (or its end) back; the contact itself is closed.
-		c.s.log.Warn("console: tell routing about a close", "contact_id", contact, "err", err)
-	}
 	c.send(frame{"type": "ack", "ref": f.ID})
 	closed := frame{"type": "contact_closed", "contact_id": contact, "state": ct.State, "customer_id": ct.CustomerID}
 	if ct.WrapUpUntil != nil {
 		closed["wrap_up_until"] = ct.WrapUpUntil.UTC()
 	}
 	c.s.publishUser(ctx, c.tenant, c.agent, closed)
+	// Routing is told last, so the console has contact_closed before any
+	// offer the freed slot brings (offers go out without waiting for a query).
+	if err := c.s.command(ctx, c.tenant, cmd); err != nil {
+		// The slot stays held in the engine until its next rebuild, which
+		// reads the wrap-up (or its end) back; the contact itself is closed.
+		c.s.log.Warn("console: tell routing about a close", "contact_id", contact, "err", err)
+	}
 	return nil
 }
 
@@ -614,11 +616,13 @@ func (c *agentConsole) endWrapUp(ctx context.Context, f clientFrame) error {
 	if _, err := c.s.contacts.EndWrapUp(ctx, c.tenant, c.agent, contact, f.WrapUp, time.Time{}); err != nil {
 		return err
 	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "wrap_up_ended", "contact_id": contact, "reason": "done"})
+	// Told last, as in closeContact: wrap_up_ended reaches the console before
+	// the offer the freed slot brings.
 	if err := c.s.command(ctx, c.tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: c.agent}); err != nil {
 		c.s.log.Warn("console: release after wrap-up", "contact_id", contact, "err", err)
 	}
-	c.send(frame{"type": "ack", "ref": f.ID})
-	c.s.publishUser(ctx, c.tenant, c.agent, frame{"type": "wrap_up_ended", "contact_id": contact, "reason": "done"})
 	return nil
 }
 
