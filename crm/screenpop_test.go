@@ -132,7 +132,7 @@ func TestScreenPop(t *testing.T) {
 		ServiceOrders: []crm.ServiceOrder{so3, so2}, // open only, newest first
 		Owner:         &crm.Owner{ID: b.a.Agent2, Name: "Agent 2 a"},
 		FollowUps:     []crm.FollowUp{open},
-		Deals: []crm.Deal{{ID: deal, Stage: "test_drive", VehicleDesc: "Volkswagen ID.4 CROZZ", Value: "219900.00", SalespersonID: &b.a.Agent2, SalespersonName: "Agent 2 a"}},
+		Deals:         []crm.Deal{{ID: deal, Stage: "test_drive", VehicleDesc: "Volkswagen ID.4 CROZZ", Value: "219900.00", SalespersonID: &b.a.Agent2, SalespersonName: "Agent 2 a"}},
 		Recent: []crm.Interaction{{ContactID: chat.ContactID, Channel: org.Chat, State: "closed", Subject: "",
 			At: pop.Recent[0].At, Snippet: ("Your car is ready. We washed it too. " + strings.Repeat("x", 200))[:120]}},
 	}

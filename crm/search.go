@@ -250,6 +250,9 @@ func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCurs
 	}
 	want := func(tier int) bool { return cur.Tier <= tier }
 
+	// The vehicle parts look up each matching vehicle's customers by index
+	// (LATERAL ... OFFSET 0 is not flattened): the planner misjudges the
+	// plate key's selectivity and would otherwise hash-join every link.
 	if want(tierExact) && (len(st.phones) > 0 || st.email != "" || st.exact != "" || st.vin != "" || st.plate != "" || len(st.orders) > 0) {
 		a, where := base(tierExact, "")
 		t := "$1"
@@ -268,12 +271,14 @@ func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCurs
 		}
 		if st.vin != "" {
 			parts = append(parts, `SELECT cv.customer_id, 'vin' AS match FROM vehicles v
-				JOIN customer_vehicles cv ON cv.tenant_id = v.tenant_id AND cv.vehicle_id = v.id
+				CROSS JOIN LATERAL (SELECT cv.customer_id FROM customer_vehicles cv
+					WHERE cv.tenant_id = v.tenant_id AND cv.vehicle_id = v.id OFFSET 0) cv
 				WHERE v.tenant_id = `+t+` AND v.vin <> '' AND upper(v.vin) = `+a.add(st.vin))
 		}
 		if st.plate != "" {
 			parts = append(parts, `SELECT cv.customer_id, 'plate' AS match FROM vehicles v
-				JOIN customer_vehicles cv ON cv.tenant_id = v.tenant_id AND cv.vehicle_id = v.id
+				CROSS JOIN LATERAL (SELECT cv.customer_id FROM customer_vehicles cv
+					WHERE cv.tenant_id = v.tenant_id AND cv.vehicle_id = v.id OFFSET 0) cv
 				WHERE v.tenant_id = `+t+` AND v.plate <> '' AND sb_plate_key(v.plate) = sb_plate_key(`+a.add(st.plate)+`::text)`)
 		}
 		if len(st.orders) > 0 {

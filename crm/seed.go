@@ -14,7 +14,7 @@ import (
 
 // SeedVersion changes whenever Seed writes different data, so that a
 // benchmark database built by an older seed is rebuilt, never reused.
-const SeedVersion = 1
+const SeedVersion = 2
 
 // SeedOptions size a synthetic dealer group for benchmarks.
 type SeedOptions struct {
@@ -172,7 +172,7 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, opt SeedOptions, progress io.
 			for range 1 + r.IntN(2) {
 				cid := uuid.New()
 				at := created.Add(time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
-				nmsg := 1 + r.IntN(5)
+				nmsg := 2 + r.IntN(6)
 				contacts = append(contacts, []any{cid, tenant, site, []string{"voice", "chat", "email"}[r.IntN(3)], queue, id, "closed", at, nmsg, at})
 				for s := 1; s <= nmsg; s++ {
 					kind := "customer"
