@@ -62,7 +62,7 @@ function contactDetails(pop) {
 function candidateItems(cands, contactID) {
   return cands.map((k) => {
     if (k.restricted) return el('li', { 'data-testid': 'candidate' }, 'Restricted customer (outside your sites)');
-    const li = el('li', { 'data-testid': 'candidate' }, el('span', { class: 'candidate-name' }, k.name || 'Unnamed customer'));
+    const li = el('li', { 'data-testid': 'candidate', 'data-customer': k.id }, el('span', { class: 'candidate-name' }, k.name || 'Unnamed customer'));
     if (contactID) {
       const btn = el('button', { class: 'choose', 'data-action': 'choose-customer', 'aria-label': `This is the customer: ${k.name || 'unnamed'}`,
         onclick: () => {
