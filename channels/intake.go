@@ -43,6 +43,8 @@ type Store interface {
 	AppendAgentMessage(ctx context.Context, tenant, agent, contact uuid.UUID, clientID, body string) (crm.Message, error)
 	Close(ctx context.Context, tenant, agent, contact uuid.UUID, wrapUp string) (crm.Contact, error)
 	Transfer(ctx context.Context, tenant, agent, contact, toQueue uuid.UUID) (crm.Contact, error)
+	TransferToAgent(ctx context.Context, tenant, agent, contact, target, toQueue uuid.UUID) (crm.Contact, crm.Preference, error)
+	AppendSystemMessage(ctx context.Context, tenant, contact uuid.UUID, key, body string) (crm.Message, bool, error)
 }
 
 // Enqueuer announces a committed, queued contact to routing. A failure only
@@ -144,7 +146,8 @@ func (in *Intake) announce(tenant uuid.UUID) func(crm.InboundResult) (string, st
 
 // queuedTask is routing's view of a contact that intake left queued.
 func queuedTask(res crm.InboundResult) routing.Task {
-	return routing.Task{ContactID: res.ContactID, QueueID: res.QueueID, Channel: res.Channel, Priority: res.Priority, ArrivedAt: res.ArrivedAt}
+	return routing.Task{ContactID: res.ContactID, QueueID: res.QueueID, Channel: res.Channel, Priority: res.Priority, ArrivedAt: res.ArrivedAt,
+		Preferred: res.Preference.Agents, PreferUntil: res.Preference.Until, PreferReason: res.Preference.Reason}
 }
 
 // Reply stores an agent's line on a contact the agent holds and sends it out

@@ -58,6 +58,9 @@ type InboundResult struct {
 	ArrivedAt                          time.Time
 	AssignedAgent                      uuid.UUID // agent holding an open assignment on the contact, or uuid.Nil
 	Message                            Message
+	// Preference: whom routing offers a new contact to first (see
+	// preferFromHistory); empty on an existing contact and on a duplicate.
+	Preference Preference
 }
 
 // errDuplicate rolls back an intake that lost the race for its idempotency
@@ -141,6 +144,12 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		}
 		if err := enqueueWebhook(ctx, tx, in.TenantID, EventContactCreated, inboundWebhook(in, res)); err != nil {
 			return InboundResult{}, err
+		}
+		if res.Preference, err = preferFromHistory(ctx, tx, in.TenantID, res.ContactID, res.CustomerID, in.QueueID); err != nil {
+			return InboundResult{}, fmt.Errorf("record inbound: %w", err)
+		}
+		if res.Priority, err = prioritiseByTier(ctx, tx, in.TenantID, res.ContactID, res.CustomerID); err != nil {
+			return InboundResult{}, fmt.Errorf("record inbound: %w", err)
 		}
 	} else {
 		// Locking the contact row serialises every writer of this
@@ -319,8 +328,9 @@ func resolve(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []Identity, n
 	switch len(found) {
 	case 0:
 		id := dbid.New()
-		_, err := tx.Exec(ctx, `INSERT INTO customers (id, tenant_id, name, site_id) VALUES ($1, $2, $3, $4)`,
-			id, tenant, name, dbid.Null(site))
+		pinyinKey, initials := nameKeys(name)
+		_, err := tx.Exec(ctx, `INSERT INTO customers (id, tenant_id, name, site_id, name_pinyin, name_initials) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, tenant, name, dbid.Null(site), pinyinKey, initials)
 		if pgCode(err) == codeForeignKeyViolation {
 			return Resolution{}, fmt.Errorf("resolve: site %s is not the tenant's: %w", site, ErrInvalid)
 		} else if err != nil {

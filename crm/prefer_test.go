@@ -194,3 +194,19 @@ func TestATiersContactsGoAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestACustomerMadeByIntakeIsFoundByPinyin: the customer a first chat
+// creates gets the same search keys as one an admin creates.
+func TestACustomerMadeByIntakeIsFoundByPinyin(t *testing.T) {
+	b := setup(t)
+	in := inbound(b.a, "k1", "new.visitor@example.cn")
+	in.Name = "欧阳娜娜"
+	res := b.record(t, in)
+	var pinyinKey, initials string
+	if err := b.pool.QueryRow(ctxT(t), `SELECT name_pinyin, name_initials FROM customers WHERE id = $1`, res.CustomerID).Scan(&pinyinKey, &initials); err != nil {
+		t.Fatal(err)
+	}
+	if pinyinKey != "ouyangnana" || initials != "oynn" {
+		t.Errorf("intake's customer has keys %q, %q; want ouyangnana, oynn", pinyinKey, initials)
+	}
+}
