@@ -42,6 +42,11 @@ CREATE TABLE mailboxes (
     last_error        text NOT NULL DEFAULT '',
     last_error_at     timestamptz,
     last_ok_at        timestamptz,
+    -- One node reads a mailbox at a time: the ingester holds a lease it
+    -- renews while connected (another node's lease past ingest_until is
+    -- taken over). The checkpoint, not the lease, keeps ingest exactly once.
+    ingest_holder     text NOT NULL DEFAULT '',
+    ingest_until      timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
     UNIQUE (tenant_id, id),
     UNIQUE (tenant_id, address),
