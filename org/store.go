@@ -36,15 +36,21 @@ type Store struct {
 	// dummyHash is checked for unknown e-mails so that a login takes the same
 	// time whether or not the address exists.
 	dummyHash string
+	// sealer opens and seals mailbox passwords (WithSealer); nil: none.
+	sealer *Sealer
 }
 
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store {
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	h, err := HashPassword("not a real password")
 	if err != nil {
 		panic(err) // crypto/rand failing leaves nothing to run on
 	}
-	return &Store{pool: pool, dummyHash: h}
+	s := &Store{pool: pool, dummyHash: h}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // CreateTenant adds a dealer group.
