@@ -104,8 +104,8 @@ var access = map[string]string{
 	// TestChatSettingsAdmin have the cases of another visitor's and another
 	// tenant's ids.
 	"GET /chat/settings":         "public (site key; settings carry no secret)",
-	"POST /chat/attachments":     "visitor token of the chat (site key and origin checked)",
-	"GET /chat/attachments/{id}": "visitor token of the attachment's chat, cross-tenant tested",
+	"POST /chat/attachments":     "public (visitor token of the chat; site key and origin checked)",
+	"GET /chat/attachments/{id}": "public (visitor token of the attachment's chat), cross-tenant tested",
 
 	"GET /api/contacts/{id}/attachments/{attachment}": "agent, cross-tenant tested",
 

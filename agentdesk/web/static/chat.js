@@ -145,7 +145,7 @@
       } else if (f.type === 'typing') {
         showTyping(f.name || agentName);
       } else if (f.type === 'read') {
-        if (f.seq > agentRead) { agentRead = f.seq; render(); }
+        if (f.seq > agentRead) { agentRead = f.seq; updateReceipts(); }
       } else if (f.type === 'wait') {
         waitEl.textContent = T.place.replace('{p}', f.position) + (f.wait_seconds ? ' (~' + Math.max(1, Math.round(f.wait_seconds / 60)) + ' min)' : '');
       } else if (f.type === 'state') {
@@ -212,6 +212,15 @@
       link.appendChild(h('img', { class: 'sb-thumb', src: attachmentURL(a), alt: a.name }));
     }
     return link;
+  }
+
+  // Receipts change in place: redrawing the transcript on every receipt
+  // would move the visitor's selection and scroll.
+  function updateReceipts() {
+    list.querySelectorAll('.sb-msg-customer[data-seq]').forEach(function (d) {
+      var r = d.querySelector('.sb-receipt'), read = Number(d.getAttribute('data-seq')) <= agentRead;
+      if (r) { r.textContent = read ? '✓✓' : '✓'; r.setAttribute('aria-label', read ? T.read : T.sent); }
+    });
   }
 
   function showTyping(name) {
