@@ -1,0 +1,139 @@
+package email
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/org"
+)
+
+// Recorder is what the Receiver needs of crm.
+type Recorder interface {
+	RecordEmail(ctx context.Context, in crm.EmailIn) (crm.EmailResult, error)
+	RecordRejected(ctx context.Context, tenant uuid.UUID, c crm.Checkpoint, reason string) error
+}
+
+// Announcer tells routing and the contact's watchers of what was recorded;
+// channels.Intake implements it.
+type Announcer interface {
+	AnnounceHook(tenant uuid.UUID) func(crm.InboundResult) (string, string)
+	Recorded(ctx context.Context, tenant uuid.UUID, res crm.InboundResult, line bool)
+}
+
+// Receiver turns one fetched message into a recorded e-mail: parsed,
+// threaded and stored with the mailbox checkpoint in one transaction, then
+// announced. The ingester may move past the message only when Receive
+// returns nil.
+type Receiver struct {
+	store    Recorder
+	announce Announcer
+	replyKey []byte
+	lim      Limits
+	policy   crm.EmailPolicy
+	log      *slog.Logger
+}
+
+// NewReceiver returns a Receiver. replyKey verifies reply tokens
+// (crm.ReplyKey of the server secret); lim bounds parsing; policy holds the
+// threading windows (zero: crm's defaults).
+func NewReceiver(store Recorder, a Announcer, replyKey []byte, lim Limits, policy crm.EmailPolicy, log *slog.Logger) *Receiver {
+	return &Receiver{store: store, announce: a, replyKey: replyKey, lim: lim.withDefaults(), policy: policy, log: log}
+}
+
+// Receive parses raw, records it on its thread with the checkpoint
+// (mailbox, uidValidity, uid) and announces a thread that waits in a queue.
+// A message that cannot be parsed is recorded as rejected with the reason,
+// and the checkpoint still advances: nil is returned, so one bad message
+// never blocks the mailbox. An error means nothing was stored.
+func (r *Receiver) Receive(ctx context.Context, mb org.Mailbox, uidValidity, uid uint32, raw []byte) error {
+	cp := crm.Checkpoint{MailboxID: mb.ID, UIDValidity: uidValidity, UID: uid}
+	msg, err := Parse(raw, r.lim)
+	if err != nil {
+		// The reason is stored, not logged: a parser error can quote a
+		// header line, and headers carry addresses and names.
+		r.log.WarnContext(ctx, "e-mail rejected", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", uid, "kind", rejectKind(err))
+		return r.store.RecordRejected(ctx, mb.TenantID, cp, err.Error())
+	}
+	in := crm.EmailIn{
+		TenantID: mb.TenantID, MailboxID: mb.ID, SiteID: mb.SiteID, QueueID: mb.QueueID,
+		Email: toCRM(msg), Checkpoint: cp, Policy: r.policy,
+		Announce: r.announce.AnnounceHook(mb.TenantID),
+	}
+	for _, t := range msg.ReplyTokens {
+		if c, err := crm.ParseReplyToken(r.replyKey, mb.TenantID, t); err == nil {
+			in.TokenContacts = append(in.TokenContacts, c)
+		}
+	}
+	res, err := r.store.RecordEmail(ctx, in)
+	if errors.Is(err, crm.ErrInvalid) {
+		// A message crm cannot store (say, a Message-ID over 998 bytes) is
+		// refused for good, not retried forever.
+		r.log.WarnContext(ctx, "e-mail rejected", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", uid, "kind", "unstorable")
+		return r.store.RecordRejected(ctx, mb.TenantID, cp, err.Error())
+	} else if err != nil {
+		return fmt.Errorf("record e-mail uid %d of mailbox %s: %w", uid, mb.ID, err)
+	}
+	if res.ContactID != uuid.Nil && res.Noise == "" {
+		r.announce.Recorded(ctx, mb.TenantID, res.InboundResult, res.Line)
+	} else if res.ContactID != uuid.Nil && res.Line && !res.Duplicate {
+		// Noise on a thread: its watchers see the line; routing hears
+		// nothing (the state did not change).
+		quiet := res.InboundResult
+		quiet.State = ""
+		r.announce.Recorded(ctx, mb.TenantID, quiet, true)
+	}
+	r.log.InfoContext(ctx, "e-mail recorded", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", uid,
+		"email_id", res.EmailID, "contact_id", res.ContactID, "threaded", res.Threaded, "noise", res.Noise,
+		"duplicate", res.Duplicate, "new_contact", res.NewContact, "reopened", res.Reopened, "problems", len(msg.Problems))
+	return nil
+}
+
+// Reject records a message the ingester will not fetch (over the size
+// limit by its RFC822.SIZE) and moves the checkpoint past it.
+func (r *Receiver) Reject(ctx context.Context, mb org.Mailbox, uidValidity, uid uint32, reason string) error {
+	return r.store.RecordRejected(ctx, mb.TenantID, crm.Checkpoint{MailboxID: mb.ID, UIDValidity: uidValidity, UID: uid}, reason)
+}
+
+// toCRM maps a parsed message to what crm stores.
+func toCRM(m *Message) crm.Email {
+	e := crm.Email{
+		MessageID: m.MessageID, MessageIDSynthetic: m.MessageIDSynthetic, InReplyTo: m.InReplyTo, References: m.References,
+		FromAddr: m.From.Addr, FromName: m.From.Name, Subject: m.Subject, Text: m.Text, Folded: m.Folded,
+		HTMLSanitized: m.HTMLSanitized, HTMLOriginal: m.HTMLOriginal, AutoSubmitted: m.AutoSubmitted, Noise: m.Noise,
+		SentAt: m.Date,
+	}
+	for _, a := range m.ReplyTo {
+		e.ReplyTo = append(e.ReplyTo, a.Addr)
+	}
+	for _, a := range m.To {
+		e.To = append(e.To, a.Addr)
+	}
+	for _, a := range m.Cc {
+		e.Cc = append(e.Cc, a.Addr)
+	}
+	if m.Bounce != nil {
+		e.BounceRecipient, e.BounceStatus, e.BounceOf = m.Bounce.Recipient, m.Bounce.Status, m.Bounce.OriginalMessageID
+	}
+	for _, a := range m.Attachments {
+		e.Attachments = append(e.Attachments, crm.EmailAttachment{Filename: a.Filename, ContentType: a.ContentType,
+			ContentID: a.ContentID, Inline: a.Inline, Size: a.Size, Data: a.Data, Rejected: a.Rejected})
+	}
+	return e
+}
+
+// rejectKind names a parse error's class for logs.
+func rejectKind(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, ErrMalformed):
+		return "malformed"
+	default:
+		return "other"
+	}
+}
