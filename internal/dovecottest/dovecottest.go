@@ -124,6 +124,8 @@ instance_name = sbtest-%[2]d
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests of refused logins need not wait the default 2 s per attempt.
+auth_failure_delay = 0
 log_path = %[1]s/dovecot.log
 info_log_path = %[1]s/dovecot.log
 default_internal_user = %[3]s
