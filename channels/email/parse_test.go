@@ -1,0 +1,267 @@
+package email
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/encoding/traditionalchinese"
+)
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestParseCorpus parses every fixture in testdata (see its README for
+// where each came from) and checks what an agent and threading get.
+func TestParseCorpus(t *testing.T) {
+	lim := Limits{MaxAttachmentBytes: 64 << 10}
+	tests := []struct {
+		file         string
+		messageID    string
+		synthetic    bool
+		inReplyTo    string
+		from, name   string
+		subject      string
+		folded       string   // exactly
+		notInFolded  []string // history that must be folded away
+		textHas      []string // the full text keeps the history
+		noise        string
+		attachments  int
+		rejected     int
+		bounceRcpt   string
+		bounceStatus string
+		bounceOf     string
+		htmlHas      []string
+		htmlHasNot   []string
+	}{
+		{file: "outlook_reply.eml", messageID: "SG2PR06MB1234ABCD@SG2PR06MB1234.apcprd06.prod.outlook.com",
+			inReplyTo: "sb-out-0001@dealer.example", from: "li.ming@customer.example", name: "Li Ming",
+			subject: "RE: Brake noise after service", folded: "Thursday morning works for me. I will bring the car at 9.\n\nLi Ming",
+			notInFolded: []string{"could you bring the car"}, textHas: []string{"could you bring the car"}},
+		{file: "gmail_reply.eml", messageID: "CAF7x9Q2Bp4kLm3nOp5qRs6tUv7wXy8z9AbCdEf@mail.gmail.com",
+			inReplyTo: "sb-out-0002@dealer.example", from: "zhang.wei.1988@gmail.com", name: "Zhang Wei",
+			subject: "Re: Your quote for the X5 service", folded: "Thanks, the price is fine. Please book it.",
+			notInFolded: []string{"2,400 yuan"}, textHas: []string{"2,400 yuan"}},
+		{file: "forward.eml", messageID: "9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b@customer.example", from: "chen.jie@customer.example",
+			name: "Chen Jie", subject: "Fwd: Insurance claim 2026-0388", attachments: 1,
+			// A forward is the customer's content, not history: it stays.
+			textHas: []string{"Forwarded message", "approved up to 5,000 yuan"}},
+		{file: "foxmail_gbk_reply.eml", messageID: "tencent_7A1B2C3D4E5F60718293A4B5C6D7E8F90A05@qq.com",
+			inReplyTo: "sb-out-0004@dealer.example", from: "wang.xm@foxmail.com", name: "王小明",
+			subject: "回复: 保养预约 周六上午", folded: "好的，周六上午十点到店。\n车牌 沪A12345。\n\n王小明",
+			notInFolded: []string{"原始邮件", "方便到店"}, textHas: []string{"原始邮件", "您好，请问周六上午方便到店保养吗？"}},
+		{file: "list_reply_gb18030.eml", messageID: "5050b57d-bf2d-9615-fb2c-9f3edfbd84d5@huawei.com",
+			inReplyTo: "tencent_4AE55DADBCB537681FA35D97D66948F2E209@qq.com", from: "gaoxiang25@huawei.com", name: "Gao Xiang",
+			subject: "Re: 回复：eros性能问题", noise: NoiseList,
+			folded:      "至少对于不压缩的情况，难以理解随机读有差异。\n\n谢谢。",
+			notInFolded: []string{"原始邮件", "没有启用directIO"}, textHas: []string{"没有启用directIO"}},
+		{file: "attachment_over_limit.eml", messageID: "A1B2C3D4-E5F6-4789-ABCD-EF0123456789@customer.example",
+			from: "sun.li@customer.example", name: "Sun Li", subject: "Scan of my invoice", folded: "Here is the invoice scan.",
+			attachments: 2, rejected: 1, htmlHas: []string{`src="cid:logo@customer.example"`}},
+		{file: "auto_reply_zh.eml", messageID: "auto-7f3e2d1c@customer.example", inReplyTo: "sb-out-0001@dealer.example",
+			from: "li.ming@customer.example", name: "Li Ming", subject: "自动回复: 保养预约", noise: NoiseAutoReply,
+			folded: "您好，我正在休假，3月10日返回。"},
+		{file: "dsn_exchange2007.eml", messageID: "000000000000000000000000000000000000000000000000@example.com",
+			from: "mailer-daemon@example.com", subject: "Undeliverable: Nyaan", noise: NoiseBounce, attachments: 1,
+			bounceRcpt: "mikeneko@example.co.jp", bounceStatus: "5.1.1"},
+		{file: "no_message_id.eml", synthetic: true, from: "juergen.mueller@customer.example", name: "Jürgen Müller",
+			subject: "Tür klemmt", folded: "Die Fahrertür klemmt seit gestern. Können Sie mir einen Termin geben?"},
+		{file: "html_only_script.eml", messageID: "html-only-0001@customer.example", from: "zhao.min@customer.example",
+			name: "Zhao Min", subject: "Test drive request",
+			folded:     "I would like a test drive of the EV6 on Saturday.\nmy current car click",
+			htmlHas:    []string{"<b>test drive</b>", `src="cid:sig@customer.example"`, `src="about:blank"`, `rel="nofollow noreferrer noopener"`, `target="_blank"`},
+			htmlHasNot: []string{"script", "alert", "tracker.example", "onload", "onclick", "javascript:", "iframe", "evil.example"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			m, err := Parse(readFixture(t, tt.file), lim)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if tt.synthetic {
+				if !m.MessageIDSynthetic || !strings.HasSuffix(m.MessageID, "@no-message-id.switchboard.invalid") {
+					t.Errorf("MessageID = %q (synthetic %v), want a synthetic id", m.MessageID, m.MessageIDSynthetic)
+				}
+			} else if m.MessageID != tt.messageID || m.MessageIDSynthetic {
+				t.Errorf("MessageID = %q, want %q", m.MessageID, tt.messageID)
+			}
+			if m.InReplyTo != tt.inReplyTo {
+				t.Errorf("InReplyTo = %q, want %q", m.InReplyTo, tt.inReplyTo)
+			}
+			if m.From.Addr != tt.from || m.From.Name != tt.name {
+				t.Errorf("From = %+v, want %q <%s>", m.From, tt.name, tt.from)
+			}
+			if m.Subject != tt.subject {
+				t.Errorf("Subject = %q, want %q", m.Subject, tt.subject)
+			}
+			if tt.folded != "" && m.Folded != tt.folded {
+				t.Errorf("Folded = %q, want %q", m.Folded, tt.folded)
+			}
+			for _, s := range tt.notInFolded {
+				if strings.Contains(m.Folded, s) {
+					t.Errorf("Folded %q still shows the history %q", m.Folded, s)
+				}
+			}
+			for _, s := range tt.textHas {
+				if !strings.Contains(m.Text, s) {
+					t.Errorf("Text lost %q: %q", s, m.Text)
+				}
+			}
+			if m.Noise != tt.noise {
+				t.Errorf("Noise = %q, want %q", m.Noise, tt.noise)
+			}
+			rejected := 0
+			for _, a := range m.Attachments {
+				if a.Rejected != "" {
+					rejected++
+					if a.Data != nil || a.Size <= lim.MaxAttachmentBytes || !strings.Contains(a.Rejected, "too large") {
+						t.Errorf("refused attachment %+v: want no data, its true size and the reason", a.Rejected)
+					}
+				} else if int64(len(a.Data)) != a.Size {
+					t.Errorf("attachment %q: %d bytes kept, size %d", a.Filename, len(a.Data), a.Size)
+				}
+			}
+			if len(m.Attachments) != tt.attachments || rejected != tt.rejected {
+				t.Errorf("attachments = %d (%d refused), want %d (%d refused)", len(m.Attachments), rejected, tt.attachments, tt.rejected)
+			}
+			if tt.bounceRcpt != "" {
+				if m.Bounce == nil || m.Bounce.Recipient != tt.bounceRcpt || m.Bounce.Status != tt.bounceStatus {
+					t.Errorf("Bounce = %+v, want %s %s", m.Bounce, tt.bounceRcpt, tt.bounceStatus)
+				}
+			} else if m.Bounce != nil {
+				t.Errorf("Bounce = %+v, want none", m.Bounce)
+			}
+			for _, s := range tt.htmlHas {
+				if !strings.Contains(m.HTMLSanitized, s) {
+					t.Errorf("sanitised HTML lacks %q: %s", s, m.HTMLSanitized)
+				}
+			}
+			for _, s := range tt.htmlHasNot {
+				if strings.Contains(m.HTMLSanitized, s) {
+					t.Errorf("sanitised HTML keeps %q: %s", s, m.HTMLSanitized)
+				}
+			}
+		})
+	}
+}
+
+func TestParseAttachmentDetails(t *testing.T) {
+	m, err := Parse(readFixture(t, "attachment_over_limit.eml"), Limits{MaxAttachmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logo, pdf := m.Attachments[0], m.Attachments[1]
+	if logo.Filename != "logo.png" || logo.ContentID != "logo@customer.example" || !logo.Inline || logo.ContentType != "image/png" || logo.Data == nil {
+		t.Errorf("inline image = %+v", logo)
+	}
+	if pdf.Filename != "invoice-scan.pdf" || pdf.Size != 100*1024 || pdf.Data != nil || pdf.Rejected != "too large: 102400 bytes, the limit is 65536" {
+		t.Errorf("large PDF = name %q size %d rejected %q", pdf.Filename, pdf.Size, pdf.Rejected)
+	}
+	// Under a higher limit the same PDF is kept whole.
+	m, err = Parse(readFixture(t, "attachment_over_limit.eml"), Limits{MaxAttachmentBytes: 1 << 20})
+	if err != nil || m.Attachments[1].Rejected != "" || len(m.Attachments[1].Data) != 100*1024 {
+		t.Errorf("PDF under a 1 MiB limit: err %v, %+v", err, m.Attachments[1].Rejected)
+	}
+}
+
+func TestParseCharsets(t *testing.T) {
+	big5, _ := traditionalchinese.Big5.NewEncoder().String("請問保養費用")
+	sjis, _ := japanese.ShiftJIS.NewEncoder().String("点検の予約をお願いします")
+	tests := []struct {
+		name, charset, body, want string
+	}{
+		{"Big5", "big5", big5, "請問保養費用"},
+		{"Shift_JIS", "Shift_JIS", sjis, "点検の予約をお願いします"},
+		{"ISO-8859-2", "iso-8859-2", "\xa3\xf3d\xbc", "Łódź"},
+		// "镕" is GBK but not GB2312: clients label such text gb2312.
+		{"GBK labelled gb2312", "gb2312", "\xe9\x46", "镕"},
+	}
+	for _, tt := range tests {
+		raw := "From: a@example.com\r\nMessage-ID: <x@example.com>\r\nContent-Type: text/plain; charset=" + tt.charset + "\r\n\r\n" + tt.body
+		m, err := Parse([]byte(raw), Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if m.Text != tt.want {
+			t.Errorf("%s: Text = %q, want %q", tt.name, m.Text, tt.want)
+		}
+	}
+}
+
+func TestFold(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ok\n\n-----Original Message-----\nFrom: x\nhello", "ok"},
+		{"收到\n------------------ 原始邮件 ------------------\n发件人: x", "收到"},
+		{"好\n\n发件人: 服务顾问\n发送时间: 2026年3月5日\n主题: 保养", "好"},
+		{"Sounds good.\n\nOn Tue, Sep 29, 2026 at 10:00 AM Acme <\nsupport@acme.test> wrote:\n> hi", "Sounds good."},
+		{"行\n\n> 上一封\n> 的内容", "行"},
+		{"在 2026年3月3日 17:15，销售 写道：\n> 报价", "在 2026年3月3日 17:15，销售 写道：\n> 报价"}, // all history: shown whole
+		{"I wrote: nothing special on Monday", "I wrote: nothing special on Monday"},
+		{"> only a quote", "> only a quote"},
+	}
+	for _, tt := range tests {
+		if got := Fold(tt.in); got != tt.want {
+			t.Errorf("Fold(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseRefusals(t *testing.T) {
+	if _, err := Parse(bytes.Repeat([]byte("a"), 2048), Limits{MaxMessageBytes: 1024}); err == nil {
+		t.Error("a message over MaxMessageBytes parsed")
+	}
+	if _, err := Parse([]byte("this is not\x00 a header\r\n"), Limits{}); err == nil {
+		t.Error("a message without a header parsed")
+	}
+}
+
+// FuzzParse: whatever arrives, Parse returns (within a deadline) a message
+// whose text PostgreSQL can store, or an error; it never panics.
+func FuzzParse(f *testing.F) {
+	entries, _ := os.ReadDir("testdata")
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".eml") && e.Name() != "attachment_over_limit.eml" {
+			f.Add(readFixture(f, e.Name()))
+		}
+	}
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x--"))
+	f.Add([]byte("Subject: =?gbk?B?zqg=?=\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n\xff\xfe"))
+	lim := Limits{MaxMessageBytes: 1 << 20, MaxAttachmentBytes: 4096, MaxParts: 64, MaxDepth: 8}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		done := make(chan struct{})
+		var m *Message
+		var err error
+		go func() {
+			defer close(done)
+			m, err = Parse(raw, lim)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Parse did not return within 5 s on %d bytes", len(raw))
+		}
+		if err != nil {
+			return
+		}
+		for _, s := range []string{m.MessageID, m.Subject, m.From.Addr, m.From.Name, m.Text, m.Folded, m.HTMLSanitized} {
+			if strings.ContainsRune(s, 0) || !utf8Valid(s) {
+				t.Fatalf("unstorable text %q", s)
+			}
+		}
+		if m.MessageID == "" {
+			t.Fatal("no message id")
+		}
+	})
+}
+
+func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "") == s }
