@@ -43,6 +43,12 @@ type Reply struct {
 	// AttachmentIDs are the agent's uploads on this contact
 	// (StoreEmailUpload), sent in this order.
 	AttachmentIDs []uuid.UUID
+	// Token is the thread's reply token (ReplyToken under the server's
+	// ReplyKey), put in the Message-ID and an X-Switchboard-Ref header so
+	// that an answer whose client dropped the threading headers still finds
+	// the thread. The caller that holds the key sets it (cmd's adapter);
+	// empty: no token.
+	Token string
 }
 
 // OutboxEntry is one outgoing e-mail's delivery state, as the console shows it.
@@ -220,6 +226,10 @@ func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID
 	if len(r.AttachmentIDs) > 20 {
 		return QueuedReply{}, fmt.Errorf("reply on %s: at most 20 attachments: %w", contact, ErrInvalid)
 	}
+	if len(r.Token) > 64 || strings.IndexFunc(r.Token, func(c rune) bool { return !('a' <= c && c <= 'z' || '0' <= c && c <= '9') }) >= 0 {
+		// It goes into the Message-ID's local part: letters and digits only.
+		return QueuedReply{}, fmt.Errorf("reply on %s: malformed reply token: %w", contact, ErrInvalid)
+	}
 	cc, err := normalizeRecipients(r.CC)
 	if err != nil {
 		return QueuedReply{}, err
@@ -273,7 +283,7 @@ func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID
 		if err != nil || len(to) == 0 {
 			return fmt.Errorf("reply on %s: the customer's message has no address to answer: %w", contact, ErrInvalid)
 		}
-		token := s.replyToken(tenant, contact)
+		token := r.Token
 		msgID := newMessageID(token, mailboxAddr)
 		refs := ReplyReferences(p.references, p.inReplyTo, p.messageID)
 		subject := ReplySubject(p.subject)
@@ -413,11 +423,6 @@ func attachUploads(ctx context.Context, tx pgx.Tx, tenant, agent, contact, email
 	}
 	return nil
 }
-
-// replyToken is the token the thread's outgoing mail carries so that a
-// customer's answer finds its thread even without In-Reply-To.
-// TODO(E2): crm.ReplyToken once it lands; until then no token.
-func (s *Store) replyToken(tenant, contact uuid.UUID) string { return "" }
 
 // OutboundEmail is one claimed outbox entry with everything the sender
 // needs but the mailbox's SMTP settings.

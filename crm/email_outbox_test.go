@@ -106,7 +106,8 @@ func TestQueueReply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("StoreEmailUpload = %v", err)
 	}
-	reply := crm.Reply{ClientID: "c1", Text: "Your car is ready.", CC: []string{"Li Na <LI.NA@example.cn>"}, AttachmentIDs: []uuid.UUID{up.ID}}
+	token := crm.ReplyToken(crm.ReplyKey([]byte("test-secret-0123456789")), b.a.ID, th.contact)
+	reply := crm.Reply{ClientID: "c1", Text: "Your car is ready.", CC: []string{"Li Na <LI.NA@example.cn>"}, AttachmentIDs: []uuid.UUID{up.ID}, Token: token}
 	q, err := b.store.QueueReply(ctx, b.a.ID, b.a.Agent, th.contact, reply)
 	if err != nil {
 		t.Fatalf("QueueReply = %v", err)
@@ -137,7 +138,7 @@ func TestQueueReply(t *testing.T) {
 	if subject != "Re: Is my car ready?" {
 		t.Errorf("subject = %q, want one Re:", subject)
 	}
-	if !strings.HasSuffix(msgID, "@dealer.example") || msgID != q.Outbox.MessageID || strings.ContainsAny(msgID, "<>") {
+	if !strings.Contains(msgID, "."+token+"@") || !strings.HasSuffix(msgID, "@dealer.example") || msgID != q.Outbox.MessageID || strings.ContainsAny(msgID, "<>") {
 		t.Errorf("Message-ID = %q (outbox %q), want ours on the mailbox's domain, without brackets", msgID, q.Outbox.MessageID)
 	}
 	if diff := cmp.Diff([]string{"wang.wei+reply@example.cn"}, to); diff != "" {

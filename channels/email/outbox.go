@@ -357,7 +357,7 @@ func BuildMessage(e crm.OutboundEmail, mb org.Mailbox, now time.Time) ([]byte, e
 	}
 	h.SetMsgIDList("References", e.References)
 	if e.ReplyToken != "" {
-		h.Set("X-Switchboard-Token", e.ReplyToken)
+		h.Set("X-Switchboard-Ref", e.ReplyToken)
 	}
 	if e.Kind == crm.OutboxTranscript {
 		// Asked for, but sent by a machine: RFC 3834 keeps auto-responders

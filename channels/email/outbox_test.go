@@ -289,7 +289,7 @@ func TestBuildMessageReadsBackAsAMailClientWould(t *testing.T) {
 	if diff := cmp.Diff(e.References, refs); diff != "" {
 		t.Errorf("References (-want +got):\n%s", diff)
 	}
-	if got := r.Header.Get("X-Switchboard-Token"); got != "tok" {
+	if got := r.Header.Get("X-Switchboard-Ref"); got != "tok" {
 		t.Errorf("token header = %q", got)
 	}
 	var texts, files []string
