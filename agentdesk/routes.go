@@ -100,6 +100,11 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/api/webhooks/deliveries", s.webhookDeliveries)
 		// Customer import (import.go): its body limit is ImportMaxBody.
 		r.Post(importPath, s.importCustomers)
+		// E-mail mailboxes (mailboxes.go): passwords are write-only.
+		r.Get("/api/mailboxes", s.listMailboxes)
+		r.Post("/api/mailboxes", s.createMailbox)
+		r.Patch("/api/mailboxes/{id}", s.updateMailbox)
+		r.Delete("/api/mailboxes/{id}", s.deleteMailbox)
 	})
 
 	// The OpenAPI document of the JSON API: no data, no login.

@@ -121,6 +121,14 @@ var access = map[string]string{
 	"DELETE /api/webhooks/{id}":    "admin (session only), cross-tenant tested",
 	"GET /api/webhooks/deliveries": "admin (session only; endpoint_id cross-tenant tested)",
 	"POST /api/import":             "admin (session only; body limit SWITCHBOARD_IMPORT_MAX_BODY)",
+
+	// E-mail mailboxes; cmd/switchboard TestMailboxesOverHTTP has the
+	// cross-tenant cases (PATCH and DELETE of another tenant's mailbox,
+	// another tenant's queue in the body).
+	"GET /api/mailboxes":         "admin",
+	"POST /api/mailboxes":        "admin (queue and site ids: cross-tenant tested)",
+	"PATCH /api/mailboxes/{id}":  "admin, cross-tenant tested",
+	"DELETE /api/mailboxes/{id}": "admin, cross-tenant tested",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

@@ -107,6 +107,9 @@ type Server struct {
 	// panel's extras: their frames and routes answer unavailable.
 	chatDesk  ChatDesk
 	chatSites ChatSites
+	// mailboxes is nil on a server built without e-mail's admin routes:
+	// they answer 503.
+	mailboxes MailboxAdmin
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -117,6 +120,9 @@ type Server struct {
 
 // Deps are the Server's collaborators.
 type Deps struct {
+	// Mailboxes: the tenant's e-mail mailboxes (org.Store).
+	Mailboxes MailboxAdmin
+
 	Accounts      Accounts
 	Contacts      Contacts
 	Conversations Conversations
@@ -172,6 +178,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.records, s.keys = d.Records, d.APIKeys
 	s.webhooks, s.importer = d.Webhooks, d.Importer
 	s.chatDesk, s.chatSites = d.ChatDesk, d.ChatSites
+	s.mailboxes = d.Mailboxes
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
