@@ -49,6 +49,13 @@ type Config struct {
 	WebhookMaxBackoff time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_BACKOFF" envDefault:"1h"`
 	WebhookMaxAge     time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_AGE" envDefault:"72h"`
 
+	// E-mail ingest (channels/email): every node runs the ingester; a
+	// per-mailbox lease keeps one node on each mailbox.
+	EmailPoll   time.Duration `env:"SWITCHBOARD_EMAIL_POLL_INTERVAL" envDefault:"30s"`
+	EmailReload time.Duration `env:"SWITCHBOARD_EMAIL_RELOAD_INTERVAL" envDefault:"1m"`
+	EmailIdle   bool          `env:"SWITCHBOARD_EMAIL_IDLE" envDefault:"true"`
+	EmailBatch  int           `env:"SWITCHBOARD_EMAIL_FETCH_BATCH" envDefault:"100"`
+
 	// PurgeAfter is how long a deleted customer stays in the recycle bin
 	// before their personal data is erased (crm.Purger).
 	PurgeAfter time.Duration `env:"SWITCHBOARD_PURGE_AFTER" envDefault:"720h"`

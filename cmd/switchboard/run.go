@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-cc/switchboard/agentdesk"
 	"github.com/switchboard-cc/switchboard/channels"
 	"github.com/switchboard-cc/switchboard/channels/chat"
+	"github.com/switchboard-cc/switchboard/channels/email"
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/crm/webhook"
 	"github.com/switchboard-cc/switchboard/internal/bus"
@@ -117,7 +118,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "migrate" {
 		return nil
 	}
-	orgs, people := org.NewStore(pool), crm.NewStore(pool)
+	// Mailbox passwords are sealed under a key derived from the secret;
+	// commands that never read them run without it.
+	var orgOpts []org.Option
+	if len(cfg.Secret) >= 16 {
+		sealer, err := org.NewSealer([]byte(cfg.Secret), "mailbox credentials")
+		if err != nil {
+			return err
+		}
+		orgOpts = append(orgOpts, org.WithSealer(sealer))
+	}
+	orgs, people := org.NewStore(pool, orgOpts...), crm.NewStore(pool)
 	if cmd == "demo" || *withDemo {
 		info, err := loadDemo(ctx, orgs, people, cfg.PublicURL, stderr)
 		if err != nil {
@@ -176,7 +187,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Accounts: orgs, Contacts: people, Conversations: intake, Bus: b, Chat: chatConn,
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
-		Records: people, APIKeys: orgs, Webhooks: people, Importer: people,
+		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
 	})
 	if err != nil {
 		return err
@@ -219,6 +230,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	g.Go(func() error {
 		return webhook.New(pool, webhook.Config{Interval: cfg.WebhookInterval, Timeout: cfg.WebhookTimeout,
 			MaxBackoff: cfg.WebhookMaxBackoff, MaxAge: cfg.WebhookMaxAge}, log).Run(gctx)
+	})
+	// Every node runs the IMAP ingester; a lease per mailbox keeps one
+	// node on each, and each message commits with its checkpoint.
+	g.Go(func() error {
+		recv := email.NewReceiver(people, intake, crm.ReplyKey([]byte(cfg.Secret)), email.Limits{}, crm.EmailPolicy{}, log)
+		return email.NewIngester(email.Config{Holder: cfg.NodeID, Poll: cfg.EmailPoll, Reload: cfg.EmailReload,
+			DisableIdle: !cfg.EmailIdle, Batch: cfg.EmailBatch}, orgs, recv, log).Run(gctx)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
