@@ -175,6 +175,7 @@ type chatSettingsBody struct {
 	ShowWait            bool            `json:"show_wait"`
 	AbandonAfterSeconds int             `json:"abandon_after_seconds"`
 	OfflineMode         string          `json:"offline_mode"`
+	OfflineWhen         string          `json:"offline_when"` // empty: closed
 	Attachments         bool            `json:"attachments"`
 	MaxAttachmentBytes  int             `json:"max_attachment_bytes"`
 	CustomerSystem      string          `json:"customer_system"`
@@ -183,7 +184,7 @@ type chatSettingsBody struct {
 func chatSettingsJSON(cs org.ChatSettings) map[string]any {
 	return map[string]any{"site_id": cs.SiteID, "name_field": cs.NameField, "email_field": cs.EmailField, "phone_field": cs.PhoneField,
 		"topics": cs.Topics, "language": cs.Language, "show_wait": cs.ShowWait, "abandon_after_seconds": int(cs.AbandonAfter / time.Second),
-		"offline_mode": cs.OfflineMode, "attachments": cs.Attachments, "max_attachment_bytes": cs.MaxAttachmentBytes,
+		"offline_mode": cs.OfflineMode, "offline_when": cs.OfflineWhen, "attachments": cs.Attachments, "max_attachment_bytes": cs.MaxAttachmentBytes,
 		"customer_system": cs.CustomerSystem, "has_secret": cs.HasSecret}
 }
 
@@ -228,10 +229,13 @@ func (s *Server) setSiteChatSettings(w http.ResponseWriter, r *http.Request) {
 	if b.Topics == nil {
 		b.Topics = []org.ChatTopic{}
 	}
+	if b.OfflineWhen == "" {
+		b.OfflineWhen = org.OfflineClosed
+	}
 	cs, err := s.chatSites.SetChatSettings(r.Context(), sess.User.TenantID, sess.User.ID, org.ChatSettings{
 		SiteID: site, NameField: b.NameField, EmailField: b.EmailField, PhoneField: b.PhoneField, Topics: b.Topics,
 		Language: b.Language, ShowWait: b.ShowWait, AbandonAfter: time.Duration(b.AbandonAfterSeconds) * time.Second,
-		OfflineMode: b.OfflineMode, Attachments: b.Attachments, MaxAttachmentBytes: b.MaxAttachmentBytes, CustomerSystem: b.CustomerSystem,
+		OfflineMode: b.OfflineMode, OfflineWhen: b.OfflineWhen, Attachments: b.Attachments, MaxAttachmentBytes: b.MaxAttachmentBytes, CustomerSystem: b.CustomerSystem,
 	})
 	if err != nil {
 		s.writeError(w, r, err)

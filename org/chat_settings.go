@@ -46,7 +46,11 @@ type ChatSettings struct {
 	AbandonAfter time.Duration `json:"-"`
 	// OfflineMode: out of hours the widget takes a message that becomes an
 	// e-mail contact ("email") or a callback ("callback").
-	OfflineMode        string `json:"offline_mode"`
+	OfflineMode string `json:"offline_mode"`
+	// OfflineWhen: "closed" takes messages only while the site's chat queue
+	// is closed by its calendar; "no_agents" also while no agent of the
+	// tenant has a console connected (migration 00015).
+	OfflineWhen        string `json:"offline_when"`
 	Attachments        bool   `json:"attachments"`
 	MaxAttachmentBytes int    `json:"max_attachment_bytes"`
 	// CustomerSystem names the system of the site's customer ids; empty
@@ -60,9 +64,15 @@ type ChatSettings struct {
 // DefaultChatSettings are a site's settings until an admin changes them.
 func DefaultChatSettings(site uuid.UUID) ChatSettings {
 	return ChatSettings{SiteID: site, NameField: FieldOptional, EmailField: FieldOptional, PhoneField: FieldOff,
-		Topics: []ChatTopic{}, Language: "browser", AbandonAfter: 120 * time.Second, OfflineMode: "email",
+		Topics: []ChatTopic{}, Language: "browser", AbandonAfter: 120 * time.Second, OfflineMode: "email", OfflineWhen: OfflineClosed,
 		Attachments: true, MaxAttachmentBytes: 5 << 20}
 }
+
+// Offline-when values.
+const (
+	OfflineClosed   = "closed"
+	OfflineNoAgents = "no_agents"
+)
 
 // MaxAttachmentLimit is the largest per-file limit a site may set.
 const MaxAttachmentLimit = 10 << 20
@@ -90,6 +100,9 @@ func (s ChatSettings) Validate() error {
 	if s.OfflineMode != "email" && s.OfflineMode != "callback" {
 		return fmt.Errorf("%w: offline_mode is email or callback", ErrInvalid)
 	}
+	if s.OfflineWhen != OfflineClosed && s.OfflineWhen != OfflineNoAgents {
+		return fmt.Errorf("%w: offline_when is closed or no_agents", ErrInvalid)
+	}
 	if s.MaxAttachmentBytes < 1 || s.MaxAttachmentBytes > MaxAttachmentLimit {
 		return fmt.Errorf("%w: max_attachment_bytes is 1 to %d", ErrInvalid, MaxAttachmentLimit)
 	}
@@ -110,13 +123,13 @@ func (s ChatSettings) TopicQueue(topic string) (uuid.UUID, bool) {
 }
 
 const chatSettingsColumns = `name_field, email_field, phone_field, topics, language, show_wait, abandon_after_seconds,
-	offline_mode, attachments, max_attachment_bytes, customer_system, customer_secret IS NOT NULL`
+	offline_mode, attachments, max_attachment_bytes, customer_system, customer_secret IS NOT NULL, offline_when`
 
 func scanChatSettings(r pgx.Row, s *ChatSettings) error {
 	var topics []byte
 	var secs int
 	if err := r.Scan(&s.NameField, &s.EmailField, &s.PhoneField, &topics, &s.Language, &s.ShowWait, &secs,
-		&s.OfflineMode, &s.Attachments, &s.MaxAttachmentBytes, &s.CustomerSystem, &s.HasSecret); err != nil {
+		&s.OfflineMode, &s.Attachments, &s.MaxAttachmentBytes, &s.CustomerSystem, &s.HasSecret, &s.OfflineWhen); err != nil {
 		return err
 	}
 	s.AbandonAfter = time.Duration(secs) * time.Second
@@ -172,21 +185,21 @@ func (s *Store) SetChatSettings(ctx context.Context, tenant, actor uuid.UUID, cs
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO chat_settings (tenant_id, site_id, name_field, email_field, phone_field, topics, language, show_wait,
-			                           abandon_after_seconds, offline_mode, attachments, max_attachment_bytes, customer_system)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			                           abandon_after_seconds, offline_mode, attachments, max_attachment_bytes, customer_system, offline_when)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (tenant_id, site_id) DO UPDATE SET
 			    name_field = EXCLUDED.name_field, email_field = EXCLUDED.email_field, phone_field = EXCLUDED.phone_field,
 			    topics = EXCLUDED.topics, language = EXCLUDED.language, show_wait = EXCLUDED.show_wait,
 			    abandon_after_seconds = EXCLUDED.abandon_after_seconds, offline_mode = EXCLUDED.offline_mode,
 			    attachments = EXCLUDED.attachments, max_attachment_bytes = EXCLUDED.max_attachment_bytes,
-			    customer_system = EXCLUDED.customer_system, updated_at = now()`,
+			    customer_system = EXCLUDED.customer_system, offline_when = EXCLUDED.offline_when, updated_at = now()`,
 			tenant, cs.SiteID, cs.NameField, cs.EmailField, cs.PhoneField, topics, cs.Language, cs.ShowWait,
-			int(cs.AbandonAfter/time.Second), cs.OfflineMode, cs.Attachments, cs.MaxAttachmentBytes, cs.CustomerSystem); err != nil {
+			int(cs.AbandonAfter/time.Second), cs.OfflineMode, cs.Attachments, cs.MaxAttachmentBytes, cs.CustomerSystem, cs.OfflineWhen); err != nil {
 			return fmt.Errorf("chat settings of %s: %w", cs.SiteID, err)
 		}
 		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "site.chat_settings", TargetKind: "site",
 			TargetID: cs.SiteID, Data: map[string]any{"show_wait": cs.ShowWait, "abandon_after_seconds": int(cs.AbandonAfter / time.Second),
-				"offline_mode": cs.OfflineMode, "max_attachment_bytes": cs.MaxAttachmentBytes, "language": cs.Language}})
+				"offline_mode": cs.OfflineMode, "offline_when": cs.OfflineWhen, "max_attachment_bytes": cs.MaxAttachmentBytes, "language": cs.Language}})
 	})
 	if err != nil {
 		return ChatSettings{}, err

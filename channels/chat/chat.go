@@ -88,10 +88,14 @@ type Deps struct {
 	Router   Router
 	Sub      Subscriber
 	Presence Presence
-	Secret   []byte // signs visitor tokens
-	Limiter  *ratelimit.Limiter
-	Limits   Limits
-	Log      *slog.Logger
+	// Queues, Agents and Callbacks decide and serve the offline mode (offline.go).
+	Queues    Queues
+	Agents    Agents
+	Callbacks Callbacks
+	Secret    []byte // signs visitor tokens
+	Limiter   *ratelimit.Limiter
+	Limits    Limits
+	Log       *slog.Logger
 	// SweepEvery is how often abandoned chats are looked for; default 1s.
 	SweepEvery time.Duration
 }
@@ -108,19 +112,22 @@ const (
 
 // Connector serves /chat/ws.
 type Connector struct {
-	sites    Sites
-	settings Settings
-	history  History
-	intake   Receiver
-	chats    Chats
-	signals  Signaller
-	router   Router
-	sub      Subscriber
-	presence Presence
-	secret   []byte
-	log      *slog.Logger
-	now      func() time.Time
-	life     context.Context
+	sites     Sites
+	settings  Settings
+	history   History
+	intake    Receiver
+	chats     Chats
+	signals   Signaller
+	router    Router
+	sub       Subscriber
+	presence  Presence
+	queues    Queues
+	agents    Agents
+	callbacks Callbacks
+	secret    []byte
+	log       *slog.Logger
+	now       func() time.Time
+	life      context.Context
 
 	sweepEvery time.Duration
 
@@ -161,7 +168,7 @@ func New(life context.Context, d Deps) *Connector {
 		d.SweepEvery = time.Second
 	}
 	return &Connector{sites: d.Sites, settings: d.Settings, history: d.History, intake: d.Intake, chats: d.Chats,
-		signals: d.Signals, router: d.Router, sub: d.Sub, presence: d.Presence, secret: d.Secret, log: d.Log, now: time.Now,
+		signals: d.Signals, router: d.Router, sub: d.Sub, presence: d.Presence, queues: d.Queues, agents: d.Agents, callbacks: d.Callbacks, secret: d.Secret, log: d.Log, now: time.Now,
 		life: life, limiter: d.Limiter, limits: limits, sweepEvery: d.SweepEvery}
 }
 
@@ -254,6 +261,7 @@ type visitor struct {
 	token     visitorToken
 	form      prechat
 	agentRead int
+	avail     availability // of a visitor without a chat: offline takes messages instead
 	unsub     func()
 	bad       int
 }
@@ -345,6 +353,16 @@ func (v *visitor) onFrame(ctx context.Context, p []byte, hello *time.Timer) {
 		v.read(ctx, f)
 	case f.Type == "end":
 		v.end(ctx)
+	case f.Type == "offline_message":
+		if !v.avail.offline || v.token.Contact != uuid.Nil {
+			v.refuse("invalid", "chat is open: send a message instead", f.ClientID)
+			return
+		}
+		if !v.allowed(ctx, "msg", visitorMessages) {
+			v.refuse("rate_limited", "too many messages; slow down", f.ClientID)
+			return
+		}
+		v.offlineMessage(ctx, f)
 	default:
 		v.refuse("unknown_type", fmt.Sprintf("unknown frame type %q", f.Type), "")
 	}
@@ -371,7 +389,11 @@ func (v *visitor) hello(ctx context.Context, f inFrame) bool {
 		}
 	}
 	if t.Contact == uuid.Nil {
+		v.avail = v.c.availability(ctx, v.site, v.settings)
+	}
+	if t.Contact == uuid.Nil && !v.avail.offline {
 		// Only a new chat is filed with the form; a resumed one has been.
+		// Offline, the form comes with the offline message.
 		form, err := checkPrechat(v.site, v.settings, f, customer != "")
 		var fe *fieldError
 		if errors.As(err, &fe) {
@@ -446,7 +468,9 @@ func (v *visitor) welcome(state string) {
 	v.token.Expires = v.c.now().Add(tokenTTL).Unix()
 	f := map[string]any{"type": "welcome", "token": signToken(v.c.secret, v.token), "state": state, "contact_id": "",
 		"settings": widgetSettings(v.settings), "agent_read_seq": v.agentRead, "identified": v.form.customer != ""}
-	if v.token.Contact != uuid.Nil {
+	if v.token.Contact == uuid.Nil {
+		v.avail.fields(f)
+	} else {
 		f["contact_id"] = v.token.Contact
 		v.presence.set(v.c.life, presenceMember(v.site.TenantID, v.site.ID, v.token.Contact))
 	}
@@ -487,6 +511,10 @@ func (v *visitor) message(ctx context.Context, f inFrame) {
 		if f.Body, ok = v.attach(ctx, f, key); !ok {
 			return
 		}
+	}
+	if v.avail.offline && v.token.Contact == uuid.Nil {
+		v.refuse("offline", "nobody can chat now; leave a message instead", f.ClientID)
+		return
 	}
 	queue := v.form.queue
 	if queue == uuid.Nil {

@@ -133,9 +133,11 @@ func (c *Connector) serveSettings(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	out := widgetSettings(cs)
+	c.availability(r.Context(), site, cs).fields(out)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
-	json.NewEncoder(w).Encode(widgetSettings(cs))
+	json.NewEncoder(w).Encode(out)
 }
 
 // siteFor finds the site named by ?site= and checks the request's Origin

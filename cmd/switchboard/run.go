@@ -176,7 +176,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	defer endLife()
 	limiter := ratelimit.New(rdb, cfg.RedisPrefix)
 	chatConn := chat.New(life, chat.Deps{Sites: orgs, Settings: orgs, History: people, Intake: intake, Chats: people,
-		Signals: intake, Router: chatRouter{b}, Sub: b, Presence: b, Secret: []byte(cfg.Secret), Limiter: limiter,
+		Signals: intake, Router: chatRouter{b}, Sub: b, Presence: b, Queues: orgs, Agents: b, Callbacks: people, Secret: []byte(cfg.Secret), Limiter: limiter,
 		Limits: chat.Limits{ConnectsPerMinute: cfg.ChatConnects, AddressMessagesPerSecond: cfg.ChatAddressRate}, Log: log})
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody, ImportMaxBody: cfg.ImportMaxBody}
