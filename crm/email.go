@@ -595,6 +595,9 @@ func (s *Store) RecordRejected(ctx context.Context, tenant uuid.UUID, c Checkpoi
 	if c.MailboxID == uuid.Nil || reason == "" {
 		return fmt.Errorf("record rejected mail: mailbox and reason are required: %w", ErrInvalid)
 	}
+	// Parser errors can quote the bytes they choked on; PostgreSQL text
+	// takes neither NUL nor invalid UTF-8.
+	reason = strings.ReplaceAll(strings.ToValidUTF8(reason, "\uFFFD"), "\x00", "")
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")
 	}

@@ -1,0 +1,122 @@
+package email
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/channels"
+	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/internal/pgtest"
+	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing"
+)
+
+// enqueuer and publisher are hand-written fakes of interfaces channels
+// defines; the database is real.
+type enqueuer struct {
+	mu    sync.Mutex
+	tasks []routing.Task
+}
+
+func (e *enqueuer) Enqueue(_ context.Context, _ uuid.UUID, t routing.Task) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tasks = append(e.tasks, t)
+	return nil
+}
+
+type publisher struct{ n int }
+
+func (p *publisher) Publish(context.Context, string, []byte) error { p.n++; return nil }
+
+func TestReceiveCorpus(t *testing.T) {
+	pool, _ := pgtest.New(t)
+	ctx := context.Background()
+	tenant, site, queue, mbID := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	for _, s := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO tenants (id, name) VALUES ($1, 'T')`, []any{tenant}},
+		{`INSERT INTO sites (id, tenant_id, name, chat_key) VALUES ($1, $2, 'S', $3)`, []any{site, tenant, site.String()}},
+		{`INSERT INTO queues (id, tenant_id, site_id, name) VALUES ($1, $2, $3, 'Service')`, []any{queue, tenant, site}},
+		{`INSERT INTO mailboxes (id, tenant_id, site_id, address, queue_id, imap_host, imap_port, imap_username, imap_password_enc)
+		  VALUES ($1, $2, $3, 'service@dealer.example', $4, '127.0.0.1', 993, 'u', '\x00')`, []any{mbID, tenant, site, queue}},
+	} {
+		if _, err := pool.Exec(ctx, s.sql, s.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb := org.Mailbox{ID: mbID, TenantID: tenant, SiteID: site, QueueID: queue, Address: "service@dealer.example"}
+	q, pub := &enqueuer{}, &publisher{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	intake := channels.NewIntake(crm.NewStore(pool), q, pub, log)
+	r := NewReceiver(crm.NewStore(pool), intake, crm.ReplyKey([]byte("s")), Limits{MaxAttachmentBytes: 64 << 10}, crm.EmailPolicy{}, log)
+	count := func(sql string, args ...any) int {
+		var n int
+		if err := pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	uid := uint32(0)
+	receive := func(raw []byte) {
+		t.Helper()
+		uid++
+		if err := r.Receive(ctx, mb, 42, uid, raw); err != nil {
+			t.Fatalf("Receive(uid %d) = %v", uid, err)
+		}
+	}
+	for _, f := range []string{"gmail_reply.eml", "outlook_reply.eml", "foxmail_gbk_reply.eml", "forward.eml",
+		"attachment_over_limit.eml", "no_message_id.eml", "html_only_script.eml"} {
+		receive(readFixture(t, f))
+	}
+	// Noise: an auto-reply to mail we never sent, a list message, a bounce.
+	for _, f := range []string{"auto_reply_zh.eml", "list_reply_gb18030.eml", "dsn_exchange2007.eml"} {
+		receive(readFixture(t, f))
+	}
+	// A resend of a customer's message and of one without Message-ID.
+	receive(readFixture(t, "gmail_reply.eml"))
+	receive(readFixture(t, "no_message_id.eml"))
+	// A message that cannot be parsed.
+	receive([]byte("\x00\x01 not mail"))
+
+	if n := count(`SELECT count(*) FROM contacts WHERE tenant_id = $1 AND state = 'queued'`, tenant); n != 7 {
+		t.Errorf("queued contacts = %d, want 7 (one per customer message, none for noise or resends)", n)
+	}
+	q.mu.Lock()
+	tasks := len(q.tasks)
+	q.mu.Unlock()
+	if tasks < 7 {
+		t.Errorf("routing heard of %d contacts, want at least 7", tasks)
+	}
+	if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1`, tenant); n != 10 {
+		t.Errorf("e-mails stored = %d, want 10", n)
+	}
+	if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1 AND contact_id IS NULL AND noise IN ('auto_reply', 'list', 'bounce')`, tenant); n != 3 {
+		t.Errorf("noise without a contact = %d, want 3", n)
+	}
+	if n := count(`SELECT count(*) FROM customers WHERE tenant_id = $1 AND name = '王小明'`, tenant); n != 1 {
+		t.Errorf("customers named from the GBK From = %d, want 1", n)
+	}
+	if n := count(`SELECT count(*) FROM email_attachments WHERE tenant_id = $1 AND rejected_reason LIKE 'too large%' AND data IS NULL AND size = 102400`, tenant); n != 1 {
+		t.Errorf("refused attachments = %d, want 1", n)
+	}
+	if n := count(`SELECT count(*) FROM email_rejected WHERE tenant_id = $1 AND uid = $2`, tenant, uid); n != 1 {
+		t.Errorf("rejected = %d, want the unparseable message", n)
+	}
+	if n := count(`SELECT count(*) FROM mailboxes WHERE id = $1 AND uid_validity = 42 AND last_uid = $2`, mbID, uid); n != 1 {
+		t.Errorf("checkpoint did not reach uid %d", uid)
+	}
+	if n := count(`SELECT count(*) FROM messages m JOIN email_messages e ON e.contact_id = m.contact_id AND e.message_seq = m.seq
+		WHERE e.tenant_id = $1 AND e.message_id = 'CAF7x9Q2Bp4kLm3nOp5qRs6tUv7wXy8z9AbCdEf@mail.gmail.com'
+		AND m.body = 'Thanks, the price is fine. Please book it.'`, tenant); n != 1 {
+		t.Error("the Gmail reply's conversation line is not its folded text")
+	}
+}
