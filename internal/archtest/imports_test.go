@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"stats":                         {"org"},
 	"channels":                      {"crm", "org", "routing"},
 	"channels/chat":                 {"channels", "crm", "org"},
+	"channels/email":                {"channels", "crm", "org"},
 	"agentdesk":                     {"agentdesk/web", "channels", "crm", "org", "routing", "routing/dispatch", "stats"},
 	"agentdesk/web":                 {},
 	"cmd/switchboard":               nil, // everything
