@@ -448,9 +448,21 @@ func (s *Store) UpdateMailbox(ctx context.Context, tenant, id, actor uuid.UUID, 
 }
 
 // DeleteMailbox removes a mailbox that has no mail yet. One with history
-// (messages, rejected messages, outbox rows) is ErrInUse: deactivate it.
+// (messages received, rejected messages, outbox rows) is ErrInUse:
+// deactivate it.
 func (s *Store) DeleteMailbox(ctx context.Context, tenant, id, actor uuid.UUID) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Received mail names its mailboxes in an array (email_messages,
+		// 00013), which no foreign key guards: threads answered from this
+		// mailbox would lose their sender. Rare admin call, so the scan of
+		// the tenant's mail is affordable.
+		var used bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM email_messages WHERE tenant_id = $1 AND $2 = ANY (mailbox_ids))`,
+			tenant, id).Scan(&used); err != nil {
+			return err
+		} else if used {
+			return ErrInUse
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM mailboxes WHERE tenant_id = $1 AND id = $2`, tenant, id)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" {
