@@ -55,3 +55,17 @@ func TestWidgetIsSmall(t *testing.T) {
 		t.Errorf("chat.js is %d bytes, over the 30 KB budget", len(b))
 	}
 }
+
+// The widget runs on dealers' pages: visitor and agent text is only ever
+// set as text, and nothing is evaluated.
+func TestWidgetNeverWritesHTML(t *testing.T) {
+	b, err := fs.ReadFile(Static(), "chat.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("chat.js uses %s", bad)
+		}
+	}
+}
