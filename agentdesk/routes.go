@@ -59,6 +59,16 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/customers/{id}/owner", s.setCustomerOwner)
 		r.Post("/api/customers/{id}/shares", s.shareCustomer)
 		r.Get("/api/contacts/{id}/attachments/{attachment}", s.contactAttachment)
+		// The e-mail panel (email.go): thread, reply, uploads, retry,
+		// canned responses to pick from, chat transcripts by e-mail.
+		r.Get("/api/contacts/{id}/email", s.emailThread)
+		r.Post("/api/contacts/{id}/email/reply", s.emailReply)
+		r.Post("/api/contacts/{id}/email/uploads", s.emailUpload)
+		r.Get("/api/contacts/{id}/email/attachments/{attachment}", s.emailAttachment)
+		r.Post("/api/contacts/{id}/email/outbox/{outbox}/retry", s.emailRetry)
+		r.Post("/api/contacts/{id}/transcript", s.sendTranscript)
+		r.Get("/api/canned-responses", s.cannedList)
+		r.Get("/api/canned-responses/{id}", s.cannedGet)
 	})
 
 	// Supervisors and admins.
@@ -105,6 +115,10 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/mailboxes", s.createMailbox)
 		r.Patch("/api/mailboxes/{id}", s.updateMailbox)
 		r.Delete("/api/mailboxes/{id}", s.deleteMailbox)
+		// Canned responses (email.go): agents read them, admins write them.
+		r.Post("/api/canned-responses", s.cannedCreate)
+		r.Patch("/api/canned-responses/{id}", s.cannedUpdate)
+		r.Delete("/api/canned-responses/{id}", s.cannedDelete)
 	})
 
 	// The OpenAPI document of the JSON API: no data, no login.

@@ -129,6 +129,21 @@ var access = map[string]string{
 	"POST /api/mailboxes":        "admin (queue and site ids: cross-tenant tested)",
 	"PATCH /api/mailboxes/{id}":  "admin, cross-tenant tested",
 	"DELETE /api/mailboxes/{id}": "admin, cross-tenant tested",
+
+	// The e-mail panel, replies and canned responses (email.go);
+	// cmd/switchboard TestEmailReplyEndToEnd has the cross-tenant cases
+	// (another tenant's contact, e-mail, attachment and canned response).
+	"GET /api/contacts/{id}/email":                          "agent, cross-tenant tested",
+	"POST /api/contacts/{id}/email/reply":                   "agent holding the contact (409 otherwise), cross-tenant tested",
+	"POST /api/contacts/{id}/email/uploads":                 "agent holding the contact, cross-tenant tested",
+	"GET /api/contacts/{id}/email/attachments/{attachment}": "agent, cross-tenant tested",
+	"POST /api/contacts/{id}/email/outbox/{outbox}/retry":   "agent, cross-tenant tested",
+	"POST /api/contacts/{id}/transcript":                    "agent, cross-tenant tested",
+	"GET /api/canned-responses":                             "agent (contact id cross-tenant tested)",
+	"GET /api/canned-responses/{id}":                        "agent, cross-tenant tested",
+	"POST /api/canned-responses":                            "admin",
+	"PATCH /api/canned-responses/{id}":                      "admin, cross-tenant tested",
+	"DELETE /api/canned-responses/{id}":                     "admin, cross-tenant tested",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

@@ -110,6 +110,8 @@ type Server struct {
 	// mailboxes is nil on a server built without e-mail's admin routes:
 	// they answer 503.
 	mailboxes MailboxAdmin
+	// email is nil on a server built without e-mail: its routes answer 503.
+	email Email
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -139,6 +141,7 @@ type Deps struct {
 	ChatSites     ChatSites // sites' widget settings (org.Store)
 	Webhooks      Webhooks  // webhook receivers and deliveries (crm.Store)
 	Importer      Importer  // customer imports over HTTP (crm.Store)
+	Email         Email     // the e-mail panel, replies and canned responses (crm.Store)
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -179,6 +182,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.webhooks, s.importer = d.Webhooks, d.Importer
 	s.chatDesk, s.chatSites = d.ChatDesk, d.ChatSites
 	s.mailboxes = d.Mailboxes
+	s.email = d.Email
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

@@ -49,6 +49,17 @@ type Config struct {
 	WebhookMaxBackoff time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_BACKOFF" envDefault:"1h"`
 	WebhookMaxAge     time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_AGE" envDefault:"72h"`
 
+	// The e-mail outbox (channels/email): every node runs a sender; the
+	// claim keeps them off each other's rows. A failed attempt waits
+	// EmailRetryBase doubled per attempt (with jitter) up to
+	// EmailMaxBackoff; after EmailMaxAttempts, or a permanent refusal, the
+	// reply is failed until an agent retries it.
+	EmailOutboxInterval time.Duration `env:"SWITCHBOARD_EMAIL_OUTBOX_INTERVAL" envDefault:"1s"`
+	SMTPTimeout         time.Duration `env:"SWITCHBOARD_SMTP_TIMEOUT" envDefault:"60s"`
+	EmailRetryBase      time.Duration `env:"SWITCHBOARD_EMAIL_RETRY_BASE" envDefault:"30s"`
+	EmailMaxBackoff     time.Duration `env:"SWITCHBOARD_EMAIL_MAX_BACKOFF" envDefault:"1h"`
+	EmailMaxAttempts    int           `env:"SWITCHBOARD_EMAIL_MAX_ATTEMPTS" envDefault:"10"`
+
 	// E-mail ingest (channels/email): every node runs the ingester; a
 	// per-mailbox lease keeps one node on each mailbox.
 	EmailPoll   time.Duration `env:"SWITCHBOARD_EMAIL_POLL_INTERVAL" envDefault:"30s"`

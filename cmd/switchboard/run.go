@@ -188,6 +188,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
+		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))},
 	})
 	if err != nil {
 		return err
@@ -230,6 +231,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	g.Go(func() error {
 		return webhook.New(pool, webhook.Config{Interval: cfg.WebhookInterval, Timeout: cfg.WebhookTimeout,
 			MaxBackoff: cfg.WebhookMaxBackoff, MaxAge: cfg.WebhookMaxAge}, log).Run(gctx)
+	})
+	// Every node sends e-mail from the outbox; failures reach the writer's console.
+	g.Go(func() error {
+		return email.NewOutbox(people, orgs, desk, email.OutboxConfig{Interval: cfg.EmailOutboxInterval, Timeout: cfg.SMTPTimeout,
+			BaseBackoff: cfg.EmailRetryBase, MaxBackoff: cfg.EmailMaxBackoff, MaxAttempts: cfg.EmailMaxAttempts}, log).Run(gctx)
 	})
 	// Every node runs the IMAP ingester; a lease per mailbox keeps one
 	// node on each, and each message commits with its checkpoint.

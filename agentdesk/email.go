@@ -1,0 +1,375 @@
+package agentdesk
+
+import (
+	"context"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"unicode"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/org"
+)
+
+// Email is what the console's e-mail panel needs of crm (crm.Store): the
+// thread, the agent's replies through the outbox, uploads, canned
+// responses and chat transcripts.
+type Email interface {
+	EmailThread(ctx context.Context, tenant, contact uuid.UUID) ([]crm.EmailItem, error)
+	EmailAttachment(ctx context.Context, tenant, contact, id uuid.UUID) (crm.Attachment, error)
+	QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID, r crm.Reply) (crm.QueuedReply, error)
+	RetryEmail(ctx context.Context, tenant, contact, id uuid.UUID) (crm.OutboxEntry, error)
+	StoreEmailUpload(ctx context.Context, tenant, agent, contact uuid.UUID, name, contentType string, data []byte) (crm.EmailFileInfo, error)
+	QueueTranscript(ctx context.Context, tenant, contact uuid.UUID, to string) (crm.OutboxEntry, error)
+
+	CannedResponses(ctx context.Context, tenant uuid.UUID, all bool) ([]crm.CannedResponse, error)
+	CannedResponse(ctx context.Context, tenant, id uuid.UUID) (crm.CannedResponse, error)
+	CreateCanned(ctx context.Context, tenant, actor uuid.UUID, in crm.CannedInput) (crm.CannedResponse, error)
+	UpdateCanned(ctx context.Context, tenant, id uuid.UUID, in crm.CannedInput) (crm.CannedResponse, error)
+	DeleteCanned(ctx context.Context, tenant, id uuid.UUID) error
+	CannedValues(ctx context.Context, tenant, agent, contact uuid.UUID) (map[string]string, error)
+}
+
+var errNoEmail = &deskError{http.StatusServiceUnavailable, "unavailable", "e-mail is not set up on this server"}
+
+// EmailOutcome tells the agent who wrote an e-mail how sending it went, on
+// every console they have open: email_sent, or email_failed with the
+// failure class and whether it will be retried (state queued) or has been
+// given up (state failed: the agent may retry it). The e-mail outbox
+// (channels/email) calls it.
+func (s *Server) EmailOutcome(ctx context.Context, tenant, agent uuid.UUID, e crm.OutboxEntry) {
+	typ := "email_failed"
+	if e.State == crm.OutboxSent {
+		typ = "email_sent"
+	}
+	f := frame{"type": typ, "contact_id": e.ContactID, "outbox": e}
+	if typ == "email_failed" {
+		f["reason"] = e.LastError
+		f["retrying"] = e.State == crm.OutboxQueued
+	}
+	s.publishUser(ctx, tenant, agent, f)
+}
+
+// emailThread answers GET /api/contacts/{id}/email: the contact's e-mails,
+// oldest first, each with its sanitised HTML (never the original), its
+// folded text, its attachments and, for ours, the sending state.
+func (s *Server) emailThread(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	items, err := s.email.EmailThread(r.Context(), sess.User.TenantID, contact)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"contact_id": contact, "emails": items})
+}
+
+// emailReply answers POST /api/contacts/{id}/email/reply: the reply is
+// stored in the thread and queued for sending (202); its fate arrives on
+// the console as email_sent or email_failed. The same client_id again
+// answers 200 with the stored reply.
+func (s *Server) emailReply(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	var body struct {
+		ClientID      string      `json:"client_id"`
+		Text          string      `json:"text"`
+		CC            []string    `json:"cc"`
+		AttachmentIDs []uuid.UUID `json:"attachment_ids"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := s.email.QueueReply(r.Context(), sess.User.TenantID, sess.User.ID, contact,
+		crm.Reply{ClientID: body.ClientID, Text: body.Text, CC: body.CC, AttachmentIDs: body.AttachmentIDs})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusAccepted
+	if q.Duplicate {
+		status = http.StatusOK
+	} else {
+		s.log.InfoContext(r.Context(), "e-mail reply queued", "tenant_id", sess.User.TenantID, "contact_id", contact,
+			"agent_id", sess.User.ID, "outbox_id", q.Outbox.ID)
+		// The agent's other consoles show the line and its state too.
+		s.publishUser(r.Context(), sess.User.TenantID, sess.User.ID, frame{"type": "email_queued", "contact_id": contact, "message": q.Message, "outbox": q.Outbox})
+	}
+	writeJSON(w, status, q)
+}
+
+// emailRetry answers POST /api/contacts/{id}/email/outbox/{outbox}/retry:
+// a reply that failed for good is queued again.
+func (s *Server) emailRetry(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, err := uuid.Parse(chi.URLParam(r, "outbox"))
+	if err != nil {
+		s.writeError(w, r, errBadID)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	e, err := s.email.RetryEmail(r.Context(), sess.User.TenantID, contact, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+// emailUpload answers POST /api/contacts/{id}/email/uploads?name=FILE: the
+// body is the file (its Content-Type as declared, at most MaxBody bytes).
+// The answer's id goes in a reply's attachment_ids.
+func (s *Server) emailUpload(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct == "" || strings.HasPrefix(ct, "multipart/") {
+		ct = "application/octet-stream"
+	}
+	info, err := s.email.StoreEmailUpload(r.Context(), sess.User.TenantID, sess.User.ID, contact, uploadName(r.URL.Query().Get("name")), ct, data)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, info)
+}
+
+// uploadName keeps a file name printable and short: it goes into a mail
+// header and is shown as text.
+func uploadName(name string) string {
+	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
+	name = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) || r == '"' || r == '/' {
+			return -1
+		}
+		return r
+	}, name)
+	if r := []rune(name); len(r) > 100 {
+		name = string(r[:100])
+	}
+	if name == "." || name == "" {
+		name = "file"
+	}
+	return name
+}
+
+// emailAttachment answers GET /api/contacts/{id}/email/attachments/{attachment}.
+// A mail's attachment may be of any type: only the images a browser shows
+// safely are shown inline, everything else is a download, and all of it is
+// sandboxed and never sniffed (writeAttachment).
+func (s *Server) emailAttachment(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, err := uuid.Parse(chi.URLParam(r, "attachment"))
+	if err != nil {
+		s.writeError(w, r, errBadID)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	a, err := s.email.EmailAttachment(r.Context(), sess.User.TenantID, contact, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch a.ContentType {
+	case "image/png", "image/jpeg", "image/gif", "image/webp":
+	default:
+		// SVG and HTML could run script if opened inline: a download.
+		a.ContentType = "application/octet-stream"
+	}
+	writeAttachment(w, a)
+}
+
+// sendTranscript answers POST /api/contacts/{id}/transcript {"to": …}: a
+// visitor asked the agent for the chat's transcript by e-mail. It goes out
+// through the e-mail outbox; asking twice for one address sends once.
+func (s *Server) sendTranscript(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	var body struct {
+		To string `json:"to"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.email.QueueTranscript(r.Context(), sess.User.TenantID, contact, body.To)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, e)
+}
+
+// cannedList answers GET /api/canned-responses: the active ones for
+// agents; with ?all=1 an admin also sees inactive ones; with
+// ?contact=ID each carries "rendered", its body with the placeholders
+// filled for that contact (unknown ones left visible).
+func (s *Server) cannedList(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	all := r.URL.Query().Get("all") == "1" && sess.User.Role == org.RoleAdmin
+	cs, err := s.email.CannedResponses(r.Context(), sess.User.TenantID, all)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c := r.URL.Query().Get("contact"); c != "" {
+		contact, err := uuid.Parse(c)
+		if err != nil {
+			s.writeError(w, r, errBadID)
+			return
+		}
+		vals, err := s.email.CannedValues(r.Context(), sess.User.TenantID, sess.User.ID, contact)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for i := range cs {
+			out := crm.RenderCanned(cs[i].Body, vals)
+			cs[i].Rendered = &out
+		}
+	}
+	writeJSON(w, http.StatusOK, cs)
+}
+
+func (s *Server) cannedGet(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	id, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	c, err := s.email.CannedResponse(r.Context(), sess.User.TenantID, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) cannedCreate(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	var in crm.CannedInput
+	if err := decodeJSON(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.email.CreateCanned(r.Context(), sess.User.TenantID, sess.User.ID, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) cannedUpdate(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	id, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	var in crm.CannedInput
+	if err := decodeJSON(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.email.UpdateCanned(r.Context(), sess.User.TenantID, id, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) cannedDelete(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	id, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	if err := s.email.DeleteCanned(r.Context(), sess.User.TenantID, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
