@@ -111,7 +111,7 @@ func ptr[T any](v T) *T { return &v }
 
 // setup starts a Dovecot (opt) and a database with one tenant whose
 // mailbox reads folder of the Dovecot user.
-func setup(t *testing.T, opt dovecottest.Options, folder, password string) bundle {
+func setup(t testing.TB, opt dovecottest.Options, folder, password string) bundle {
 	t.Helper()
 	dove := dovecottest.New(t, opt)
 	pool, _ := pgtest.New(t)
