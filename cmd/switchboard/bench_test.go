@@ -114,7 +114,7 @@ func BenchmarkCommitToOffer(b *testing.B) {
 	intake := channels.NewIntake(store, dispatch.NewEnqueuer(pool), bus.New(rdb, a.prefix, log), log)
 	floor := newFloorProbe(b, agent)
 
-	var lat, upper, floors, pops []time.Duration
+	var lat, upper, commits, floors, pops []time.Duration
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		floors = append(floors, floor.sample(b))
@@ -135,6 +135,7 @@ func BenchmarkCommitToOffer(b *testing.B) {
 		}
 		lat = append(lat, at.Sub(store.committed))
 		upper = append(upper, at.Sub(sent.at))
+		commits = append(commits, store.committed.Sub(sent.at))
 		b.StopTimer()
 		if _, ok := offer["screen_pop"]; !ok {
 			// The card fills in when its screen-pop frame arrives.
@@ -147,6 +148,7 @@ func BenchmarkCommitToOffer(b *testing.B) {
 	b.StopTimer()
 	reportLatency(b, "", lat)
 	reportLatency(b, "upper-", upper)
+	reportLatency(b, "commit-rtt-", commits) // COMMIT sent → RecordInbound returned
 	reportLatency(b, "floor-", floors)
 	reportLatency(b, "pop-", pops)
 	slices.Sort(lat)
