@@ -3,6 +3,7 @@
 // every (re)connect; text from customers is only ever set as text.
 import { connect, el, fmtTime, fmtDate } from './socket.js';
 import { callbackPanel } from './callbacks.js';
+import { emailPanel, emailFrame } from './email.js';
 
 const csrf = document.querySelector('meta[name=csrf-token]').content;
 const offers = new Map();   // offer_id → offer frame
@@ -266,7 +267,7 @@ function panelFor(v) {
   const transferBtn = el('button', { 'data-testid': 'transfer', onclick: () => {
     if (target.value) sock.send({ type: 'transfer', contact_id: v.id, queue_id: target.value });
   } }, 'Transfer');
-  const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), list,
+  const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), emailPanel(v, csrf, toast), list,
     el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
     el('div', { class: 'wrapup' }, closeBtn),
     el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));
@@ -438,6 +439,9 @@ function onFrame(f) {
       renderTabs();
       break;
     }
+    case 'email_queued': case 'email_sent': case 'email_failed':
+      emailFrame(f, toast);
+      break;
     case 'contact_closed': {
       const v = contacts.get(f.contact_id);
       if (!v || v.closed) break;

@@ -1,0 +1,179 @@
+// The e-mail panel of the agent console: for a held e-mail contact, the
+// thread (each message with from, to, date; the sanitised HTML in a
+// sandboxed iframe that runs nothing, or the text with its quoted history
+// folded behind "show quoted"; attachments as links), and a reply composer
+// with canned responses (filled for this contact by the server), uploads
+// and the sending state of each reply (queued → sent, or failed with
+// Retry). Frames email_queued, email_sent and email_failed update it.
+import { el, fmtDate } from './socket.js';
+
+// panels maps a contact id to the function that redraws its thread.
+const panels = new Map();
+
+// emailPanel returns the panel for contact view v, or null when v is not
+// an e-mail contact. csrf is the page's token; onError shows a message.
+export function emailPanel(v, csrf, onError) {
+  if (!v.contact || v.contact.channel !== 'email') return null;
+  const id = v.id;
+  const thread = el('div', { class: 'email-thread', 'data-testid': 'email-thread', role: 'log' });
+  const text = el('textarea', { rows: 6, 'data-testid': 'email-text', 'aria-label': 'Reply' });
+  const cc = el('input', { type: 'text', placeholder: 'Cc (optional)', 'data-testid': 'email-cc', 'aria-label': 'Cc' });
+  const canned = el('select', { 'data-testid': 'email-canned', 'aria-label': 'Canned response' },
+    el('option', { value: '' }, 'Canned response…'));
+  const files = el('input', { type: 'file', multiple: true, 'data-testid': 'email-files', 'aria-label': 'Attachments' });
+  const fileList = el('ul', { class: 'email-files' });
+  const status = el('span', { class: 'muted', role: 'status', 'data-testid': 'email-status' });
+  const sendBtn = el('button', { class: 'send', 'data-testid': 'email-send' }, 'Send reply');
+  let uploads = []; // { id, name }
+  let clientID = newID();
+
+  const api = (path, opts = {}) => fetch(`/api/contacts/${encodeURIComponent(id)}${path}`, {
+    credentials: 'same-origin', ...opts,
+    headers: { 'X-CSRF-Token': csrf, ...(opts.headers || {}) },
+  });
+
+  async function load() {
+    try {
+      const res = await api('/email');
+      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
+      const body = await res.json();
+      thread.replaceChildren(...body.emails.map((m) => renderEmail(id, m, api, onError, load)));
+    } catch (err) {
+      onError('Loading the e-mail thread failed: ' + err.message);
+    }
+  }
+
+  async function loadCanned() {
+    const res = await fetch(`/api/canned-responses?contact=${encodeURIComponent(id)}`, { credentials: 'same-origin' });
+    if (!res.ok) return;
+    for (const c of await res.json()) {
+      canned.append(el('option', { value: c.rendered ?? c.body }, c.title));
+    }
+  }
+  canned.addEventListener('change', () => {
+    if (!canned.value) return;
+    // Unknown placeholders stay visible ({{…}}) for the agent to fill.
+    text.value = text.value ? text.value + '\n\n' + canned.value : canned.value;
+    canned.value = '';
+    text.focus();
+  });
+
+  files.addEventListener('change', async () => {
+    for (const f of files.files) {
+      status.textContent = `Uploading ${f.name}…`;
+      const res = await api(`/email/uploads?name=${encodeURIComponent(f.name)}`, {
+        method: 'POST', body: f, headers: { 'Content-Type': f.type || 'application/octet-stream' },
+      });
+      if (!res.ok) {
+        onError(`${f.name}: ` + ((await res.json().catch(() => ({}))).message || res.statusText));
+        continue;
+      }
+      const info = await res.json();
+      uploads.push(info);
+      fileList.append(el('li', {}, info.name));
+    }
+    files.value = '';
+    status.textContent = '';
+  });
+
+  sendBtn.addEventListener('click', async () => {
+    if (!text.value.trim()) return;
+    sendBtn.disabled = true;
+    status.textContent = 'Queuing…';
+    try {
+      const res = await api('/email/reply', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          client_id: clientID, text: text.value,
+          cc: cc.value.split(',').map((s) => s.trim()).filter(Boolean),
+          attachment_ids: uploads.map((u) => u.id),
+        }),
+      });
+      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
+      text.value = ''; cc.value = ''; uploads = []; fileList.replaceChildren();
+      clientID = newID(); // the next reply is a new one; a resend of this one is not
+      status.textContent = 'Queued';
+      load();
+    } catch (err) {
+      status.textContent = '';
+      onError('The reply was not queued: ' + err.message);
+    } finally {
+      sendBtn.disabled = false;
+    }
+  });
+
+  panels.set(id, load);
+  load();
+  loadCanned();
+  // The chat composer does not send e-mail: this panel's composer does.
+  queueMicrotask(() => v.work?.querySelector('.composer')?.setAttribute('hidden', ''));
+  return el('section', { class: 'email', 'data-testid': 'email' },
+    el('h4', {}, 'E-mail'), thread,
+    el('div', { class: 'email-composer' }, canned, text, cc, files, fileList, sendBtn, status));
+}
+
+// emailFrame handles the console frames about sending: the thread of the
+// contact redraws with the reply's new state.
+export function emailFrame(f, onError) {
+  const load = panels.get(f.contact_id);
+  if (load) load();
+  if (f.type === 'email_failed') {
+    onError(f.retrying ? `A reply could not be sent yet (${f.reason}); retrying.` : `A reply could not be sent (${f.reason}).`);
+  }
+}
+
+function renderEmail(contactID, m, api, onError, reload) {
+  const head = el('div', { class: 'email-head' },
+    el('strong', {}, m.from_name ? `${m.from_name} <${m.from}>` : m.from),
+    el('span', { class: 'muted' }, ' to ', (m.to || []).join(', '),
+      m.cc && m.cc.length ? ' · cc ' + m.cc.join(', ') : '', ' · ', fmtDate(m.at)),
+    el('div', {}, m.subject));
+  let body;
+  if (m.html) {
+    // sandbox="" gives the frame no scripts, no forms, no same origin:
+    // sanitised HTML is shown, never run.
+    body = el('iframe', { sandbox: '', srcdoc: m.html, class: 'email-html', title: 'Message', 'data-testid': 'email-html' });
+  } else {
+    const pre = el('pre', { class: 'email-text' }, m.folded);
+    body = el('div', {}, pre);
+    if (m.text && m.text !== m.folded) {
+      let open = false;
+      const toggle = el('button', { class: 'link', 'data-testid': 'email-show-quoted' }, 'Show quoted');
+      toggle.addEventListener('click', () => {
+        open = !open;
+        pre.textContent = open ? m.text : m.folded;
+        toggle.textContent = open ? 'Hide quoted' : 'Show quoted';
+      });
+      body.append(toggle);
+    }
+  }
+  const atts = (m.attachments || []).map((a) => a.rejected
+    ? el('li', { class: 'muted' }, `${a.name} (not kept: ${a.rejected})`)
+    : el('li', {}, el('a', {
+      href: `/api/contacts/${encodeURIComponent(contactID)}/email/attachments/${encodeURIComponent(a.id)}`,
+      target: '_blank', rel: 'noopener',
+    }, a.name), ` (${Math.ceil(a.size / 1024)} KB)`));
+  let state = null;
+  if (m.outbox) {
+    const o = m.outbox;
+    state = el('div', { class: 'email-state state-' + o.state, 'data-testid': 'email-state', 'data-state': o.state },
+      o.state === 'failed' ? `Not sent (${o.last_error})` : o.state === 'sent' ? 'Sent'
+        : o.last_error ? `Queued, retrying (${o.last_error})` : 'Queued');
+    if (o.state === 'failed') {
+      const retry = el('button', { 'data-testid': 'email-retry' }, 'Retry');
+      retry.addEventListener('click', async () => {
+        retry.disabled = true;
+        const res = await api(`/email/outbox/${encodeURIComponent(o.id)}/retry`, { method: 'POST' });
+        if (!res.ok) onError('Retry refused: ' + ((await res.json().catch(() => ({}))).message || res.statusText));
+        reload();
+      });
+      state.append(' ', retry);
+    }
+  }
+  return el('article', { class: 'email-msg email-' + m.direction, 'data-testid': 'email-msg' },
+    head, body, atts.length ? el('ul', { class: 'email-atts' }, atts) : null, state);
+}
+
+function newID() {
+  return (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random().toString(16).slice(2);
+}
