@@ -116,8 +116,10 @@ func TestTransferToAColleague(t *testing.T) {
 }
 
 // TestClosedQueueTellsTheVisitorAndWaitsForTheOpening: an admin closes
-// Enquiries for today with a message; a chat gets the message once, waits
-// unoffered, and is offered the moment the queue opens again.
+// Sales for today with a message. (A chat that starts while its own queue
+// is closed never starts: the widget goes offline and takes a message; see
+// channels/chat/offline.go.) A chat transferred into the closed queue gets
+// the message once, waits unoffered, and is offered the moment Sales opens.
 func TestClosedQueueTellsTheVisitorAndWaitsForTheOpening(t *testing.T) {
 	a := startApp(t, nil)
 	pool, err := pgxpool.New(context.Background(), a.dsn)
@@ -126,39 +128,48 @@ func TestClosedQueueTellsTheVisitorAndWaitsForTheOpening(t *testing.T) {
 	}
 	defer pool.Close()
 	admin, csrf := a.login(t, "admin@huadong.example")
-	enquiries := queueID(t, pool, "Enquiries")
+	sales := queueID(t, pool, "Sales")
 	today := time.Now().UTC().Format(time.DateOnly)
 	allDay := `["00:00-24:00"]`
 	cal := fmt.Sprintf(`{"zone":"UTC","weekly":{"mon":%[1]s,"tue":%[1]s,"wed":%[1]s,"thu":%[1]s,"fri":%[1]s,"sat":%[1]s,"sun":%[1]s},"exceptions":[{"date":"%[2]s","hours":[]}]}`, allDay, today)
-	const closedText = "We are closed today; we answer tomorrow from 00:00 UTC."
-	if code, body := call(t, admin, "PATCH", a.url+"/api/queues/"+enquiries, csrf,
+	const closedText = "Sales is closed today; we answer tomorrow from 00:00 UTC."
+	if code, body := call(t, admin, "PATCH", a.url+"/api/queues/"+sales, csrf,
 		`{"calendar":`+cal+`,"closed_action":"message","closed_message":"`+closedText+`"}`); code != 200 {
-		t.Fatalf("close Enquiries: %d %s", code, body)
+		t.Fatalf("close Sales: %d %s", code, body)
 	}
-	agent := a.availableAgent(t, "zhaomin@huadong.example")
+	first := a.availableAgent(t, "zhaomin@huadong.example") // enquiries only
 	v := a.visitor(t, "Night owl", "owl@example.com")
-	v.send(map[string]any{"type": "message", "client_id": "1", "body": "anyone there?"})
+	v.send(map[string]any{"type": "message", "client_id": "1", "body": "I want to buy a car"})
 	v.expect("ack", nil)
+	offer := first.expect("offer", nil)
+	first.send(map[string]any{"type": "accept", "id": "a", "offer_id": offer["offer_id"]})
+	contact := path(first.expect("assigned", nil), "contact", "id")
+	seller := a.availableAgent(t, "sunhao@huadong.example") // sales 5
+	first.send(map[string]any{"type": "transfer", "id": "t", "contact_id": contact, "queue_id": sales})
+	first.expect("ack", func(f map[string]any) bool { return f["ref"] == "t" })
+
 	m := v.expect("message", func(f map[string]any) bool { return f["author_kind"] == "system" })
 	if m["body"] != closedText {
 		t.Errorf("the visitor was told %q, want %q", m["body"], closedText)
 	}
-	agent.quiet(1500*time.Millisecond, "the agent while the queue is closed")
+	seller.quiet(1500*time.Millisecond, "the Sales agent while Sales is closed")
 	var state string
 	var notices int
 	if err := pool.QueryRow(context.Background(), `
 		SELECT c.state, (SELECT count(*) FROM messages m WHERE m.contact_id = c.id AND m.author_kind = 'system')
-		FROM contacts c WHERE c.queue_id = $1`, enquiries).Scan(&state, &notices); err != nil {
+		FROM contacts c WHERE c.id = $1`, contact).Scan(&state, &notices); err != nil {
 		t.Fatal(err)
 	}
 	if state != "queued" || notices != 1 {
 		t.Errorf("contact %s with %d notices, want queued with exactly 1 (sweeps must not repeat it)", state, notices)
 	}
-	// The queue opens: the waiting chat is offered at once.
-	if code, body := call(t, admin, "PATCH", a.url+"/api/queues/"+enquiries, csrf, `{"calendar":null}`); code != 200 {
-		t.Fatalf("open Enquiries: %d %s", code, body)
+	// Sales opens: the waiting chat is offered at once.
+	if code, body := call(t, admin, "PATCH", a.url+"/api/queues/"+sales, csrf, `{"calendar":null}`); code != 200 {
+		t.Fatalf("open Sales: %d %s", code, body)
 	}
-	agent.expect("offer", nil)
+	if o := seller.expect("offer", nil); path(o, "contact", "id") != contact {
+		t.Errorf("offered %v, want the transferred chat %v", path(o, "contact", "id"), contact)
+	}
 }
 
 // TestOverflowAfterTheMaximumWait: nobody serves Enquiries; after its

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,12 +19,23 @@ import (
 // order on a second goroutine so a slow screen-pop never stalls routing.
 type tenantRun struct {
 	d      *Dispatcher
+	tenant uuid.UUID // the lease's tenant, fixed: the background readers use it
 	lease  lease.Lease
 	eng    *routing.Engine
 	inbox  chan func(context.Context)
 	notes  chan func(context.Context)
 	safeTo time.Time // local monotonic deadline after which the lease may be someone else's
+	lost   bool      // the renewer found the lease taken over
 	dirty  bool      // gauges changed since the last push
+
+	// applies carries the background readers' results to the loop
+	// (background.go); kick asks the fetcher for a snapshot now.
+	applies chan func(context.Context)
+	kick    chan struct{}
+	// statsReq is the next statistics read, shared with the fetcher.
+	statsMu  sync.Mutex
+	statsReq statsRead
+	seeded   bool // today's agents' clocks are seeded from the history
 
 	// Today's statistics, followed from the contact events.
 	zone     *time.Location
@@ -81,11 +93,14 @@ func (tr *tenantRun) zonesChanged(now time.Time) bool {
 
 func (d *Dispatcher) newTenantRun(l lease.Lease) *tenantRun {
 	return &tenantRun{
-		d:     d,
-		lease: l,
-		eng:   newEngine(d),
-		inbox: make(chan func(context.Context), 4096),
-		notes: make(chan func(context.Context), 4096),
+		d:       d,
+		tenant:  l.TenantID,
+		lease:   l,
+		eng:     newEngine(d),
+		inbox:   make(chan func(context.Context), 4096),
+		notes:   make(chan func(context.Context), 4096),
+		applies: make(chan func(context.Context), 64),
+		kick:    make(chan struct{}, 1),
 		// The lease's expiry is the database's clock; ours may differ, so stop
 		// offering a fifth of the TTL early.
 		safeTo: time.Now().Add(d.cfg.LeaseTTL * 4 / 5),
@@ -137,12 +152,14 @@ func (tr *tenantRun) run(parent context.Context) error {
 		return err
 	}
 	defer unsub()
+	var readers sync.WaitGroup
+	defer readers.Wait() // after cancel (deferred later, so run first)
+	defer cancel()
+	readers.Add(2)
+	go func() { defer readers.Done(); tr.renewer(ctx, tr.lease) }()
+	go func() { defer readers.Done(); tr.fetcher(ctx) }()
 	log.Info("routing engine started")
 
-	sweep := time.NewTicker(tr.d.cfg.SweepInterval)
-	defer sweep.Stop()
-	renew := time.NewTicker(tr.d.cfg.LeaseTTL / 3)
-	defer renew.Stop()
 	gauges := time.NewTicker(tr.d.cfg.GaugeInterval)
 	defer gauges.Stop()
 	deadline := time.NewTimer(time.Hour)
@@ -155,26 +172,10 @@ func (tr *tenantRun) run(parent context.Context) error {
 			return nil
 		case fn := <-tr.inbox:
 			fn(ctx)
-		case <-sweep.C:
-			tr.sweepNow(ctx)
-		case <-renew.C:
-			l, err := lease.Renew(ctx, tr.d.pool, tr.lease, tr.d.cfg.LeaseTTL)
-			if err != nil {
-				if ctx.Err() != nil {
-					continue
-				}
-				if errors.Is(err, lease.ErrLost) {
-					tr.rescindAll("rebuild")
-					return err
-				}
-				log.Warn("routing: renew lease", "err", err)
-				break // keep going until safeTo passes
-			}
-			tr.lease, tr.safeTo = l, time.Now().Add(tr.d.cfg.LeaseTTL*4/5)
+		case fn := <-tr.applies:
+			fn(ctx)
 		case <-gauges.C:
-			if err := tr.followEvents(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("routing: follow contact events", "err", err)
-			}
+			tr.prepareDay()
 			if tr.dirty {
 				g, today := tr.eng.Gauges(), tr.today()
 				tr.note(func(ctx context.Context) { tr.d.notify.Gauges(ctx, tenant, g, today) })
@@ -182,6 +183,10 @@ func (tr *tenantRun) run(parent context.Context) error {
 			}
 			tr.tellWaits()
 		case <-deadline.C:
+		}
+		if tr.lost {
+			tr.rescindAll("rebuild")
+			return lease.ErrLost
 		}
 		if time.Now().After(tr.safeTo) {
 			tr.rescindAll("rebuild")
@@ -312,37 +317,37 @@ func (tr *tenantRun) rebuild(ctx context.Context) error {
 	return nil
 }
 
-// refresh re-reads queues, agents and connections, so configuration and
-// presence changes apply live even when a command was lost.
+// refresh re-reads queues, agents and connections and applies them at
+// once, on the caller's goroutine: the rebuild, before the loop runs.
+// Afterwards the fetcher does this off the loop (background.go).
 func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
-	tenant := tr.lease.TenantID
-	queues, err := tr.d.src.Queues(ctx, tenant)
+	s, err := tr.read(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	tr.sla = make(map[uuid.UUID]time.Duration, len(queues))
-	tr.queueZones = make(map[uuid.UUID]string, len(queues))
-	for _, q := range queues {
+	tr.apply(s)
+	return s.agents, nil
+}
+
+// apply brings the engine up to a snapshot, so configuration and presence
+// changes apply live even when a command was lost.
+func (tr *tenantRun) apply(s snapshot) {
+	tenant := tr.tenant
+	tr.sla = make(map[uuid.UUID]time.Duration, len(s.queues))
+	tr.queueZones = make(map[uuid.UUID]string, len(s.queues))
+	for _, q := range s.queues {
 		tr.eng.SetQueue(q)
 		tr.sla[q.ID] = q.SLA
 		if q.Zone != "" {
 			tr.queueZones[q.ID] = q.Zone
 		}
 	}
-	agents, err := tr.d.src.Agents(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	conns, err := tr.d.conns.Connected(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
 	if tr.lostSince == nil {
 		tr.lostSince = map[uuid.UUID]time.Time{}
 	}
-	for _, a := range agents {
+	for _, a := range s.agents {
 		switch {
-		case conns[a.ID]:
+		case s.conns[a.ID]:
 			delete(tr.lostSince, a.ID)
 		case len(tr.eng.AssignedTo(a.ID, org.Chat)) > 0:
 			if _, ok := tr.lostSince[a.ID]; !ok {
@@ -350,13 +355,15 @@ func (tr *tenantRun) refresh(ctx context.Context) ([]org.Agent, error) {
 			}
 		}
 		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity, VoiceBlocksChat: a.VoiceBlocksChat})
-		for _, o := range tr.eng.SetPresence(a.ID, a.Presence, conns[a.ID]) {
+		for _, o := range tr.eng.SetPresence(a.ID, a.Presence, s.conns[a.ID]) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
 		}
 	}
-	tr.livePresence(agents)
+	tr.livePresence(s.agents)
+	for _, t := range s.tasks {
+		tr.enqueue(t)
+	}
 	tr.dirty = true
-	return agents, nil
 }
 
 func (tr *tenantRun) enqueueQueued(ctx context.Context) error {
@@ -377,15 +384,9 @@ func (tr *tenantRun) enqueue(t routing.Task) {
 	}
 }
 
-func (tr *tenantRun) sweepNow(ctx context.Context) {
-	if err := tr.enqueueQueued(ctx); err != nil && ctx.Err() == nil {
-		tr.d.log.Warn("routing: sweep queued contacts", "tenant_id", tr.lease.TenantID, "err", err)
-	}
-	if _, err := tr.refresh(ctx); err != nil && ctx.Err() == nil {
-		tr.d.log.Warn("routing: sweep agents", "tenant_id", tr.lease.TenantID, "err", err)
-	}
-	tr.requeueLost(ctx)
-}
+// sweepNow asks for a sweep now (after a lost LISTEN connection or bus
+// subscription, whose notifications may be gone).
+func (tr *tenantRun) sweepNow(context.Context) { tr.kickFetch() }
 
 // requeueLost returns the chats of agents whose console has been gone for
 // longer than the grace period to their queues. They keep their arrival
@@ -425,9 +426,8 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 	tenant := tr.lease.TenantID
 	switch c.Kind {
 	case CmdPresence, CmdRefresh:
-		if _, err := tr.refresh(ctx); err != nil {
-			tr.d.log.Warn("routing: refresh presence", "tenant_id", tenant, "err", err)
-		}
+		tr.kickFetch() // the fetcher reads them off the loop and applies them
+
 	case CmdAccept:
 		tr.accept(ctx, c.AgentID, c.OfferID)
 	case CmdReject:
@@ -443,9 +443,7 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 			tr.dirty = true
 		}
 		if c.Requeue {
-			if err := tr.enqueueQueued(ctx); err != nil {
-				tr.d.log.Warn("routing: requeue after release", "tenant_id", tenant, "err", err)
-			}
+			tr.kickFetch() // its NOTIFY may have come while it was still assigned
 		}
 	case CmdCancel:
 		for _, o := range tr.eng.Cancel(c.ContactID) {
@@ -453,9 +451,7 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 		}
 		tr.dirty = true
 		if c.Requeue { // moved, not ended: it waits again elsewhere
-			if err := tr.enqueueQueued(ctx); err != nil {
-				tr.d.log.Warn("routing: requeue after move", "tenant_id", tenant, "err", err)
-			}
+			tr.kickFetch()
 		}
 	case CmdWrapUp:
 		tr.wrapUp(c)
@@ -526,64 +522,6 @@ func newEngine(d *Dispatcher) *routing.Engine {
 
 // shortAbandon is how quick an abandon must be not to count against a queue.
 const shortAbandon = 5 * time.Second
-
-// followEvents folds new contact events into today's tally; at the local
-// midnight it starts a new day, and on the first call it rebuilds today.
-func (tr *tenantRun) followEvents(ctx context.Context) error {
-	now := tr.d.now().In(tr.zone)
-	fresh := tr.tally == nil || !now.Before(tr.dayStart.AddDate(0, 0, 1)) || tr.zonesChanged(now)
-	policy := func(q uuid.UUID) stats.Policy { return stats.Policy{SLA: tr.sla[q], ShortAbandon: shortAbandon} }
-	if fresh {
-		tr.dayStart = startOfDay(now, tr.zone)
-		tr.cursor = ""
-		tr.tally = stats.NewTally(policy)
-		tr.zoneDays = map[string]*zoneDay{}
-		for _, z := range tr.queueZones {
-			if _, ok := tr.zoneDays[z]; ok || z == tr.zone.String() {
-				continue
-			}
-			loc, err := time.LoadLocation(z)
-			if err != nil {
-				continue // counted in the tenant's zone
-			}
-			tr.zoneDays[z] = &zoneDay{loc: loc, start: startOfDay(now, loc), tally: stats.NewTally(policy)}
-		}
-		tr.dirty = true
-		if err := tr.seedPresence(ctx); err != nil {
-			tr.tally = nil // the next call starts the day again
-			return err
-		}
-	}
-	since := tr.dayStart
-	for _, zd := range tr.zoneDays {
-		if zd.start.Before(since) {
-			since = zd.start
-		}
-	}
-	events, next, err := tr.d.src.Events(ctx, tr.lease.TenantID, tr.cursor, since)
-	if err != nil {
-		if fresh {
-			tr.tally = nil
-		}
-		return err
-	}
-	for _, e := range events {
-		if !e.At.Before(tr.dayStart) {
-			tr.tally.Add(e)
-		}
-		if zd := tr.zoneDays[tr.queueZones[e.QueueID]]; zd != nil && !e.At.Before(zd.start) {
-			zd.tally.Add(e)
-		}
-	}
-	if fresh {
-		tr.setHandledToday()
-	}
-	tr.cursor = next
-	if len(events) > 0 {
-		tr.dirty = true
-	}
-	return nil
-}
 
 func (tr *tenantRun) today() Today {
 	t := Today{Since: tr.dayStart, Queues: map[uuid.UUID]stats.Counts{}, SLA: tr.sla}

@@ -64,19 +64,6 @@ func (tr *tenantRun) endWrapUps() {
 	}
 }
 
-// seedPresence starts a new day's agent clocks from the presence history:
-// each agent's presence at the day's start, then every change since.
-func (tr *tenantRun) seedPresence(ctx context.Context) error {
-	changes, err := tr.d.src.PresenceHistory(ctx, tr.lease.TenantID, tr.dayStart)
-	if err != nil {
-		return err
-	}
-	for _, c := range changes {
-		tr.tally.Presence(c.AgentID, c.Presence, c.At)
-	}
-	return nil
-}
-
 // livePresence feeds the presence routing just read into the agent clocks,
 // so occupancy follows changes without re-reading the history.
 func (tr *tenantRun) livePresence(agents []org.Agent) {
