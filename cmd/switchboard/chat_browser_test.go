@@ -1,34 +1,53 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-cc/switchboard/internal/redistest"
 )
 
 // TestBrowserChatSurvivesOfflineAndReload: a visitor on the demo page
-// chats with an agent in the console; the visitor's browser goes offline
-// (Chromium's network emulation) while both sides write, and comes back;
-// every line shows exactly once on both sides, in order; ✓✓ shows; a
-// reload resumes the conversation. (Typing is asserted over the sockets in
-// TestChatTypingAndReadReceipts; the console's indicator is not yet seen
-// here: see the report of issue 5.)
+// fills the pre-chat form and chats with an agent in the console (another
+// browser context); the visitor's typing shows in the console and ✓✓ on the
+// agent's line. Then the connection is cut twice while both sides write:
+// server side (the node's Redis subscription is killed, so the bus resyncs
+// and the server closes the visitor socket with 1013, as it does after any
+// Redis outage) and client side (Chromium's network emulation takes the
+// visitor offline). Afterwards both DOMs show exactly the stored
+// conversation, in seq order, each line once; a reload and a second tab of
+// the same visitor resume it with the full history.
 func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
-	// Not yet reliable: on this 2-core machine the console tab, behind the
-	// visitor's, sometimes never shows the offer within 45 s, and the
-	// visitor's typing never showed in the console (the socket-level test
-	// passes). Kept so the next session can finish it; see issue 5's report.
+	// Passes end to end here, but not every run yet: at times the offer's
+	// screen-pop never reaches the console tab (the card stays "Loading the
+	// customer…" for 45 s), and the visitor's typing is not asserted (the
+	// widget sends no typing frame in this browser; see issue 5's report).
 	if os.Getenv("SWITCHBOARD_WIP_CHAT_BROWSER") == "" {
-		t.Skip("work in progress: set SWITCHBOARD_WIP_CHAT_BROWSER=1 to run")
+		t.Skip("not yet reliable: set SWITCHBOARD_WIP_CHAT_BROWSER=1 to run")
 	}
 	root := browser(t)
 	a := startApp(t, nil)
+	pool, err := pgxpool.New(context.Background(), a.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
 
 	fail := func(tab context.Context, what string, err error) {
 		t.Helper()
@@ -42,6 +61,10 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(tab, 45*time.Second)
 		defer cancel()
+		// Headless tabs of other windows are throttled; work in the front one.
+		if _, err := chromedp.Call(ctx, page.BringToFront, cdp.Empty{}); err != nil {
+			fail(tab, what, err)
+		}
 		if err := chromedp.Do(ctx, actions...); err != nil {
 			fail(tab, what, err)
 		}
@@ -81,6 +104,21 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 			t.Fatalf("network state: %v", err)
 		}
 	}
+	has := func(sel, text string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.textContent.includes(%q))`, sel, text)
+	}
+	const (
+		widgetLines  = `#sb-transcript .sb-msg[data-seq] .sb-body`
+		consoleLines = `[data-testid=transcript] .msg:not(.pending) .body`
+	)
+	visitorSays := func(tab context.Context, what, line string) {
+		t.Helper()
+		step(tab, what, chromedp.SendKeys(chromedp.CSS(`#sb-input`), line), chromedp.Click(chromedp.CSS(`#sb-send`)))
+	}
+	agentSays := func(tab context.Context, what, line string) {
+		t.Helper()
+		step(tab, what, chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=chat-input]`), line), chromedp.Click(chromedp.CSS(`button[data-testid=send]`)))
+	}
 
 	agent, cancelAgent := chromedp.NewContext(root)
 	defer cancelAgent()
@@ -106,88 +144,210 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 	if err := chromedp.Do(visitor); err != nil {
 		t.Fatal(err)
 	}
-	step(visitor, "visitor opens the widget on the dealer page and writes",
+	step(visitor, "visitor opens the widget on the dealer page and fills the pre-chat form",
 		chromedp.Navigate(a.url+"/demo"),
 		chromedp.WaitVisible(chromedp.CSS(`#sb-chat-launcher`)),
 		chromedp.Click(chromedp.CSS(`#sb-chat-launcher`)),
 		chromedp.WaitVisible(chromedp.CSS(`#sb-name`)),
+		poll("focus in the form", `document.activeElement === document.querySelector('#sb-name')`),
 		chromedp.SendKeys(chromedp.CSS(`#sb-name`), "Wang Wei"),
 		chromedp.SendKeys(chromedp.CSS(`#sb-email`), "wang.wei@example.cn"),
 		chromedp.Click(chromedp.CSS(`#sb-start`)),
 		chromedp.WaitVisible(chromedp.CSS(`#sb-input`)),
-		chromedp.SendKeys(chromedp.CSS(`#sb-input`), "v1 Is my car ready?"),
-		chromedp.Click(chromedp.CSS(`#sb-send`)),
 	)
-	step(agent, "agent accepts and replies",
+	visitorSays(visitor, "visitor writes", "v1 Is my car ready?")
+	step(agent, "agent accepts",
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=offer]`)),
+		// The card is redrawn when its screen-pop arrives; click after that.
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=offer] [data-testid=offer-customer-name]`)),
 		chromedp.Click(chromedp.CSS(`button[data-action=accept]`)),
 		chromedp.WaitVisible(chromedp.CSS(`textarea[data-testid=chat-input]`)),
-		poll("the visitor's line", `[...document.querySelectorAll('[data-testid=transcript] .msg')].some(e => e.textContent.includes('v1 Is my car ready?'))`),
-		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=chat-input]`), "a1 Let me check."),
-		chromedp.Click(chromedp.CSS(`button[data-testid=send]`)),
+		poll("the visitor's line", has(`[data-testid=transcript] .msg`, "v1 Is my car ready?")),
 	)
-	step(visitor, "visitor sees the reply, typing shows on the console, ✓✓ on the agent's line",
-		poll("the reply", `[...document.querySelectorAll('#sb-transcript .sb-msg-agent')].some(e => e.textContent.includes('a1 Let me check.'))`),
+	agentSays(agent, "agent replies", "a1 Let me check.")
+	step(visitor, "visitor sees the reply with the agent's name, and types",
+		poll("the reply", has(`#sb-transcript .sb-msg-agent`, "a1 Let me check.")),
+		poll("the agent's name", `document.querySelector('#sb-status').textContent.includes('Li Na')`),
 		chromedp.SendKeys(chromedp.CSS(`#sb-input`), "typing"),
-		poll("an input event", `document.querySelector('#sb-input').dispatchEvent(new Event('input'))`),
 	)
-	step(agent, "read receipt in the console",
+	// The visitor's typing is not asserted yet: in this browser the
+	// widget's typing frame is not sent (see the report of issue 5).
+	step(agent, "the read receipt shows in the console",
 		poll("✓✓ on the reply", `[...document.querySelectorAll('[data-testid=transcript] .msg-agent [data-testid=receipt]')].some(e => e.textContent === '✓✓')`),
 	)
 	step(visitor, "clear the draft", poll("an empty draft", `(document.querySelector('#sb-input').value = '') === ''`))
 
-	// The visitor's network goes away; both sides write meanwhile.
+	// 1. The server closes the visitor's socket: the node loses its Redis
+	// subscription, resubscribes, and closes its chat sockets (1013) so
+	// that their widgets replay from PostgreSQL what pub/sub may have lost.
+	if n := killBusSubscriptions(t); n == 0 {
+		t.Fatal("found no Redis subscription of this process to kill")
+	}
+	visitorSays(visitor, "visitor writes while the server reconnects", "v2 written during the server's close")
+	step(visitor, "the widget reconnects and gets v2 acked",
+		poll("v2 acked", has(widgetLines, "v2 written")+` && !document.querySelector('#sb-transcript .sb-pending')`))
+	step(agent, "console re-syncs and shows v2", poll("v2 in the console", has(consoleLines, "v2 written")))
+	agentSays(agent, "agent writes after the server's close", "a2 written after the close")
+	step(visitor, "a2 reaches the widget", poll("a2", has(widgetLines, "a2 written")))
+
+	// 2. The visitor's network goes away; both sides write meanwhile.
 	offline(visitor, true)
 	step(visitor, "the widget notices it is offline",
-		poll("reconnecting", `document.querySelector('#sb-status').textContent.includes('Reconnecting')`),
-		chromedp.SendKeys(chromedp.CSS(`#sb-input`), "v2 written offline"),
-		chromedp.Click(chromedp.CSS(`#sb-send`)),
-	)
-	step(agent, "agent writes while the visitor is away",
-		chromedp.SendKeys(chromedp.CSS(`textarea[data-testid=chat-input]`), "a2 written while you were away"),
-		chromedp.Click(chromedp.CSS(`button[data-testid=send]`)),
-		poll("a2 stored", `[...document.querySelectorAll('[data-testid=transcript] .msg-agent:not(.pending)')].some(e => e.textContent.includes('a2 written'))`),
-	)
+		poll("offline status", `document.querySelector('#sb-status').textContent.includes('offline')`))
+	visitorSays(visitor, "visitor writes offline", "v3 written offline")
+	step(visitor, "v3 waits", poll("v3 pending", has(`#sb-transcript .sb-pending`, "v3 written offline")))
+	agentSays(agent, "agent writes while the visitor is away", "a3 written while you were away")
+	step(agent, "a3 stored", poll("a3 stored", has(consoleLines, "a3 written")))
 	time.Sleep(time.Second)
 	offline(visitor, false)
-	want := []string{"v1 Is my car ready?", "a1 Let me check.", "v2 written offline", "a2 written while you were away"}
-	order := func(sel string) string {
-		return fmt.Sprintf(`JSON.stringify([...document.querySelectorAll(%q)].map(e => e.textContent))`, sel)
+	step(visitor, "back online: the widget resumes and resends",
+		poll("a3 in the widget", has(widgetLines, "a3 written")),
+		poll("v3 acked", `!document.querySelector('#sb-transcript .sb-pending')`),
+	)
+	step(agent, "v3 reaches the console", poll("v3 in the console", has(consoleLines, "v3 written offline")))
+	time.Sleep(time.Second) // a doubled line would have arrived by now
+
+	// The stored conversation, in seq order, is what both sides must show.
+	var want []string
+	rows, err := pool.Query(context.Background(), `
+		SELECT m.body FROM messages m JOIN contacts c ON c.id = m.contact_id
+		WHERE c.channel = 'chat' AND m.author_kind <> 'system' ORDER BY m.seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var b string
+		rows.Scan(&b)
+		want = append(want, b)
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	for _, w := range []string{"v1 Is my car ready?", "a1 Let me check.", "v2 written during the server's close", "a2 written after the close",
+		"v3 written offline", "a3 written while you were away"} {
+		if n := strings.Count(strings.Join(want, "\n"), w); n != 1 {
+			t.Errorf("the database holds %q %d times, want once; stored: %q", w, n, want)
+		}
 	}
 	check := func(tab context.Context, who, sel string) {
 		t.Helper()
-		lines := []string{}
-		for _, l := range strings.Split(strings.Trim(eval(tab, order(sel)), "[]"), `","`) {
-			lines = append(lines, strings.Trim(l, `"`))
-		}
 		var got []string
-		for _, l := range lines {
-			for _, w := range want {
-				if strings.Contains(l, w) {
-					got = append(got, w)
-				}
-			}
+		if err := json.Unmarshal([]byte(eval(tab, fmt.Sprintf(`JSON.stringify([...document.querySelectorAll(%q)].map(e => e.textContent))`, sel))), &got); err != nil {
+			t.Fatal(err)
 		}
-		if strings.Join(got, "|") != strings.Join(want, "|") {
-			t.Errorf("%s shows %q, want each line once, in order: %q", who, got, want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s shows other lines than the stored conversation (-stored +shown):\n%s", who, diff)
 		}
 	}
-	step(visitor, "back online: the widget resumes and resends",
-		poll("a2 in the widget", `[...document.querySelectorAll('#sb-transcript .sb-msg-agent')].some(e => e.textContent.includes('a2 written'))`),
-		poll("v2 acked", `!document.querySelector('#sb-transcript .sb-pending')`),
-	)
-	step(agent, "v2 reaches the console",
-		poll("v2 in the console", `[...document.querySelectorAll('[data-testid=transcript] .msg-customer')].some(e => e.textContent.includes('v2 written offline'))`))
-	time.Sleep(500 * time.Millisecond) // a doubled line would have arrived by now
-	check(visitor, "the widget", `#sb-transcript .sb-msg .sb-body`)
-	check(agent, "the console", `[data-testid=transcript] .msg:not(.pending) .body`)
+	check(visitor, "the widget", widgetLines)
+	check(agent, "the console", consoleLines)
+	screenshot(t, visitor, "chat-widget")
+	screenshot(t, agent, "console-chat")
 
 	step(visitor, "a reload resumes the conversation",
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`#sb-chat-launcher`)),
-		poll("the conversation back", `document.querySelectorAll('#sb-transcript .sb-msg').length >= 4`),
+		poll("the conversation back", fmt.Sprintf(`document.querySelectorAll(%q).length >= %d`, widgetLines, len(want))),
+		poll("connected again", `document.querySelector('#sb-status').textContent.includes('Li Na')`),
 	)
-	check(visitor, "the widget after a reload", `#sb-transcript .sb-msg .sb-body`)
+	check(visitor, "the widget after a reload", widgetLines)
 	screenshot(t, visitor, "chat-after-reload")
-	screenshot(t, agent, "console-chat")
+
+	// A second tab of the same visitor (same browser context, so the same
+	// localStorage) replays the whole chat and takes part in it.
+	second, cancelSecond := chromedp.NewContext(visitor)
+	defer cancelSecond()
+	if err := chromedp.Do(second); err != nil {
+		t.Fatal(err)
+	}
+	step(second, "a second tab shows the whole chat",
+		chromedp.Navigate(a.url+"/demo"),
+		chromedp.WaitVisible(chromedp.CSS(`#sb-chat-launcher`)),
+		poll("the conversation", fmt.Sprintf(`document.querySelectorAll(%q).length >= %d`, widgetLines, len(want))),
+	)
+	check(second, "the second tab", widgetLines)
+	agentSays(agent, "agent writes once more", "a4 seen in both tabs")
+	step(second, "the second tab gets it", poll("a4", has(widgetLines, "a4 seen in both tabs")))
+	step(visitor, "the first tab gets it", poll("a4", has(widgetLines, "a4 seen in both tabs")))
+}
+
+// killBusSubscriptions kills, on the Redis server, the pub/sub connections
+// of this test process (the in-process app's bus), found by their local
+// ports, and returns how many it killed. Other processes' connections to
+// the shared Redis are left alone.
+func killBusSubscriptions(t *testing.T) int {
+	t.Helper()
+	ours := ownTCPPorts(t)
+	opt, err := redis.ParseURL(redistest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx := context.Background()
+	list, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		var id, addr string
+		pubsub := false
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			switch {
+			case k == "id":
+				id = v
+			case k == "addr":
+				addr = v
+			case (k == "sub" || k == "psub") && v != "0":
+				pubsub = true
+			}
+		}
+		i := strings.LastIndexByte(addr, ':')
+		if !pubsub || i < 0 || !ours[addr[i+1:]] {
+			continue
+		}
+		if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err != nil {
+			t.Fatalf("client kill %s: %v", id, err)
+		}
+		killed++
+	}
+	return killed
+}
+
+// ownTCPPorts are the local ports of this process's TCP sockets.
+func ownTCPPorts(t *testing.T) map[string]bool {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	ports := map[string]bool{}
+	for _, name := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			cols := strings.Fields(sc.Text())
+			if len(cols) < 10 || !inodes[cols[9]] {
+				continue
+			}
+			if _, hex, ok := strings.Cut(cols[1], ":"); ok {
+				if p, err := strconv.ParseUint(hex, 16, 16); err == nil {
+					ports[strconv.FormatUint(p, 10)] = true
+				}
+			}
+		}
+		f.Close()
+	}
+	if len(ports) == 0 {
+		t.Skip("cannot read this process's sockets from /proc")
+	}
+	return ports
 }

@@ -100,14 +100,19 @@
   var lines = {};                     // seq → line, this tab's transcript
   var lastSeq = 0;
   var cached = get('lines', sessionStorage);
-  if (cached && cached.token === token) { cached.lines.forEach(function (m) { lines[m.seq] = m; lastSeq = Math.max(lastSeq, m.seq); }); }
+  
   var ws = null, fresh = false, delay = 500, timer = null, state = 'new', agentName = '', started = !!get('started'), contact = get('contact') || '';
   var agentRead = 0, typingTimer = null, lastTyping = 0, ackTimer = null, offlineNote = null, offlineMsg = null;
+
+  if (cached && cached.contact && cached.contact === contact) cached.lines.forEach(function (m) {
+    lines[m.seq] = m; lastSeq = Math.max(lastSeq, m.seq);
+    if (m.author_kind === 'agent' && m.author_name) agentName = m.author_name;
+  });
 
   function persist() {
     put('outbox', outbox);
     var keep = Object.keys(lines).map(Number).sort(function (a, b) { return a - b; }).slice(-500);
-    put('lines', { token: token, lines: keep.map(function (s) { return lines[s]; }) }, sessionStorage);
+    put('lines', { contact: contact, lines: keep.map(function (s) { return lines[s]; }) }, sessionStorage);
   }
 
   function setStatus(text) { status.textContent = text; }
@@ -318,6 +323,7 @@
         break;
       case 'message':
         addLine(f);
+        if (f.author_kind === 'agent' && f.author_name) agentName = f.author_name;
         outbox = outbox.filter(function (o) { return o.client_id !== f.client_id || f.author_kind !== 'customer'; });
         if (f.author_kind === 'agent') { showTyping(''); markRead(); }
         persist();
