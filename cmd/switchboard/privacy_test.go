@@ -19,7 +19,9 @@ import (
 // personalData lists what must never reach logs or metric labels: every
 // customer identity in the app's database (phones as stored, without the
 // +, and as national digits; e-mails in any case), every customer name and
-// its Chinese and Latin parts, and extra (message text the test sent).
+// its Chinese and Latin parts, the same of every user (agents' e-mails and
+// display names are personal data too), and extra (message text the test
+// sent).
 // Reading them from the database makes the check cover whatever a test
 // created, not only the demo's fixed customer.
 func (a *app) personalData(t testing.TB, extra ...string) []string {
@@ -32,7 +34,9 @@ func (a *app) personalData(t testing.TB, extra ...string) []string {
 	defer pool.Close()
 	rows, err := pool.Query(ctx, `
 		SELECT kind, value FROM customer_identities WHERE kind IN ('phone', 'email')
-		UNION ALL SELECT 'name', name FROM customers WHERE name <> ''`)
+		UNION ALL SELECT 'name', name FROM customers WHERE name <> ''
+		UNION ALL SELECT 'email', email FROM users
+		UNION ALL SELECT 'user_name', display_name FROM users WHERE display_name <> ''`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +58,13 @@ func (a *app) personalData(t testing.TB, extra ...string) []string {
 		case "name":
 			out = append(out, v)
 			out = append(out, nameParts(v)...)
+		case "user_name":
+			// A one-word display name ("Admin") is a role's label, and
+			// would match ordinary text: only names with parts count.
+			if parts := nameParts(v); len(parts) > 0 {
+				out = append(out, v)
+				out = append(out, parts...)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
