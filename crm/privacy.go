@@ -21,6 +21,9 @@ import (
 // Audit actions of this file and ownership.go.
 const (
 	AuditReveal = "customer.reveal"
+	// AuditRevealRefused: a reveal refused for the actor's role (who
+	// tried, when, which customer; never the values).
+	AuditRevealRefused = "customer.reveal_refused"
 	AuditOwner  = "customer.owner"
 	AuditShare  = "customer.share"
 )
@@ -111,10 +114,13 @@ func (s *Store) MayReveal(ctx context.Context, tenant uuid.UUID, role org.Role) 
 // Reveal returns a customer's identities in full to actor and audits the
 // view in the same transaction: no audit row, no values. A customer outside
 // scope is ErrNotFound (checked first, so that a refusal does not confirm
-// that the customer exists); a role below the tenant's reveal_role is
-// ErrForbidden.
+// that the customer exists; not audited, since it is indistinguishable
+// from a missing customer); a role below the tenant's reveal_role is
+// ErrForbidden, and the refusal is audited (AuditRevealRefused: the actor,
+// their role and the role needed).
 func (s *Store) Reveal(ctx context.Context, tenant, actor uuid.UUID, role org.Role, scope Scope, customer uuid.UUID) ([]Identity, error) {
 	var ids []Identity
+	refused := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := visibleTo(ctx, tx, tenant, scope, customer); err != nil {
 			return err
@@ -124,7 +130,12 @@ func (s *Store) Reveal(ctx context.Context, tenant, actor uuid.UUID, role org.Ro
 			return fmt.Errorf("reveal role: %w", err)
 		}
 		if !role.Allows(need) {
-			return fmt.Errorf("reveal customer %s: %w", customer, ErrForbidden)
+			// The refusal commits its audit row; the caller gets ErrForbidden.
+			refused = true
+			return org.WriteAudit(ctx, tx, org.AuditEntry{
+				TenantID: tenant, ActorID: actor, Action: AuditRevealRefused, TargetKind: "customer", TargetID: customer,
+				Data: map[string]any{"role": role, "reveal_role": need},
+			})
 		}
 		var err error
 		if ids, err = identitiesOf(ctx, tx, tenant, customer); err != nil {
@@ -137,6 +148,9 @@ func (s *Store) Reveal(ctx context.Context, tenant, actor uuid.UUID, role org.Ro
 	})
 	if err != nil {
 		return nil, err
+	}
+	if refused {
+		return nil, fmt.Errorf("reveal customer %s: %w", customer, ErrForbidden)
 	}
 	return ids, nil
 }

@@ -258,23 +258,28 @@ func TestRevealAudited(t *testing.T) {
 		return sc
 	}
 
-	// Default reveal_role is supervisor: an agent is refused, nothing audited.
-	if _, err := b.store.Reveal(ctx, b.a.ID, b.a.Agent, org.RoleAgent, scope(b.a.Agent), cust); !errors.Is(err, crm.ErrForbidden) {
-		t.Errorf("Reveal as agent = %v, want ErrForbidden", err)
+	// Default reveal_role is supervisor: an agent is refused, and the
+	// refusal is audited (who tried; never the values).
+	if ids, err := b.store.Reveal(ctx, b.a.ID, b.a.Agent, org.RoleAgent, scope(b.a.Agent), cust); !errors.Is(err, crm.ErrForbidden) || ids != nil {
+		t.Errorf("Reveal as agent = %v, %v, want ErrForbidden and no identities", ids, err)
 	}
-	if got := auditRows(t, b, b.a.ID, cust); len(got) != 0 {
-		t.Errorf("refused reveal wrote audit rows %v", got)
+	got := auditRows(t, b, b.a.ID, cust)
+	if len(got) != 1 || !strings.HasPrefix(got[0], crm.AuditRevealRefused+" "+b.a.Agent.String()) ||
+		!strings.Contains(got[0], `"role": "agent"`) || !strings.Contains(got[0], `"reveal_role": "supervisor"`) {
+		t.Fatalf("audit after a refused reveal = %v, want one customer.reveal_refused by the agent with the roles", got)
 	}
 	ids, err := b.store.Reveal(ctx, b.a.ID, p.Sup1, org.RoleSupervisor, scope(p.Sup1), cust)
 	if err != nil || !slices.Equal(ids, full) {
 		t.Fatalf("Reveal as supervisor = %v, %v, want %v", ids, err, full)
 	}
-	got := auditRows(t, b, b.a.ID, cust)
-	if len(got) != 1 || !strings.HasPrefix(got[0], "customer.reveal "+p.Sup1.String()) {
-		t.Fatalf("audit after reveal = %v, want one customer.reveal by the supervisor", got)
+	got = auditRows(t, b, b.a.ID, cust)
+	if len(got) != 2 || !strings.HasPrefix(got[1], "customer.reveal "+p.Sup1.String()) {
+		t.Fatalf("audit after reveal = %v, want the refusal and one customer.reveal by the supervisor", got)
 	}
-	if strings.Contains(got[0], "13800138000") || strings.Contains(got[0], "wang") {
-		t.Errorf("audit row %q holds the revealed values", got[0])
+	for _, row := range got {
+		if strings.Contains(row, "13800138000") || strings.Contains(row, "wang") {
+			t.Errorf("audit row %q holds the identities' values", row)
+		}
 	}
 
 	// Under site visibility, a supervisor of another site gets not-found,
@@ -290,8 +295,8 @@ func TestRevealAudited(t *testing.T) {
 	if ids, err := b.store.Reveal(ctx, b.a.ID, b.a.Agent, org.RoleAgent, scope(b.a.Agent), cust); err != nil || !slices.Equal(ids, full) {
 		t.Errorf("Reveal as agent with reveal_role agent = %v, %v", ids, err)
 	}
-	if got := auditRows(t, b, b.a.ID, cust); len(got) != 2 {
-		t.Errorf("audit rows = %v, want 2", got)
+	if got := auditRows(t, b, b.a.ID, cust); len(got) != 3 {
+		t.Errorf("audit rows = %v, want 3 (a refusal, two reveals)", got)
 	}
 	if ok, err := b.store.MayReveal(ctx, b.a.ID, org.RoleAgent); err != nil || !ok {
 		t.Errorf("MayReveal(agent) = %v, %v, want true", ok, err)

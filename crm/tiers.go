@@ -44,12 +44,16 @@ type TierRun struct {
 	Standard    int
 	Changed     int    // customers whose tier or revenue changed
 	Revenue     string // the total, decimal
+	// Retiered is how many customers changed tier: each got a
+	// customer.updated webhook with its id and new tier.
+	Retiered int
 }
 
 // recomputeTiersQuery ranks and updates in one statement and returns the
-// counts. Only rows whose tier or revenue changed are written (most
-// customers keep their tier from one day to the next); tier_computed_at is
-// when the job last changed the customer.
+// counts, and the ids and new tiers of the customers whose tier changed
+// (for their webhooks). Only rows whose tier or revenue changed are
+// written (most customers keep their tier from one day to the next);
+// tier_computed_at is when the job last changed the customer.
 const recomputeTiersQuery = `
 WITH orders AS (
     SELECT customer_id, sum(amount) AS amount FROM service_orders
@@ -60,13 +64,13 @@ won AS (
     WHERE tenant_id = $1 AND stage = 'won' AND won_at >= $2 AND won_at < $3
     GROUP BY customer_id),
 rev AS (
-    SELECT c.id, (COALESCE(o.amount, 0) + COALESCE(w.amount, 0))::numeric(14, 2) AS revenue
+    SELECT c.id, c.tier AS old_tier, (COALESCE(o.amount, 0) + COALESCE(w.amount, 0))::numeric(14, 2) AS revenue
     FROM customers c
     LEFT JOIN orders o ON o.customer_id = c.id
     LEFT JOIN won w ON w.customer_id = c.id
     WHERE c.tenant_id = $1 AND c.deleted_at IS NULL AND c.tier IN ('gold', 'growth', 'standard')),
 ranked AS (
-    SELECT id, revenue,
+    SELECT id, old_tier, revenue,
            CASE WHEN revenue <= 0 THEN 'standard'
                 WHEN rank() OVER (ORDER BY revenue DESC) <= ceil(0.2 * n) THEN 'gold'
                 WHEN rank() OVER (ORDER BY revenue DESC) <= ceil(0.5 * n) THEN 'growth'
@@ -76,18 +80,23 @@ updated AS (
     UPDATE customers c SET tier = r.tier, revenue = r.revenue, tier_computed_at = $4
     FROM ranked r
     WHERE c.tenant_id = $1 AND c.id = r.id AND (c.tier <> r.tier OR c.revenue <> r.revenue)
-    RETURNING c.id)
+    RETURNING c.id, r.tier, r.old_tier)
 SELECT count(*),
        count(*) FILTER (WHERE tier = 'gold'),
        count(*) FILTER (WHERE tier = 'growth'),
        count(*) FILTER (WHERE tier = 'standard'),
        (SELECT count(*) FROM updated),
-       COALESCE(sum(revenue), 0)::text
+       COALESCE(sum(revenue), 0)::text,
+       ARRAY(SELECT id FROM updated WHERE tier <> old_tier ORDER BY id),
+       ARRAY(SELECT tier FROM updated WHERE tier <> old_tier ORDER BY id)
 FROM ranked`
 
 // RecomputeTiers sets the tiers of tenant's customers from their revenue
 // in [now-window, now), in one transaction, and records the run in
-// tier_runs. Concurrent runs for one tenant (two nodes) take turns.
+// tier_runs. Each customer whose tier changed gets a customer.updated
+// webhook in the same transaction, carrying its id and new tier only (a
+// change of revenue alone sends none). Concurrent runs for one tenant (two
+// nodes) take turns.
 func (s *Store) RecomputeTiers(ctx context.Context, tenant uuid.UUID, window time.Duration, now time.Time) (TierRun, error) {
 	if window <= 0 {
 		return TierRun{}, fmt.Errorf("tier window must be positive: %w", ErrInvalid)
@@ -106,10 +115,19 @@ func recomputeTiers(ctx context.Context, tx pgx.Tx, run *TierRun) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('crm.tiers'), hashtext($1::text))`, run.TenantID); err != nil {
 		return fmt.Errorf("tiers of %s: lock: %w", run.TenantID, err)
 	}
+	var retiered []uuid.UUID
+	var tiers []string
 	err := tx.QueryRow(ctx, recomputeTiersQuery, run.TenantID, run.WindowStart, run.WindowEnd, run.RanAt).Scan(
-		&run.Customers, &run.Gold, &run.Growth, &run.Standard, &run.Changed, &run.Revenue)
+		&run.Customers, &run.Gold, &run.Growth, &run.Standard, &run.Changed, &run.Revenue, &retiered, &tiers)
 	if err != nil {
 		return fmt.Errorf("tiers of %s: %w", run.TenantID, err)
+	}
+	run.Retiered = len(retiered)
+	for i, id := range retiered {
+		if err := enqueueWebhook(ctx, tx, run.TenantID, EventCustomerUpdated,
+			map[string]any{"customer_id": id, "tier": tiers[i], "change": "tier"}); err != nil {
+			return fmt.Errorf("tiers of %s: %w", run.TenantID, err)
+		}
 	}
 	_, err = tx.Exec(ctx, `
 		INSERT INTO tier_runs (tenant_id, ran_at, window_start, window_end, customers, gold, growth, standard, revenue)
@@ -215,7 +233,7 @@ func (j *TierJob) RunDue(ctx context.Context) int {
 		if ran {
 			done++
 			j.Log.InfoContext(ctx, "tiers recomputed", "tenant_id", tenant, "customers", run.Customers,
-				"gold", run.Gold, "growth", run.Growth, "standard", run.Standard, "changed", run.Changed,
+				"gold", run.Gold, "growth", run.Growth, "standard", run.Standard, "changed", run.Changed, "retiered", run.Retiered,
 				"took", time.Since(start).Round(time.Millisecond))
 		}
 	}

@@ -258,7 +258,7 @@ func TestPrivacyEndToEnd(t *testing.T) {
 	agent.send(map[string]any{"type": "close", "id": "c1", "contact_id": contactID, "wrap_up": "done"})
 	agent.expect("ack", func(m map[string]any) bool { return m["ref"] == "c1" })
 
-	// Reveal: the agent is refused and nothing is audited; the supervisor
+	// Reveal: the agent is refused, and the refusal audited; the supervisor
 	// gets the full identities and one audit row without the values.
 	reveal := func(c *http.Client, csrf string, customer uuid.UUID) (int, string) {
 		return post(t, c, a.url+"/api/customers/"+customer.String()+"/reveal", csrf, "")
@@ -267,7 +267,10 @@ func TestPrivacyEndToEnd(t *testing.T) {
 		t.Errorf("agent's reveal = %d %s, want 403", code, body)
 	}
 	if got := f.audit(t, crm.AuditReveal, wangWei); len(got) != 0 {
-		t.Errorf("refused reveal audited: %v", got)
+		t.Errorf("refused reveal audited as a reveal: %v", got)
+	}
+	if got := f.audit(t, crm.AuditRevealRefused, wangWei); len(got) != 1 || !strings.HasPrefix(got[0], f.userID(t, lina).String()) || strings.Contains(got[0], "138") {
+		t.Errorf("audit of the refused reveal = %v, want one row by the agent without the number", got)
 	}
 	code, body := reveal(supHTTP, supCSRF, wangWei)
 	if code != http.StatusOK || !strings.Contains(body, `"value":"+8613800138000"`) || !strings.Contains(body, `"value":"wang.wei@example.cn"`) {
