@@ -24,8 +24,8 @@ const (
 	// AuditRevealRefused: a reveal refused for the actor's role (who
 	// tried, when, which customer; never the values).
 	AuditRevealRefused = "customer.reveal_refused"
-	AuditOwner  = "customer.owner"
-	AuditShare  = "customer.share"
+	AuditOwner         = "customer.owner"
+	AuditShare         = "customer.share"
 )
 
 // placesOfContactQuery reads the places of a contact's customer and
