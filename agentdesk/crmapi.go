@@ -98,6 +98,112 @@ func pathID(r *http.Request, name string) (uuid.UUID, error) {
 	return id, nil
 }
 
+// recordKind is a kind of record with routes of its own (/api/vehicles/{id},
+// /api/orders/{id}, …), B the body its PATCH takes. A record is as visible
+// as its customer: visible answers whether the caller may see one, with the
+// error mayView gives (not found when not).
+type recordKind[R, B any] struct {
+	load    func(ctx context.Context, tenant, id uuid.UUID) (R, error)
+	visible func(r *http.Request, c caller, rec R) error
+	check   func(body B) error // optional: refuses a body whatever the record
+	update  func(ctx context.Context, c caller, id uuid.UUID, body B) (R, error)
+}
+
+// visibleRecord loads the record the route's id names, if the caller may
+// see it.
+func visibleRecord[R, B any](r *http.Request, c caller, k recordKind[R, B], id uuid.UUID) (R, error) {
+	rec, err := k.load(r.Context(), c.tenant, id)
+	if err != nil {
+		return rec, err
+	}
+	return rec, k.visible(r, c, rec)
+}
+
+// getRecord answers GET /api/{kind}/{id}.
+func getRecord[R, B any](w http.ResponseWriter, r *http.Request, c caller, k recordKind[R, B]) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	rec, err := visibleRecord(r, c, k, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+// updateRecord answers PATCH /api/{kind}/{id}. The body is read and checked
+// before the record is loaded: a bad body is a 400 whether or not the
+// record exists or may be seen.
+func updateRecord[R, B any](w http.ResponseWriter, r *http.Request, c caller, k recordKind[R, B]) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body B
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if k.check != nil {
+		if err := k.check(body); err != nil {
+			return err
+		}
+	}
+	if _, err := visibleRecord(r, c, k, id); err != nil {
+		return err
+	}
+	rec, err := k.update(r.Context(), c, id, body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+// customerList answers GET /api/customers/{id}/{kind}: the customer's
+// records, if the caller may see the customer.
+func customerList[T any](s *Server, w http.ResponseWriter, r *http.Request, c caller,
+	list func(ctx context.Context, tenant, customer uuid.UUID) ([]T, error)) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	recs, err := list(r.Context(), c.tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, recs)
+	return nil
+}
+
+// customerCreate answers POST /api/customers/{id}/{kind}: a record of the
+// customer made from a body B, if the caller may see the customer. As in
+// updateRecord, a bad body is a 400 before visibility is asked.
+func customerCreate[B, R any](s *Server, w http.ResponseWriter, r *http.Request, c caller,
+	create func(ctx context.Context, c caller, customer uuid.UUID, body B) (R, error)) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var body B
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	rec, err := create(r.Context(), c, id, body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rec)
+	return nil
+}
+
 // decimalText is an amount given as a JSON string ("860.00") or number
 // (860): money is kept as text, never as a float.
 type decimalText string
@@ -258,26 +364,13 @@ func (s *Server) updateCustomerRecord(w http.ResponseWriter, r *http.Request, c 
 }
 
 func (s *Server) addIdentity(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body crm.IdentityInput
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	rec, err := s.records.AddIdentity(r.Context(), c.tenant, id, body)
-	if err != nil {
-		return err
-	}
-	if !c.viaKey() {
-		rec.Value = crm.MaskIdentity(crm.Identity{Kind: rec.Kind, System: rec.System, Value: rec.Value}).Value
-	}
-	writeJSON(w, http.StatusCreated, rec)
-	return nil
+	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, in crm.IdentityInput) (crm.IdentityRecord, error) {
+		rec, err := s.records.AddIdentity(ctx, c.tenant, customer, in)
+		if err == nil && !c.viaKey() {
+			rec.Value = crm.MaskIdentity(crm.Identity{Kind: rec.Kind, System: rec.System, Value: rec.Value}).Value
+		}
+		return rec, err
+	})
 }
 
 func (s *Server) removeIdentity(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -315,59 +408,29 @@ func (b vehicleBody) fields() crm.VehicleFields {
 }
 
 func (s *Server) customerVehicles(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	vs, err := s.records.CustomerVehicles(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, vs)
-	return nil
+	return customerList(s, w, r, c, s.records.CustomerVehicles)
+}
+
+type customerVehicleBody struct {
+	vehicleBody
+	Role      string     `json:"role"`
+	VehicleID *uuid.UUID `json:"vehicle_id"`
 }
 
 // addCustomerVehicle creates a vehicle for the customer, or links an
 // existing one (vehicle_id) in a role.
 func (s *Server) addCustomerVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body struct {
-		vehicleBody
-		Role      string     `json:"role"`
-		VehicleID *uuid.UUID `json:"vehicle_id"`
-	}
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	var v crm.VehicleRecord
-	if body.VehicleID != nil {
-		v, err = s.records.LinkVehicle(r.Context(), c.tenant, id, *body.VehicleID, body.Role)
-	} else {
-		v, err = s.records.CreateVehicle(r.Context(), c.tenant, id, body.Role, body.fields())
-	}
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, v)
-	return nil
+	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, b customerVehicleBody) (crm.VehicleRecord, error) {
+		if b.VehicleID != nil {
+			return s.records.LinkVehicle(ctx, c.tenant, customer, *b.VehicleID, b.Role)
+		}
+		return s.records.CreateVehicle(ctx, c.tenant, customer, b.Role, b.fields())
+	})
 }
 
-// visibleVehicle: a vehicle is visible when one of its customers is (or it
+// vehicleVisible: a vehicle is visible when one of its customers is (or it
 // has none).
-func (s *Server) visibleVehicle(r *http.Request, c caller, id uuid.UUID) error {
-	v, err := s.records.Vehicle(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
+func (s *Server) vehicleVisible(r *http.Request, c caller, v crm.VehicleRecord) error {
 	if len(v.Customers) == 0 {
 		return nil
 	}
@@ -381,40 +444,23 @@ func (s *Server) visibleVehicle(r *http.Request, c caller, id uuid.UUID) error {
 	return crm.ErrNotFound
 }
 
+func (s *Server) vehicleKind() recordKind[crm.VehicleRecord, vehicleBody] {
+	return recordKind[crm.VehicleRecord, vehicleBody]{
+		load:    s.records.Vehicle,
+		visible: s.vehicleVisible,
+		update: func(ctx context.Context, c caller, id uuid.UUID, b vehicleBody) (crm.VehicleRecord, error) {
+			v, _, err := s.records.UpdateVehicle(ctx, c.tenant, id, b.fields())
+			return v, err
+		},
+	}
+}
+
 func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.visibleVehicle(r, c, id); err != nil {
-		return err
-	}
-	v, err := s.records.Vehicle(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return getRecord(w, r, c, s.vehicleKind())
 }
 
 func (s *Server) updateVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body vehicleBody
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := s.visibleVehicle(r, c, id); err != nil {
-		return err
-	}
-	v, _, err := s.records.UpdateVehicle(r.Context(), c.tenant, id, body.fields())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return updateRecord(w, r, c, s.vehicleKind())
 }
 
 type orderBody struct {
@@ -437,78 +483,32 @@ func (b orderBody) fields() crm.OrderFields {
 }
 
 func (s *Server) customerOrders(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	os, err := s.records.CustomerOrders(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, os)
-	return nil
+	return customerList(s, w, r, c, s.records.CustomerOrders)
 }
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
+	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, b orderBody) (crm.OrderRecord, error) {
+		return s.records.CreateOrder(ctx, c.tenant, customer, b.fields())
+	})
+}
+
+func (s *Server) orderKind() recordKind[crm.OrderRecord, orderBody] {
+	return recordKind[crm.OrderRecord, orderBody]{
+		load:    s.records.Order,
+		visible: func(r *http.Request, c caller, o crm.OrderRecord) error { return s.mayView(r, c, o.CustomerID) },
+		update: func(ctx context.Context, c caller, id uuid.UUID, b orderBody) (crm.OrderRecord, error) {
+			o, _, err := s.records.UpdateOrder(ctx, c.tenant, id, b.fields())
+			return o, err
+		},
 	}
-	var body orderBody
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	o, err := s.records.CreateOrder(r.Context(), c.tenant, id, body.fields())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, o)
-	return nil
 }
 
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	o, err := s.records.Order(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, o.CustomerID); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, o)
-	return nil
+	return getRecord(w, r, c, s.orderKind())
 }
 
 func (s *Server) updateOrder(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body orderBody
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	o, err := s.records.Order(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, o.CustomerID); err != nil {
-		return err
-	}
-	if o, _, err = s.records.UpdateOrder(r.Context(), c.tenant, id, body.fields()); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, o)
-	return nil
+	return updateRecord(w, r, c, s.orderKind())
 }
 
 type dealBody struct {
@@ -528,154 +528,79 @@ func (b dealBody) fields() crm.DealFields {
 }
 
 func (s *Server) customerDeals(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	ds, err := s.records.CustomerDeals(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, ds)
-	return nil
+	return customerList(s, w, r, c, s.records.CustomerDeals)
 }
 
 func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
+	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, b dealBody) (crm.DealRecord, error) {
+		return s.records.CreateDeal(ctx, c.tenant, customer, b.fields())
+	})
+}
+
+func (s *Server) dealKind() recordKind[crm.DealRecord, dealBody] {
+	return recordKind[crm.DealRecord, dealBody]{
+		load:    s.records.DealRecord,
+		visible: func(r *http.Request, c caller, d crm.DealRecord) error { return s.mayView(r, c, d.CustomerID) },
+		update: func(ctx context.Context, c caller, id uuid.UUID, b dealBody) (crm.DealRecord, error) {
+			d, _, err := s.records.UpdateDeal(ctx, c.tenant, id, b.fields())
+			return d, err
+		},
 	}
-	var body dealBody
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	d, err := s.records.CreateDeal(r.Context(), c.tenant, id, body.fields())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, d)
-	return nil
 }
 
 func (s *Server) getDeal(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	d, err := s.records.DealRecord(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, d.CustomerID); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return getRecord(w, r, c, s.dealKind())
 }
 
 func (s *Server) updateDeal(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body dealBody
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	d, err := s.records.DealRecord(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, d.CustomerID); err != nil {
-		return err
-	}
-	if d, _, err = s.records.UpdateDeal(r.Context(), c.tenant, id, body.fields()); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return updateRecord(w, r, c, s.dealKind())
 }
 
 func (s *Server) customerFollowUps(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	fs, err := s.records.FollowUps(r.Context(), c.tenant, id, r.URL.Query().Get("open") == "true")
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, fs)
-	return nil
+	openOnly := r.URL.Query().Get("open") == "true"
+	return customerList(s, w, r, c, func(ctx context.Context, tenant, customer uuid.UUID) ([]crm.FollowUp, error) {
+		return s.records.FollowUps(ctx, tenant, customer, openOnly)
+	})
+}
+
+type newFollowUpBody struct {
+	ContactID  *uuid.UUID `json:"contact_id"`
+	AssignedTo uuid.UUID  `json:"assigned_to"`
+	Kind       string     `json:"kind"`
+	DueAt      time.Time  `json:"due_at"`
+	Note       string     `json:"note"`
 }
 
 func (s *Server) createFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body struct {
-		ContactID  *uuid.UUID `json:"contact_id"`
-		AssignedTo uuid.UUID  `json:"assigned_to"`
-		Kind       string     `json:"kind"`
-		DueAt      time.Time  `json:"due_at"`
-		Note       string     `json:"note"`
-	}
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, id); err != nil {
-		return err
-	}
-	n := crm.NewFollowUp{AssignedTo: body.AssignedTo, Kind: body.Kind, DueAt: body.DueAt, Note: body.Note}
-	if body.ContactID != nil {
-		n.ContactID = *body.ContactID
-	}
-	f, err := s.records.CreateFollowUp(r.Context(), c.tenant, id, c.user, n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, f)
-	return nil
+	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, b newFollowUpBody) (crm.FollowUp, error) {
+		n := crm.NewFollowUp{AssignedTo: b.AssignedTo, Kind: b.Kind, DueAt: b.DueAt, Note: b.Note}
+		if b.ContactID != nil {
+			n.ContactID = *b.ContactID
+		}
+		return s.records.CreateFollowUp(ctx, c.tenant, customer, c.user, n)
+	})
+}
+
+type followUpBody struct {
+	Done bool `json:"done"`
 }
 
 // updateFollowUp completes a follow-up ({"done": true}); completing it
 // again changes nothing.
 func (s *Server) updateFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	var body struct {
-		Done bool `json:"done"`
-	}
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	if !body.Done {
-		return &deskError{http.StatusBadRequest, "invalid", `a follow-up can only be completed: send {"done": true}`}
-	}
-	f, err := s.records.FollowUp(r.Context(), c.tenant, id)
-	if err != nil {
-		return err
-	}
-	if err := s.mayView(r, c, f.CustomerID); err != nil {
-		return err
-	}
-	if f, err = s.records.CompleteFollowUp(r.Context(), c.tenant, id); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, f)
-	return nil
+	return updateRecord(w, r, c, recordKind[crm.FollowUp, followUpBody]{
+		load:    s.records.FollowUp,
+		visible: func(r *http.Request, c caller, f crm.FollowUp) error { return s.mayView(r, c, f.CustomerID) },
+		check: func(b followUpBody) error {
+			if !b.Done {
+				return &deskError{http.StatusBadRequest, "invalid", `a follow-up can only be completed: send {"done": true}`}
+			}
+			return nil
+		},
+		update: func(ctx context.Context, c caller, id uuid.UUID, _ followUpBody) (crm.FollowUp, error) {
+			return s.records.CompleteFollowUp(ctx, c.tenant, id)
+		},
+	})
 }
 
 // writeUpsert answers an upsert: 201 when it created the record, 200 with
