@@ -196,17 +196,24 @@ func resolveCustomerRef(ctx context.Context, q dbtx, tenant uuid.UUID, system, f
 	return id, err
 }
 
-// vehicleByExternal finds the vehicle a system knows by id.
-func vehicleByExternal(ctx context.Context, q dbtx, tenant uuid.UUID, system, id string) (uuid.UUID, error) {
-	var v uuid.UUID
-	err := q.QueryRow(ctx, `SELECT id FROM vehicles WHERE tenant_id = $1 AND external_system = $2 AND external_id = $3`,
-		tenant, system, id).Scan(&v)
+// byExternal finds the record of kind, kept in table, that a system knows
+// by id. Not found is ErrNotFound. table is always a constant of ours: it
+// goes into the SQL text.
+func byExternal(ctx context.Context, q dbtx, tenant uuid.UUID, kind, table, system, id string) (uuid.UUID, error) {
+	var rec uuid.UUID
+	err := q.QueryRow(ctx, `SELECT id FROM `+table+` WHERE tenant_id = $1 AND external_system = $2 AND external_id = $3`,
+		tenant, system, id).Scan(&rec)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return uuid.Nil, ErrNotFound
 	} else if err != nil {
-		return uuid.Nil, fmt.Errorf("vehicle by external id: %w", err)
+		return uuid.Nil, fmt.Errorf("%s by external id: %w", kind, err)
 	}
-	return v, nil
+	return rec, nil
+}
+
+// vehicleByExternal finds the vehicle a system knows by id.
+func vehicleByExternal(ctx context.Context, q dbtx, tenant uuid.UUID, system, id string) (uuid.UUID, error) {
+	return byExternal(ctx, q, tenant, "vehicle", "vehicles", system, id)
 }
 
 // VehicleOwner links an upserted vehicle to a customer in a role.
@@ -304,6 +311,61 @@ func (s *Store) UpsertVehicle(ctx context.Context, tenant uuid.UUID, system, ext
 	return rec, outcome, nil
 }
 
+// upsertTarget does what the upserts of orders and deals (records of one
+// customer that may point at a vehicle) do before they write, in this
+// order: take the record's lock, put the vehicle the system names by its own
+// id in *vehicleID, resolve the customer named (uuid.Nil when none is), and
+// find the record (id uuid.Nil when the system's id is new: then a customer
+// is required). kind names the record in errors and the lock; table holds it.
+func upsertTarget(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, kind, table, system, externalID string,
+	ref CustomerRef, vehicleExternalID string, vehicleID **uuid.UUID) (id, customer uuid.UUID, err error) {
+	if err := lockExternal(ctx, tx, tenant, kind, system, externalID); err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	if vehicleExternalID != "" {
+		v, err := vehicleByExternal(ctx, tx, tenant, system, vehicleExternalID)
+		if errors.Is(err, ErrNotFound) {
+			return uuid.Nil, uuid.Nil, invalid("vehicle_external_id names no vehicle of system %s", system)
+		} else if err != nil {
+			return uuid.Nil, uuid.Nil, err
+		}
+		*vehicleID = &v
+	}
+	if ref.given() {
+		if customer, err = resolveCustomerRef(ctx, tx, tenant, system, "", ref); err != nil {
+			return uuid.Nil, uuid.Nil, err
+		}
+	}
+	id, err = byExternal(ctx, tx, tenant, kind, table, system, externalID)
+	if errors.Is(err, ErrNotFound) {
+		if customer == uuid.Nil {
+			return uuid.Nil, uuid.Nil, invalid("a new %s needs customer_id or customer_external_id", kind)
+		}
+		return uuid.Nil, customer, nil
+	} else if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	return id, customer, nil
+}
+
+// keepCustomer refuses an upsert that names another customer than the
+// record's (current): a record never moves between customers here, merging
+// does that.
+func keepCustomer(kind string, named, current uuid.UUID) error {
+	if named != uuid.Nil && named != current {
+		return invalid("the %s belongs to another customer; merge the customers instead", kind)
+	}
+	return nil
+}
+
+// updateOutcome is what an upsert that found its record did.
+func updateOutcome(changed bool) string {
+	if changed {
+		return UpsertUpdated
+	}
+	return UpsertUnchanged
+}
+
 // OrderUpsert is a service order as another system sends it: the customer
 // (required when creating; an order never moves to another customer here,
 // merging does that), the vehicle by id or by the system's id, and fields
@@ -324,31 +386,12 @@ func (s *Store) UpsertOrder(ctx context.Context, tenant uuid.UUID, system, exter
 	var rec OrderRecord
 	var outcome string
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockExternal(ctx, tx, tenant, "order", system, externalID); err != nil {
+		id, customer, err := upsertTarget(ctx, tx, tenant, "order", "service_orders", system, externalID,
+			in.Customer, in.VehicleExternalID, &in.VehicleID)
+		if err != nil {
 			return err
 		}
-		if in.VehicleExternalID != "" {
-			v, err := vehicleByExternal(ctx, tx, tenant, system, in.VehicleExternalID)
-			if errors.Is(err, ErrNotFound) {
-				return invalid("vehicle_external_id names no vehicle of system %s", system)
-			} else if err != nil {
-				return err
-			}
-			in.VehicleID = &v
-		}
-		customer := uuid.Nil
-		if in.Customer.given() {
-			if customer, err = resolveCustomerRef(ctx, tx, tenant, system, "", in.Customer); err != nil {
-				return err
-			}
-		}
-		var id uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT id FROM service_orders WHERE tenant_id = $1 AND external_system = $2 AND external_id = $3`,
-			tenant, system, externalID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if customer == uuid.Nil {
-				return invalid("a new order needs customer_id or customer_external_id")
-			}
+		if id == uuid.Nil {
 			outcome = UpsertCreated
 			rec, err = in.OrderFields.apply(OrderRecord{ID: dbid.New(), CustomerID: customer, Kind: "repair", Status: "booked",
 				Amount: "0.00", ExternalSystem: system, ExternalID: externalID})
@@ -359,21 +402,19 @@ func (s *Store) UpsertOrder(ctx context.Context, tenant uuid.UUID, system, exter
 				return err
 			}
 			return orderEvent(ctx, tx, tenant, EventOrderCreated, rec)
-		} else if err != nil {
-			return fmt.Errorf("order by external id: %w", err)
 		}
 		cur, err := orderRecord(ctx, tx, tenant, id, true)
 		if err != nil {
 			return err
 		}
-		if customer != uuid.Nil && customer != cur.CustomerID {
-			return invalid("the order belongs to another customer; merge the customers instead")
+		if err := keepCustomer("order", customer, cur.CustomerID); err != nil {
+			return err
 		}
 		var changed bool
 		if rec, changed, err = updateOrder(ctx, tx, tenant, id, in.OrderFields); err != nil {
 			return err
 		}
-		outcome = map[bool]string{true: UpsertUpdated, false: UpsertUnchanged}[changed]
+		outcome = updateOutcome(changed)
 		return nil
 	})
 	if err != nil {
@@ -398,31 +439,12 @@ func (s *Store) UpsertDeal(ctx context.Context, tenant uuid.UUID, system, extern
 	var rec DealRecord
 	var outcome string
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockExternal(ctx, tx, tenant, "deal", system, externalID); err != nil {
+		id, customer, err := upsertTarget(ctx, tx, tenant, "deal", "deals", system, externalID,
+			in.Customer, in.VehicleExternalID, &in.VehicleID)
+		if err != nil {
 			return err
 		}
-		if in.VehicleExternalID != "" {
-			v, err := vehicleByExternal(ctx, tx, tenant, system, in.VehicleExternalID)
-			if errors.Is(err, ErrNotFound) {
-				return invalid("vehicle_external_id names no vehicle of system %s", system)
-			} else if err != nil {
-				return err
-			}
-			in.VehicleID = &v
-		}
-		customer := uuid.Nil
-		if in.Customer.given() {
-			if customer, err = resolveCustomerRef(ctx, tx, tenant, system, "", in.Customer); err != nil {
-				return err
-			}
-		}
-		var id uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT id FROM deals WHERE tenant_id = $1 AND external_system = $2 AND external_id = $3`,
-			tenant, system, externalID).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if customer == uuid.Nil {
-				return invalid("a new deal needs customer_id or customer_external_id")
-			}
+		if id == uuid.Nil {
 			outcome = UpsertCreated
 			rec, err = in.DealFields.apply(DealRecord{ID: dbid.New(), CustomerID: customer, Stage: "lead", Value: "0.00",
 				ExternalSystem: system, ExternalID: externalID})
@@ -433,21 +455,19 @@ func (s *Store) UpsertDeal(ctx context.Context, tenant uuid.UUID, system, extern
 				return err
 			}
 			return dealEvent(ctx, tx, tenant, EventDealCreated, rec)
-		} else if err != nil {
-			return fmt.Errorf("deal by external id: %w", err)
 		}
 		cur, err := dealRecord(ctx, tx, tenant, id, true)
 		if err != nil {
 			return err
 		}
-		if customer != uuid.Nil && customer != cur.CustomerID {
-			return invalid("the deal belongs to another customer; merge the customers instead")
+		if err := keepCustomer("deal", customer, cur.CustomerID); err != nil {
+			return err
 		}
 		var changed bool
 		if rec, changed, err = updateDeal(ctx, tx, tenant, id, in.DealFields); err != nil {
 			return err
 		}
-		outcome = map[bool]string{true: UpsertUpdated, false: UpsertUnchanged}[changed]
+		outcome = updateOutcome(changed)
 		return nil
 	})
 	if err != nil {
