@@ -130,12 +130,21 @@ func (s *Store) RecycleBin(ctx context.Context, tenant uuid.UUID, before time.Ti
 //   - service orders lose their description, deals their vehicle
 //     description and contract reference, follow-ups their note; amounts,
 //     stages and statuses stay;
+//   - chat attachments of those contacts (names and bytes) are deleted;
+//   - e-mail messages of those contacts or the customer, and mail without a
+//     contact from or bouncing at one of the customer's addresses, keep
+//     their rows (direction, mailbox, message ids for de-duplication, times,
+//     the contact's line seq) but lose every address, display name,
+//     subject, text, HTML and the bounce recipient; their attachments are
+//     deleted, as are the agents' pending uploads and the e-mail outbox
+//     rows (replies and transcripts: recipients, subject, bodies) of those
+//     contacts, sent or not;
 //   - callbacks (a phone number) are deleted, their contacts unlinked;
 //   - webhook outbox rows about the customer are deleted, delivered or not;
 //   - merge reasons that involve the customer are emptied.
 //
-// Attachments and recording links have no tables yet; the channels that add
-// them add their erasure here.
+// Recording links have no table yet; the channel that adds them adds their
+// erasure here (and to TestPurgeKeepsStatisticsAndLeavesNoPersonalData).
 func (s *Store) Purge(ctx context.Context, tenant uuid.UUID, olderThan time.Duration) (int, error) {
 	if olderThan < 0 {
 		return 0, fmt.Errorf("purge: negative retention: %w", ErrInvalid)
@@ -177,13 +186,46 @@ func (s *Store) purgeOne(ctx context.Context, tenant uuid.UUID, olderThan time.D
 	return found, err
 }
 
+// purgedEmails selects the e-mails a purge of customer $2 of tenant $1
+// erases: those of the customer or of their contacts, and those without a
+// contact (noise: auto-replies, bounces) from one of their addresses or
+// bouncing at one. It reads contacts and identities, so the steps that use
+// it run before those lose the customer.
+const purgedEmails = `
+		SELECT e.id FROM email_messages e
+		WHERE e.tenant_id = $1 AND (e.customer_id = $2
+		   OR e.contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1 AND customer_id = $2)
+		   OR (e.contact_id IS NULL AND (e.from_addr <> '' OR e.bounce_recipient <> '') AND EXISTS (
+		       SELECT 1 FROM customer_identities i
+		       WHERE i.tenant_id = $1 AND i.customer_id = $2 AND i.kind = 'email'
+		         AND lower(i.value) IN (lower(e.from_addr), lower(e.bounce_recipient)))))`
+
 // purgeSteps erase one customer ($2) of tenant ($1), in this order (the
-// contacts' messages before the contacts lose their customer).
+// contacts' messages, attachments and e-mail before the contacts lose
+// their customer, e-mail before the identities that find its noise).
 var purgeSteps = []struct{ what, sql string }{
 	{"messages", `
 		UPDATE messages m SET body = '', purged = true, idempotency_key = NULL
 		FROM contacts c
 		WHERE c.tenant_id = $1 AND c.customer_id = $2 AND m.tenant_id = c.tenant_id AND m.contact_id = c.id`},
+	{"chat attachments", `
+		DELETE FROM chat_attachments a USING contacts c
+		WHERE c.tenant_id = $1 AND c.customer_id = $2 AND a.tenant_id = c.tenant_id AND a.contact_id = c.id`},
+	{"e-mail uploads", `
+		DELETE FROM email_uploads u USING contacts c
+		WHERE c.tenant_id = $1 AND c.customer_id = $2 AND u.tenant_id = c.tenant_id AND u.contact_id = c.id`},
+	{"e-mail outbox", `
+		DELETE FROM email_outbox o USING contacts c
+		WHERE c.tenant_id = $1 AND c.customer_id = $2 AND o.tenant_id = c.tenant_id AND o.contact_id = c.id`},
+	{"e-mail attachments", `
+		DELETE FROM email_attachments a
+		WHERE a.tenant_id = $1 AND (a.email_id IN (` + purgedEmails + `)
+		   OR a.contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1 AND customer_id = $2))`},
+	{"e-mail messages", `
+		UPDATE email_messages SET from_addr = '', from_name = '', reply_to_addrs = '{}', to_addrs = '{}', cc_addrs = '{}',
+		       subject = '', subject_key = '', text_body = '', html_sanitized = '', html_original = '', quoted_folded = '',
+		       bounce_recipient = ''
+		WHERE tenant_id = $1 AND id IN (` + purgedEmails + `)`},
 	{"callback links", `
 		UPDATE contacts SET callback_id = NULL
 		WHERE tenant_id = $1 AND callback_id IN (SELECT id FROM callbacks WHERE tenant_id = $1 AND customer_id = $2)`},

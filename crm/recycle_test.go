@@ -76,6 +76,14 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 	if _, err := b.store.ScheduleCallback(ctx, b.a.ID, crm.NewCallback{CustomerID: c, QueueID: b.a.QueueID, DueAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	// A second callback, due now and started: its attempt is a contact of
+	// the customer that points back at it.
+	if _, err := b.store.ScheduleCallback(ctx, b.a.ID, crm.NewCallback{CustomerID: c, QueueID: b.a.QueueID, Phone: tel}); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := b.store.StartDueCallbacks(ctx, time.Now().Add(time.Second), 10); err != nil || len(due.Started) != 1 {
+		t.Fatalf("StartDueCallbacks = %+v, %v; want one started", due, err)
+	}
 	endpoint := uuid.New()
 	if _, err := b.pool.Exec(ctx, `INSERT INTO webhook_endpoints (id, tenant_id, url, secret) VALUES ($1, $2, 'https://erp.example/hook', 'sixteen-byte-secret')`,
 		endpoint, b.a.ID); err != nil {
@@ -99,6 +107,50 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 	kin := inbound(b.a, "k-1", "keeper@example.cn")
 	kin.Identities = []crm.Identity{phone("+8613700137001")}
 	keepContact := b.record(t, kin).ContactID
+
+	// What the newer channels keep of a conversation: a chat attachment; an
+	// e-mail with an attachment, answered by the agent with a file (outbox
+	// row, reply attachment) and another upload not yet sent; a bounce of
+	// mail to the customer (noise, no contact). The keeper's e-mail with
+	// its attachment must come through untouched.
+	if _, err := b.store.SaveAttachment(ctx, b.a.ID, second, "Purgeable licence.png", "image/png", []byte("png "+plate)); err != nil {
+		t.Fatal(err)
+	}
+	mbAddr := "service-" + b.a.ID.String()[:8] + "@dealer.example"
+	mb := makeMailbox(t, b, b.a, mbAddr)
+	emailIn := func(uid uint32, e crm.Email) crm.EmailResult {
+		t.Helper()
+		return b.recordEmail(t, crm.EmailIn{TenantID: b.a.ID, MailboxID: mb, SiteID: b.a.SiteID, QueueID: b.a.QueueID,
+			Email: e, Checkpoint: crm.Checkpoint{MailboxID: mb, UIDValidity: 7, UID: uid}})
+	}
+	pdf := func(text string) []byte { return []byte("%PDF-1.4 synthetic " + text) }
+	emailed := emailIn(1, crm.Email{MessageID: "purge-1@mail.example.cn", FromAddr: mail, FromName: name, To: []string{mbAddr},
+		Subject: "Plate " + plate, Text: "Call me on " + tel, Folded: "Call me on " + tel,
+		HTMLSanitized: "<p>" + name + "</p>", HTMLOriginal: "<p>" + name + " " + tel + "</p>",
+		Attachments: []crm.EmailAttachment{{Filename: "秦始皇 licence.pdf", ContentType: "application/pdf",
+			Size: int64(len(pdf(testVIN))), Data: pdf(testVIN)}}})
+	if emailed.ContactID == uuid.Nil {
+		t.Fatalf("fixture: the customer's e-mail opened no contact: %+v", emailed)
+	}
+	b.assign(t, b.a, emailed.ContactID, b.a.Agent)
+	sent, err := b.store.StoreEmailUpload(ctx, b.a.ID, b.a.Agent, emailed.ContactID, "Purgeable quote.pdf", "application/pdf", pdf(tel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.StoreEmailUpload(ctx, b.a.ID, b.a.Agent, emailed.ContactID, "秦始皇 draft.pdf", "application/pdf", pdf(plate)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.QueueReply(ctx, b.a.ID, b.a.Agent, emailed.ContactID,
+		crm.Reply{ClientID: "r-purge", Text: "Dear " + name + ", your plate " + plate, AttachmentIDs: []uuid.UUID{sent.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	emailIn(2, crm.Email{MessageID: "bounce-1@dealer.example", FromAddr: "mailer-daemon@dealer.example", To: []string{mbAddr},
+		Subject: "Undelivered: " + name, Text: "No such user: " + mail, Folded: "No such user",
+		Noise: crm.NoiseBounce, BounceRecipient: mail, BounceStatus: "5.1.1", BounceOf: "unknown@dealer.example"})
+	kept := emailIn(3, crm.Email{MessageID: "keeper-1@mail.example.cn", FromAddr: "keeper@example.cn", FromName: "Keeper", To: []string{mbAddr},
+		Subject: "Keeper's question", Text: "keeper text", Folded: "keeper text",
+		Attachments: []crm.EmailAttachment{{Filename: "keeper.pdf", ContentType: "application/pdf", Size: int64(len(pdf("k"))), Data: pdf("k")}}})
+	emailsBefore := b.count(t, `SELECT count(*) FROM email_messages WHERE tenant_id = $1`, b.a.ID)
 	if _, err := b.pool.Exec(ctx, `INSERT INTO webhook_outbox (id, tenant_id, endpoint_id, event, customer_id, payload)
 		VALUES ($1, $2, $3, 'customer.updated', $4, $5)`, uuid.New(), b.a.ID, endpoint, c,
 		map[string]any{"customer_id": c, "name": name, "phone": tel}); err != nil {
@@ -125,7 +177,10 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 	}
 
 	statsAfter, kindsAfter := b.tally(t, b.a)
-	if statsBefore.Offered != 3 || statsBefore.Answered != 1 {
+	// Offered: the customer's three e-mail contacts and the keeper's two
+	// (the callback's attempt is due, not offered); answered: the first and
+	// the emailed one.
+	if statsBefore.Offered != 5 || statsBefore.Answered != 2 {
 		t.Fatalf("fixture: stats before %+v", statsBefore)
 	}
 	if diff := cmp.Diff(statsBefore, statsAfter); diff != "" {
@@ -154,6 +209,30 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 		t.Errorf("keeper after purge: %+v, %v", r, err)
 	}
 
+	// The newer channels: e-mail rows kept (threads and counts stay) but
+	// emptied; files, uploads, outbox rows and callbacks gone; the
+	// keeper's e-mail and file untouched.
+	if n := b.count(t, `SELECT count(*) FROM email_messages WHERE tenant_id = $1`, b.a.ID); n != emailsBefore {
+		t.Errorf("%d e-mails after purge, want %d (rows kept, contents erased)", n, emailsBefore)
+	}
+	for what, q := range map[string]string{
+		"chat attachments of the customer's contacts": `SELECT count(*) FROM chat_attachments WHERE contact_id = ANY ($1)`,
+		"e-mail attachments of the customer's e-mail": `SELECT count(*) FROM email_attachments WHERE contact_id = ANY ($1)
+			OR email_id IN (SELECT id FROM email_messages WHERE contact_id = ANY ($1))`,
+		"pending uploads":                `SELECT count(*) FROM email_uploads WHERE contact_id = ANY ($1)`,
+		"outbox rows":                    `SELECT count(*) FROM email_outbox WHERE contact_id = ANY ($1)`,
+		"callbacks and attempts' links":  `SELECT (SELECT count(*) FROM callbacks) + (SELECT count(*) FROM contacts WHERE callback_id IS NOT NULL) + 0 * cardinality($1::uuid[])`,
+		"e-mails with addresses or text": `SELECT count(*) FROM email_messages WHERE (contact_id = ANY ($1) OR noise = 'bounce') AND (from_addr <> '' OR from_name <> '' OR to_addrs <> '{}' OR cc_addrs <> '{}' OR reply_to_addrs <> '{}' OR subject <> '' OR subject_key <> '' OR text_body <> '' OR html_sanitized <> '' OR html_original <> '' OR quoted_folded <> '' OR bounce_recipient <> '')`,
+	} {
+		if n := b.count(t, q, []uuid.UUID{first, second, emailed.ContactID}); n != 0 {
+			t.Errorf("%d %s left after the purge", n, what)
+		}
+	}
+	if n := b.count(t, `SELECT count(*) FROM email_attachments a JOIN email_messages e ON e.id = a.email_id
+		WHERE e.id = $1 AND e.from_addr = 'keeper@example.cn' AND a.filename = 'keeper.pdf' AND a.data IS NOT NULL`, kept.EmailID); n != 1 {
+		t.Error("the keeper's e-mail or its attachment was touched")
+	}
+
 	// No trace of the personal data in any column of any table.
 	tables, err := b.pool.Query(ctx, `SELECT quote_ident(table_name) FROM information_schema.tables
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)
@@ -171,10 +250,35 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 	if len(names) < 20 {
 		t.Fatalf("only %d tables found", len(names))
 	}
+	secrets := []string{"Purgeable", "秦始皇", tel, "13912345671", mail, "purge.me", plate, "C99887", testVIN, "Purge Road"}
 	for _, table := range names {
-		for _, secret := range []string{"Purgeable", "秦始皇", tel, "13912345671", mail, "purge.me", plate, "C99887", testVIN, "Purge Road"} {
+		for _, secret := range secrets {
 			if n := b.count(t, `SELECT count(*) FROM `+table+` t WHERE strpos(t::text, $1) > 0`, secret); n != 0 {
 				t.Errorf("%d rows of %s still hold %q after the purge", n, table, secret)
+			}
+		}
+	}
+	// A row's text shows bytea as hex: look into file bytes on their own.
+	cols, err := b.pool.Query(ctx, `SELECT quote_ident(table_name), quote_ident(column_name) FROM information_schema.columns
+		WHERE table_schema = 'public' AND data_type = 'bytea'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var byteCols [][2]string
+	for cols.Next() {
+		var tc [2]string
+		if err := cols.Scan(&tc[0], &tc[1]); err != nil {
+			t.Fatal(err)
+		}
+		byteCols = append(byteCols, tc)
+	}
+	if len(byteCols) < 4 {
+		t.Fatalf("only %d bytea columns found: %v", len(byteCols), byteCols)
+	}
+	for _, tc := range byteCols {
+		for _, secret := range secrets {
+			if n := b.count(t, `SELECT count(*) FROM `+tc[0]+` WHERE position(convert_to($1, 'UTF8') IN `+tc[1]+`) > 0`, secret); n != 0 {
+				t.Errorf("%d rows of %s.%s still hold %q in their bytes after the purge", n, tc[0], tc[1], secret)
 			}
 		}
 	}
