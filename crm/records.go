@@ -649,6 +649,53 @@ func touchCustomer(ctx context.Context, tx pgx.Tx, tenant, customer uuid.UUID) e
 	return enqueueWebhook(ctx, tx, tenant, EventCustomerUpdated, map[string]any{"customer_id": customer, "customer": c})
 }
 
+// oneRecord reads the one row of kind (for errors: "order") with id that
+// sql selects, given $1 tenant and $2 id. None is ErrNotFound.
+func oneRecord[R any](ctx context.Context, q dbtx, kind, sql string, tenant, id uuid.UUID, scan pgx.RowToFunc[R]) (R, error) {
+	var none R
+	rows, err := q.Query(ctx, sql, tenant, id)
+	if err != nil {
+		return none, fmt.Errorf("%s %s: %w", kind, id, err)
+	}
+	rec, err := pgx.CollectExactlyOneRow(rows, scan)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return none, fmt.Errorf("%s %s: %w", kind, id, ErrNotFound)
+	} else if err != nil {
+		return none, fmt.Errorf("%s %s: %w", kind, id, err)
+	}
+	return rec, nil
+}
+
+// recordsOfCustomer reads the rows sql selects for a live customer, given $1
+// tenant and $2 customer; what names them in errors ("orders"). A deleted
+// or unknown customer is ErrNotFound, not an empty list.
+func recordsOfCustomer[R any](ctx context.Context, s *Store, what, sql string, tenant, customer uuid.UUID, scan pgx.RowToFunc[R]) ([]R, error) {
+	if _, err := s.Customer(ctx, tenant, customer); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, sql, tenant, customer)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", what, customer, err)
+	}
+	recs, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", what, customer, err)
+	}
+	return recs, nil
+}
+
+// updateInTx runs update, the unexported half of an Update method that
+// upserts and merges call inside their own transactions, in a transaction
+// of its own.
+func updateInTx[R, F any](ctx context.Context, s *Store, tenant, id uuid.UUID, f F,
+	update func(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f F) (R, bool, error)) (rec R, changed bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		rec, changed, err = update(ctx, tx, tenant, id, f)
+		return err
+	})
+	return rec, changed, err
+}
+
 // Service order statuses, in workshop order.
 var orderStatuses = map[string]bool{"booked": true, "in_progress": true, "waiting_parts": true, "ready": true, "collected": true}
 
@@ -773,17 +820,7 @@ func orderRecord(ctx context.Context, q dbtx, tenant, id uuid.UUID, lock bool) (
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	rows, err := q.Query(ctx, sql, tenant, id)
-	if err != nil {
-		return OrderRecord{}, fmt.Errorf("order %s: %w", id, err)
-	}
-	o, err := pgx.CollectExactlyOneRow(rows, scanOrder)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return OrderRecord{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
-	} else if err != nil {
-		return OrderRecord{}, fmt.Errorf("order %s: %w", id, err)
-	}
-	return o, nil
+	return oneRecord(ctx, q, "order", sql, tenant, id, scanOrder)
 }
 
 // Order returns one service order.
@@ -793,18 +830,8 @@ func (s *Store) Order(ctx context.Context, tenant, id uuid.UUID) (OrderRecord, e
 
 // CustomerOrders returns a customer's service orders, newest first.
 func (s *Store) CustomerOrders(ctx context.Context, tenant, customer uuid.UUID) ([]OrderRecord, error) {
-	if _, err := s.Customer(ctx, tenant, customer); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, orderSelect+` WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC`, tenant, customer)
-	if err != nil {
-		return nil, fmt.Errorf("orders of %s: %w", customer, err)
-	}
-	os, err := pgx.CollectRows(rows, scanOrder)
-	if err != nil {
-		return nil, fmt.Errorf("orders of %s: %w", customer, err)
-	}
-	return os, nil
+	return recordsOfCustomer(ctx, s, "orders", orderSelect+` WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC`,
+		tenant, customer, scanOrder)
 }
 
 // writeOrder checks what o points at and stores it. The advisor must be
@@ -878,12 +905,8 @@ func (s *Store) CreateOrder(ctx context.Context, tenant, customer uuid.UUID, f O
 
 // UpdateOrder changes the fields f sets; when nothing changes nothing is
 // written (updated_at stays, no webhook).
-func (s *Store) UpdateOrder(ctx context.Context, tenant, id uuid.UUID, f OrderFields) (o OrderRecord, changed bool, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		o, changed, err = updateOrder(ctx, tx, tenant, id, f)
-		return err
-	})
-	return o, changed, err
+func (s *Store) UpdateOrder(ctx context.Context, tenant, id uuid.UUID, f OrderFields) (OrderRecord, bool, error) {
+	return updateInTx(ctx, s, tenant, id, f, updateOrder)
 }
 
 func updateOrder(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f OrderFields) (OrderRecord, bool, error) {
@@ -995,17 +1018,7 @@ func dealRecord(ctx context.Context, q dbtx, tenant, id uuid.UUID, lock bool) (D
 	if lock {
 		sql += ` FOR UPDATE`
 	}
-	rows, err := q.Query(ctx, sql, tenant, id)
-	if err != nil {
-		return DealRecord{}, fmt.Errorf("deal %s: %w", id, err)
-	}
-	d, err := pgx.CollectExactlyOneRow(rows, scanDeal)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return DealRecord{}, fmt.Errorf("deal %s: %w", id, ErrNotFound)
-	} else if err != nil {
-		return DealRecord{}, fmt.Errorf("deal %s: %w", id, err)
-	}
-	return d, nil
+	return oneRecord(ctx, q, "deal", sql, tenant, id, scanDeal)
 }
 
 // DealRecord returns one deal.
@@ -1015,18 +1028,8 @@ func (s *Store) DealRecord(ctx context.Context, tenant, id uuid.UUID) (DealRecor
 
 // CustomerDeals returns a customer's deals, newest first.
 func (s *Store) CustomerDeals(ctx context.Context, tenant, customer uuid.UUID) ([]DealRecord, error) {
-	if _, err := s.Customer(ctx, tenant, customer); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, dealSelect+` WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC`, tenant, customer)
-	if err != nil {
-		return nil, fmt.Errorf("deals of %s: %w", customer, err)
-	}
-	ds, err := pgx.CollectRows(rows, scanDeal)
-	if err != nil {
-		return nil, fmt.Errorf("deals of %s: %w", customer, err)
-	}
-	return ds, nil
+	return recordsOfCustomer(ctx, s, "deals", dealSelect+` WHERE tenant_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id DESC`,
+		tenant, customer, scanDeal)
 }
 
 func writeDeal(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d *DealRecord, insert bool) error {
@@ -1086,12 +1089,8 @@ func (s *Store) CreateDeal(ctx context.Context, tenant, customer uuid.UUID, f De
 
 // UpdateDeal changes the fields f sets; when nothing changes nothing is
 // written (updated_at stays, no webhook).
-func (s *Store) UpdateDeal(ctx context.Context, tenant, id uuid.UUID, f DealFields) (d DealRecord, changed bool, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		d, changed, err = updateDeal(ctx, tx, tenant, id, f)
-		return err
-	})
-	return d, changed, err
+func (s *Store) UpdateDeal(ctx context.Context, tenant, id uuid.UUID, f DealFields) (DealRecord, bool, error) {
+	return updateInTx(ctx, s, tenant, id, f, updateDeal)
 }
 
 func updateDeal(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f DealFields) (DealRecord, bool, error) {

@@ -2,8 +2,6 @@ package crm
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -258,17 +256,7 @@ func vehicleRecord(ctx context.Context, q dbtx, tenant, id uuid.UUID, lock bool)
 	if lock {
 		sql += ` FOR UPDATE OF v`
 	}
-	rows, err := q.Query(ctx, sql, tenant, id)
-	if err != nil {
-		return VehicleRecord{}, fmt.Errorf("vehicle %s: %w", id, err)
-	}
-	v, err := pgx.CollectExactlyOneRow(rows, scanVehicle)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return VehicleRecord{}, fmt.Errorf("vehicle %s: %w", id, ErrNotFound)
-	} else if err != nil {
-		return VehicleRecord{}, fmt.Errorf("vehicle %s: %w", id, err)
-	}
-	return v, nil
+	return oneRecord(ctx, q, "vehicle", sql, tenant, id, scanVehicle)
 }
 
 // Vehicle returns one vehicle with the customers linked to it.
@@ -278,20 +266,9 @@ func (s *Store) Vehicle(ctx context.Context, tenant, id uuid.UUID) (VehicleRecor
 
 // CustomerVehicles returns the vehicles linked to a customer, oldest first.
 func (s *Store) CustomerVehicles(ctx context.Context, tenant, customer uuid.UUID) ([]VehicleRecord, error) {
-	if _, err := s.Customer(ctx, tenant, customer); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, vehicleSelect+`
+	return recordsOfCustomer(ctx, s, "vehicles", vehicleSelect+`
 		JOIN customer_vehicles l ON l.tenant_id = v.tenant_id AND l.vehicle_id = v.id
-		WHERE l.tenant_id = $1 AND l.customer_id = $2 ORDER BY v.created_at, v.id`, tenant, customer)
-	if err != nil {
-		return nil, fmt.Errorf("vehicles of %s: %w", customer, err)
-	}
-	vs, err := pgx.CollectRows(rows, scanVehicle)
-	if err != nil {
-		return nil, fmt.Errorf("vehicles of %s: %w", customer, err)
-	}
-	return vs, nil
+		WHERE l.tenant_id = $1 AND l.customer_id = $2 ORDER BY v.created_at, v.id`, tenant, customer, scanVehicle)
 }
 
 func writeVehicle(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, v VehicleRecord, insert bool) error {
@@ -384,12 +361,8 @@ func (s *Store) LinkVehicle(ctx context.Context, tenant, customer, vehicle uuid.
 
 // UpdateVehicle changes the fields f sets; when nothing changes nothing is
 // written (updated_at stays).
-func (s *Store) UpdateVehicle(ctx context.Context, tenant, id uuid.UUID, f VehicleFields) (v VehicleRecord, changed bool, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		v, changed, err = updateVehicle(ctx, tx, tenant, id, f)
-		return err
-	})
-	return v, changed, err
+func (s *Store) UpdateVehicle(ctx context.Context, tenant, id uuid.UUID, f VehicleFields) (VehicleRecord, bool, error) {
+	return updateInTx(ctx, s, tenant, id, f, updateVehicle)
 }
 
 func updateVehicle(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f VehicleFields) (VehicleRecord, bool, error) {
