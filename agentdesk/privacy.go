@@ -27,6 +27,8 @@ type Privacy interface {
 	AuditCallbackDial(ctx context.Context, tenant, agent, contact uuid.UUID) error
 	SetOwner(ctx context.Context, tenant, actor uuid.UUID, actorRole org.Role, customer, owner uuid.UUID) (uuid.UUID, error)
 	ShareCustomer(ctx context.Context, tenant, actor uuid.UUID, actorRole org.Role, customer, site, team uuid.UUID) (crm.Share, error)
+	// UnshareCustomer withdraws one share (admins: privacy_admin.go).
+	UnshareCustomer(ctx context.Context, tenant, actor, customer, share uuid.UUID) error
 }
 
 // customerID parses the route's {id}.

@@ -119,6 +119,17 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/canned-responses", s.cannedCreate)
 		r.Patch("/api/canned-responses/{id}", s.cannedUpdate)
 		r.Delete("/api/canned-responses/{id}", s.cannedDelete)
+		// Who sees customers: the tenant's privacy settings, teams, and
+		// withdrawing a share (privacy_admin.go); all audited.
+		r.Get("/api/settings/privacy", s.privacySettings)
+		r.Patch("/api/settings/privacy", s.setPrivacySettings)
+		r.Get("/api/teams", s.listTeams)
+		r.Post("/api/teams", s.createTeam)
+		r.Patch("/api/teams/{id}", s.updateTeam)
+		r.Delete("/api/teams/{id}", s.deleteTeam)
+		r.Put("/api/teams/{id}/members/{user}", s.putTeamMember)
+		r.Delete("/api/teams/{id}/members/{user}", s.deleteTeamMember)
+		r.Delete("/api/customers/{id}/shares/{share}", s.unshareCustomer)
 	})
 
 	// The OpenAPI document of the JSON API: no data, no login.

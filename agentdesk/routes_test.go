@@ -144,6 +144,19 @@ var access = map[string]string{
 	"POST /api/canned-responses":                            "admin",
 	"PATCH /api/canned-responses/{id}":                      "admin, cross-tenant tested",
 	"DELETE /api/canned-responses/{id}":                     "admin, cross-tenant tested",
+
+	// Privacy settings, teams and unsharing; cmd/switchboard
+	// TestPrivacyAdminOverHTTP has the cross-tenant cases (another tenant's
+	// team, user, customer and share; another tenant's site in the body).
+	"GET /api/settings/privacy":                 "admin",
+	"PATCH /api/settings/privacy":               "admin (audited)",
+	"GET /api/teams":                            "admin",
+	"POST /api/teams":                           "admin (site id cross-tenant tested; audited)",
+	"PATCH /api/teams/{id}":                     "admin, cross-tenant tested",
+	"DELETE /api/teams/{id}":                    "admin, cross-tenant tested",
+	"PUT /api/teams/{id}/members/{user}":        "admin, cross-tenant tested (team and user)",
+	"DELETE /api/teams/{id}/members/{user}":     "admin, cross-tenant tested (team and user)",
+	"DELETE /api/customers/{id}/shares/{share}": "admin, cross-tenant tested (customer and share)",
 }
 
 func TestEveryRouteIsClassified(t *testing.T) {

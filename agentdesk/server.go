@@ -112,6 +112,9 @@ type Server struct {
 	mailboxes MailboxAdmin
 	// email is nil on a server built without e-mail: its routes answer 503.
 	email Email
+	// privacyAdmin is nil on a server built without it: the privacy
+	// settings' and teams' routes answer 503.
+	privacyAdmin PrivacyAdmin
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -135,13 +138,14 @@ type Deps struct {
 	Registry      prometheus.Registerer
 	Limiter       *ratelimit.Limiter // shared across nodes
 	Callbacks     Callbacks
-	Records       Records   // the CRM API's records (crm.Store)
-	APIKeys       APIKeys   // systems' credentials (org.Store)
-	ChatDesk      ChatDesk  // read receipts, typing, attachments for the console
-	ChatSites     ChatSites // sites' widget settings (org.Store)
-	Webhooks      Webhooks  // webhook receivers and deliveries (crm.Store)
-	Importer      Importer  // customer imports over HTTP (crm.Store)
-	Email         Email     // the e-mail panel, replies and canned responses (crm.Store)
+	Records       Records      // the CRM API's records (crm.Store)
+	APIKeys       APIKeys      // systems' credentials (org.Store)
+	ChatDesk      ChatDesk     // read receipts, typing, attachments for the console
+	ChatSites     ChatSites    // sites' widget settings (org.Store)
+	Webhooks      Webhooks     // webhook receivers and deliveries (crm.Store)
+	Importer      Importer     // customer imports over HTTP (crm.Store)
+	Email         Email        // the e-mail panel, replies and canned responses (crm.Store)
+	PrivacyAdmin  PrivacyAdmin // privacy settings and teams (org.Store)
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -183,6 +187,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.chatDesk, s.chatSites = d.ChatDesk, d.ChatSites
 	s.mailboxes = d.Mailboxes
 	s.email = d.Email
+	s.privacyAdmin = d.PrivacyAdmin
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
