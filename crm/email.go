@@ -111,6 +111,10 @@ type EmailIn struct {
 	// Announce is as Inbound's: the NOTIFY sent inside the transaction
 	// when the thread waits in a queue afterwards.
 	Announce func(InboundResult) (channel, payload string)
+	// Rejected, when set, records the delivery as refused mail with this
+	// reason (RecordRejected) instead: RecordEmails then reads only
+	// TenantID and Checkpoint.
+	Rejected string
 }
 
 // How an e-mail found its thread (EmailResult.Threaded).
@@ -148,126 +152,293 @@ type EmailResult struct {
 // A second delivery of the same message (another mailbox, a re-scan) adds
 // its mailbox and writes nothing else (Duplicate).
 func (s *Store) RecordEmail(ctx context.Context, in EmailIn) (EmailResult, error) {
-	e := in.Email
-	switch {
-	case in.TenantID == uuid.Nil, e.MessageID == "", len(e.MessageID) > 998:
-		return EmailResult{}, fmt.Errorf("record e-mail: tenant and message id are required: %w", ErrInvalid)
-	case in.QueueID == uuid.Nil:
-		return EmailResult{}, fmt.Errorf("record e-mail: the mailbox's queue is required: %w", ErrInvalid)
-	}
-	in.Policy = in.Policy.withDefaults()
-	var res EmailResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// Copies of one message arriving at two mailboxes at once are
-		// serialised here; the second sees the first's row.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
-			"email:"+in.TenantID.String()+":"+e.MessageID); err != nil {
-			return fmt.Errorf("record e-mail: lock: %w", err)
-		}
-		var err error
-		res, err = recordEmail(ctx, tx, in)
-		if err != nil {
-			return err
-		}
-		return writeCheckpoint(ctx, tx, in.TenantID, in.Checkpoint)
-	})
+	res, err := s.RecordEmails(ctx, []EmailIn{in})
 	if err != nil {
 		return EmailResult{}, err
 	}
-	return res, nil
+	return res[0], nil
+}
+
+// RecordEmails stores several deliveries of one tenant's mail, in order, as
+// RecordEmail does each, in one transaction: all of them and each mailbox's
+// checkpoint at its last delivery commit together, or nothing does. An
+// EmailIn with Rejected set is stored as refused mail. The results are in
+// the order of ins (a rejected delivery's is zero).
+func (s *Store) RecordEmails(ctx context.Context, ins []EmailIn) ([]EmailResult, error) {
+	if len(ins) == 0 {
+		return nil, nil
+	}
+	tenant := ins[0].TenantID
+	var keys []string
+	for i := range ins {
+		in := &ins[i]
+		e := in.Email
+		switch {
+		case in.TenantID == uuid.Nil || in.TenantID != tenant:
+			return nil, fmt.Errorf("record e-mail: one tenant is required: %w", ErrInvalid)
+		case in.Rejected != "":
+			if in.Checkpoint.MailboxID == uuid.Nil {
+				return nil, fmt.Errorf("record rejected mail: mailbox is required: %w", ErrInvalid)
+			}
+			continue
+		case e.MessageID == "", len(e.MessageID) > 998:
+			return nil, fmt.Errorf("record e-mail: tenant and message id are required: %w", ErrInvalid)
+		case in.QueueID == uuid.Nil:
+			return nil, fmt.Errorf("record e-mail: the mailbox's queue is required: %w", ErrInvalid)
+		}
+		in.Policy = in.Policy.withDefaults()
+		keys = append(keys, "email:"+tenant.String()+":"+e.MessageID)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	out := make([]EmailResult, len(ins))
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Copies of one message arriving at two mailboxes at once are
+		// serialised here; the second sees the first's row. All of the
+		// batch's locks at once, in sorted order, so that two batches
+		// sharing messages queue instead of deadlocking.
+		if len(keys) > 0 {
+			if _, err := tx.Exec(ctx, `
+				SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+				FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted`, keys); err != nil {
+				return fmt.Errorf("record e-mail: lock: %w", err)
+			}
+		}
+		last := map[uuid.UUID]Checkpoint{}
+		var order []uuid.UUID
+		for i, in := range ins {
+			if in.Rejected != "" {
+				if err := insertRejected(ctx, tx, in.TenantID, in.Checkpoint, in.Rejected); err != nil {
+					return err
+				}
+			} else {
+				r, err := recordEmail(ctx, tx, in)
+				if err != nil {
+					return err
+				}
+				out[i] = r
+			}
+			if c := in.Checkpoint; c.MailboxID != uuid.Nil {
+				if _, ok := last[c.MailboxID]; !ok {
+					order = append(order, c.MailboxID)
+				}
+				last[c.MailboxID] = c
+			}
+		}
+		for _, mb := range order {
+			if err := writeCheckpoint(ctx, tx, tenant, last[mb]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lookup is what one round trip finds out about a delivery before it is
+// threaded.
+type lookup struct {
+	mailboxes []uuid.UUID
+	own       bool
+	// dup: the message is stored already (id, contact, noise).
+	dup        bool
+	dupID      uuid.UUID
+	dupContact *uuid.UUID
+	dupNoise   string
+	// refThread is the contact of a stored message named by In-Reply-To or
+	// References, locked, with its state.
+	refThread               uuid.UUID
+	refState                string
+	refClosedAt             *time.Time
+	refQueue                uuid.UUID
+	tokenThread             uuid.UUID
+	customer, subjectThread uuid.UUID
+}
+
+// look runs the lookups of threading as one batch (one round trip): the
+// tenant's mailboxes, the duplicate check (which adds this delivery's
+// mailboxes to a stored copy), the thread by reference (locked), by token,
+// and the customer with their thread by subject.
+func look(ctx context.Context, tx pgx.Tx, in EmailIn, refs []string, subjectKey string) (lookup, error) {
+	e := in.Email
+	var l lookup
+	addrs := append(append([]string{}, e.To...), e.Cc...)
+	b := &pgx.Batch{}
+	b.Queue(`
+		SELECT COALESCE(array_agg(id ORDER BY id) FILTER (WHERE id = $2 OR address = ANY($3)), '{}'),
+		       COALESCE(bool_or(address = $4), false)
+		FROM mailboxes WHERE tenant_id = $1`, in.TenantID, dbid.Null(in.MailboxID), addrs, e.FromAddr,
+	).QueryRow(func(r pgx.Row) error { return r.Scan(&l.mailboxes, &l.own) })
+	b.Queue(`
+		UPDATE email_messages SET mailbox_ids = ARRAY(
+		    SELECT DISTINCT unnest(mailbox_ids || ARRAY(
+		        SELECT id FROM mailboxes WHERE tenant_id = $1 AND (id = $3 OR address = ANY($4)))) ORDER BY 1)
+		WHERE tenant_id = $1 AND message_id = $2
+		RETURNING id, contact_id, noise`, in.TenantID, e.MessageID, dbid.Null(in.MailboxID), addrs,
+	).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&l.dupID, &l.dupContact, &l.dupNoise)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		l.dup = err == nil
+		return err
+	})
+	if len(refs) > 0 {
+		b.Queue(`
+			SELECT c.id, c.state, c.closed_at, c.queue_id FROM contacts c
+			WHERE c.tenant_id = $1 AND c.id = (
+			    SELECT contact_id FROM email_messages
+			    WHERE tenant_id = $1 AND message_id = ANY($2) AND contact_id IS NOT NULL
+			    ORDER BY created_at DESC LIMIT 1)
+			FOR UPDATE`, in.TenantID, refs,
+		).QueryRow(func(r pgx.Row) error {
+			err := r.Scan(&l.refThread, &l.refState, &l.refClosedAt, &l.refQueue)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+	}
+	if len(in.TokenContacts) > 0 {
+		b.Queue(`
+			SELECT id FROM contacts WHERE tenant_id = $1 AND id = ANY($2) AND channel = 'email'
+			ORDER BY created_at DESC LIMIT 1`, in.TenantID, in.TokenContacts,
+		).QueryRow(func(r pgx.Row) error {
+			err := r.Scan(&l.tokenThread)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+	}
+	if e.FromAddr != "" {
+		// The one live customer with this address (none when several),
+		// and their latest thread with this subject within the window.
+		b.Queue(`
+			SELECT cu.id, (
+			    SELECT contact_id FROM email_messages
+			    WHERE tenant_id = $1 AND customer_id = cu.id AND $3 <> '' AND subject_key = $3 AND contact_id IS NOT NULL
+			      AND created_at > now() - make_interval(secs => $4)
+			    ORDER BY created_at DESC LIMIT 1)
+			FROM (SELECT DISTINCT ci.customer_id AS id FROM customer_identities ci
+			      JOIN customers c ON c.tenant_id = ci.tenant_id AND c.id = ci.customer_id AND c.deleted_at IS NULL
+			      WHERE ci.tenant_id = $1 AND ci.kind = 'email' AND ci.value = $2 LIMIT 2) AS cu`,
+			in.TenantID, e.FromAddr, subjectKey, in.Policy.SubjectWindow.Seconds(),
+		).Query(func(rows pgx.Rows) error {
+			type found struct {
+				customer uuid.UUID
+				thread   *uuid.UUID
+			}
+			fs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (found, error) {
+				var f found
+				return f, r.Scan(&f.customer, &f.thread)
+			})
+			if err == nil && len(fs) == 1 {
+				l.customer, l.subjectThread = fs[0].customer, dbid.Deref(fs[0].thread)
+			}
+			return err
+		})
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return lookup{}, fmt.Errorf("record e-mail: look-up: %w", err)
+	}
+	if in.MailboxID != uuid.Nil && !slices.Contains(l.mailboxes, in.MailboxID) {
+		return lookup{}, fmt.Errorf("record e-mail: mailbox %s: %w", in.MailboxID, ErrNotFound)
+	}
+	return l, nil
 }
 
 func recordEmail(ctx context.Context, tx pgx.Tx, in EmailIn) (EmailResult, error) {
 	e := in.Email
-	mailboxes, own, err := tenantMailboxes(ctx, tx, in)
+	refs := slices.Compact(append(append([]string{}, e.References...), e.InReplyTo, e.BounceOf))
+	refs = slices.DeleteFunc(refs, func(r string) bool { return r == "" })
+	subjectKey := SubjectKey(e.Subject)
+	l, err := look(ctx, tx, in, refs, subjectKey)
 	if err != nil {
 		return EmailResult{}, err
 	}
-	if dup, found, err := emailDuplicate(ctx, tx, in, mailboxes); err != nil || found {
-		return dup, err
+	if l.dup {
+		return emailDuplicate(ctx, tx, in, l)
 	}
 	res := EmailResult{EmailID: dbid.New(), Noise: e.Noise}
-	if own && res.Noise == "" {
+	if l.own && res.Noise == "" {
 		res.Noise = NoiseOwn
 	}
 
-	// 1. In-Reply-To and References.
-	refs := slices.Compact(append(append([]string{}, e.References...), e.InReplyTo, e.BounceOf))
-	refs = slices.DeleteFunc(refs, func(r string) bool { return r == "" })
+	// 1. In-Reply-To and References; 2. a reply token we sent; 3. last
+	// resort: the same customer and subject within the window. Not for
+	// noise: an auto-reply's subject proves nothing.
 	var thread uuid.UUID
-	if len(refs) > 0 {
-		err := tx.QueryRow(ctx, `
-			SELECT contact_id FROM email_messages
-			WHERE tenant_id = $1 AND message_id = ANY($2) AND contact_id IS NOT NULL
-			ORDER BY created_at DESC LIMIT 1`, in.TenantID, refs).Scan(&thread)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return EmailResult{}, fmt.Errorf("record e-mail: thread by reference: %w", err)
-		}
-		if thread != uuid.Nil {
-			res.Threaded = ThreadByReference
-		}
-	}
-	// 2. A reply token we sent.
-	if thread == uuid.Nil && len(in.TokenContacts) > 0 {
-		err := tx.QueryRow(ctx, `
-			SELECT id FROM contacts WHERE tenant_id = $1 AND id = ANY($2) AND channel = 'email'
-			ORDER BY created_at DESC LIMIT 1`, in.TenantID, in.TokenContacts).Scan(&thread)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return EmailResult{}, fmt.Errorf("record e-mail: thread by token: %w", err)
-		}
-		if thread != uuid.Nil {
-			res.Threaded = ThreadByToken
-		}
-	}
-	subjectKey := SubjectKey(e.Subject)
-	// 3. Last resort: the same customer and subject within the window. Not
-	// for noise: an auto-reply's subject proves nothing.
+	var locked *threadState
 	customer := uuid.Nil
 	if res.Noise == "" {
-		if customer, err = customerByEmail(ctx, tx, in.TenantID, e.FromAddr); err != nil {
-			return EmailResult{}, err
-		}
+		customer = l.customer
 	}
-	if thread == uuid.Nil && customer != uuid.Nil && subjectKey != "" {
-		err := tx.QueryRow(ctx, `
-			SELECT contact_id FROM email_messages
-			WHERE tenant_id = $1 AND customer_id = $2 AND subject_key = $3 AND contact_id IS NOT NULL
-			  AND created_at > now() - make_interval(secs => $4)
-			ORDER BY created_at DESC LIMIT 1`, in.TenantID, customer, subjectKey, in.Policy.SubjectWindow.Seconds()).Scan(&thread)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return EmailResult{}, fmt.Errorf("record e-mail: thread by subject: %w", err)
-		}
-		if thread != uuid.Nil {
-			res.Threaded = ThreadBySubject
-		}
+	switch {
+	case l.refThread != uuid.Nil:
+		thread, res.Threaded = l.refThread, ThreadByReference
+		locked = &threadState{state: l.refState, closedAt: l.refClosedAt, queue: l.refQueue}
+	case l.tokenThread != uuid.Nil:
+		thread, res.Threaded = l.tokenThread, ThreadByToken
+	case customer != uuid.Nil && l.subjectThread != uuid.Nil:
+		thread, res.Threaded = l.subjectThread, ThreadBySubject
 	}
 
 	if res.Noise != "" {
-		if err := recordNoise(ctx, tx, in, &res, thread); err != nil {
+		if err := recordNoise(ctx, tx, in, &res, thread, locked); err != nil {
 			return EmailResult{}, err
 		}
-	} else if err := recordCustomerMail(ctx, tx, in, &res, thread); err != nil {
-		return EmailResult{}, err
+		var tail pgx.Batch
+		queueInsertEmail(&tail, in, res, l.mailboxes, subjectKey)
+		if err := tx.SendBatch(ctx, &tail).Close(); err != nil {
+			return EmailResult{}, fmt.Errorf("record e-mail: insert: %w", err)
+		}
+		return res, nil
 	}
-	if err := insertEmail(ctx, tx, in, res, mailboxes, subjectKey); err != nil {
+	// The e-mail's row rides in the round trip of its conversation line.
+	tail := func(b *pgx.Batch, r EmailResult) {
+		queueClearFailing(b, in.TenantID, e.FromAddr)
+		queueInsertEmail(b, in, r, l.mailboxes, subjectKey)
+	}
+	if err := recordCustomerMail(ctx, tx, in, &res, thread, locked, tail); err != nil {
 		return EmailResult{}, err
 	}
 	return res, nil
 }
 
+// threadState is a thread's contact as read under its row lock.
+type threadState struct {
+	state    string
+	closedAt *time.Time
+	queue    uuid.UUID
+}
+
 // recordCustomerMail appends a customer's mail to its thread (reopening it
 // when due) or opens a new contact.
-func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailResult, thread uuid.UUID) error {
-	e := in.Email
-	if thread != uuid.Nil {
-		var state string
-		var closedAt *time.Time
-		var queue uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT state, closed_at, queue_id FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			in.TenantID, thread).Scan(&state, &closedAt, &queue)
-		if err != nil {
-			return fmt.Errorf("record e-mail: thread %s: %w", thread, err)
+func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailResult, thread uuid.UUID, locked *threadState,
+	tail func(*pgx.Batch, EmailResult)) error {
+	withTail := func(ib Inbound) Inbound {
+		ib.tail = func(b *pgx.Batch, ir InboundResult) {
+			r := *res
+			r.InboundResult, r.Line = ir, true
+			tail(b, r)
 		}
+		return ib
+	}
+	if thread != uuid.Nil {
+		if locked == nil {
+			var t threadState
+			err := tx.QueryRow(ctx, `SELECT state, closed_at, queue_id FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+				in.TenantID, thread).Scan(&t.state, &t.closedAt, &t.queue)
+			if err != nil {
+				return fmt.Errorf("record e-mail: thread %s: %w", thread, err)
+			}
+			locked = &t
+		}
+		state, closedAt := locked.state, locked.closedAt
 		reopen := state == StatePending
 		if state == StateClosed && closedAt != nil && time.Since(*closedAt) <= in.Policy.ReopenWindow {
 			// Reopened through pending, RecordInbound's own reopening:
@@ -276,12 +447,14 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 				in.TenantID, thread); err != nil {
 				return fmt.Errorf("record e-mail: reopen %s: %w", thread, err)
 			}
-			reopen = true
+			reopen, state = true, StatePending
 		} else if state == StateClosed || state == StateAbandoned {
 			res.Follows, thread = thread, uuid.Nil
 		}
 		if thread != uuid.Nil {
-			r, err := recordInbound(ctx, tx, inboundOf(in, thread, res.EmailID), nil)
+			ib := withTail(inboundOf(in, thread, res.EmailID))
+			ib.lockedState = state // locked above: recordInbound need not again
+			r, err := recordInbound(ctx, tx, ib, nil)
 			if err != nil {
 				return err
 			}
@@ -291,11 +464,11 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 					return err
 				}
 			}
-			return clearFailing(ctx, tx, in.TenantID, e.FromAddr)
+			return nil
 		}
 	}
-	ids := emailIdentities(e)
-	r, err := recordInbound(ctx, tx, inboundOf(in, uuid.Nil, res.EmailID), ids)
+	ids := emailIdentities(in.Email)
+	r, err := recordInbound(ctx, tx, withTail(inboundOf(in, uuid.Nil, res.EmailID)), ids)
 	if err != nil {
 		return err
 	}
@@ -310,7 +483,7 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 			return err
 		}
 	}
-	return clearFailing(ctx, tx, in.TenantID, e.FromAddr)
+	return nil
 }
 
 // inboundOf is the conversation line of an e-mail, for recordInbound.
@@ -342,7 +515,7 @@ func emailIdentities(e Email) []Identity {
 // recordNoise stores noise on the thread it matched, as a line that changes
 // nothing (no state, no event, no announcement), or on no thread at all.
 // A bounce marks the failing address.
-func recordNoise(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailResult, thread uuid.UUID) error {
+func recordNoise(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailResult, thread uuid.UUID, locked *threadState) error {
 	e := in.Email
 	if e.Noise == NoiseBounce && e.BounceRecipient != "" {
 		if _, err := tx.Exec(ctx, `
@@ -358,8 +531,9 @@ func recordNoise(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailResult, t
 	}
 	var state string
 	var seq int
-	err := tx.QueryRow(ctx, `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, in.TenantID, thread).Scan(&state)
-	if err != nil {
+	if locked != nil {
+		state = locked.state
+	} else if err := tx.QueryRow(ctx, `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, in.TenantID, thread).Scan(&state); err != nil {
 		return fmt.Errorf("record e-mail: thread %s: %w", thread, err)
 	}
 	res.ContactID, res.State = thread, state
@@ -381,6 +555,7 @@ func recordNoise(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailResult, t
 		return fmt.Errorf("record e-mail: line on %s: %w", thread, err)
 	}
 	res.MessageID, res.Seq, res.Line = id, seq, true
+	var err error
 	res.Message, err = messageByID(ctx, tx, in.TenantID, id)
 	return err
 }
@@ -409,14 +584,11 @@ func bounceReason(status string) string {
 	return "bounce " + status
 }
 
-// clearFailing: mail from an address shows it works again.
-func clearFailing(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, addr string) error {
-	if _, err := tx.Exec(ctx, `
+// queueClearFailing: mail from an address shows it works again.
+func queueClearFailing(b *pgx.Batch, tenant uuid.UUID, addr string) {
+	b.Queue(`
 		UPDATE customer_identities SET failing_at = NULL, failure_reason = ''
-		WHERE tenant_id = $1 AND kind = 'email' AND value = $2 AND failing_at IS NOT NULL`, tenant, addr); err != nil {
-		return fmt.Errorf("record e-mail: clear failing: %w", err)
-	}
-	return nil
+		WHERE tenant_id = $1 AND kind = 'email' AND value = $2 AND failing_at IS NOT NULL`, tenant, addr)
 }
 
 // preferLastAgent offers a reopened thread first to the agent who last
@@ -438,95 +610,43 @@ func preferLastAgent(ctx context.Context, tx pgx.Tx, tenant, contact, queue uuid
 	return p, nil
 }
 
-// tenantMailboxes returns the tenant's mailboxes the message was delivered
-// or addressed to, and whether it came from one of the tenant's own.
-func tenantMailboxes(ctx context.Context, tx pgx.Tx, in EmailIn) ([]uuid.UUID, bool, error) {
-	e := in.Email
-	addrs := append(append([]string{}, e.To...), e.Cc...)
-	var ids []uuid.UUID
-	var own bool
-	err := tx.QueryRow(ctx, `
-		SELECT COALESCE(array_agg(id ORDER BY id) FILTER (WHERE id = $2 OR address = ANY($3)), '{}'),
-		       COALESCE(bool_or(address = $4), false)
-		FROM mailboxes WHERE tenant_id = $1`, in.TenantID, dbid.Null(in.MailboxID), addrs, e.FromAddr).Scan(&ids, &own)
-	if err != nil {
-		return nil, false, fmt.Errorf("record e-mail: mailboxes: %w", err)
-	}
-	if in.MailboxID != uuid.Nil && !slices.Contains(ids, in.MailboxID) {
-		return nil, false, fmt.Errorf("record e-mail: mailbox %s: %w", in.MailboxID, ErrNotFound)
-	}
-	return ids, own, nil
-}
-
 // emailDuplicate answers a second delivery of a stored message: its
 // mailboxes are added, nothing else is written, and a thread that still
 // waits is announced again (the first announcement may have been lost).
-func emailDuplicate(ctx context.Context, tx pgx.Tx, in EmailIn, mailboxes []uuid.UUID) (EmailResult, bool, error) {
-	var id uuid.UUID
-	var contact *uuid.UUID
-	var noise string
-	err := tx.QueryRow(ctx, `
-		UPDATE email_messages SET mailbox_ids = ARRAY(SELECT DISTINCT unnest(mailbox_ids || $3::uuid[]) ORDER BY 1)
-		WHERE tenant_id = $1 AND message_id = $2
-		RETURNING id, contact_id, noise`, in.TenantID, in.Email.MessageID, mailboxes).Scan(&id, &contact, &noise)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return EmailResult{}, false, nil
-	} else if err != nil {
-		return EmailResult{}, false, fmt.Errorf("record e-mail: duplicate: %w", err)
-	}
+// (look has added the mailboxes already.)
+func emailDuplicate(ctx context.Context, tx pgx.Tx, in EmailIn, l lookup) (EmailResult, error) {
+	id, contact, noise := l.dupID, l.dupContact, l.dupNoise
 	res := EmailResult{EmailID: id, Noise: noise, Threaded: ThreadNone}
 	res.Duplicate = true
 	if contact == nil {
-		return res, true, nil
+		return res, nil
 	}
 	r, found, err := inboundByKey(ctx, tx, in.TenantID, "email:"+id.String())
 	if err != nil {
-		return EmailResult{}, false, err
+		return EmailResult{}, err
 	}
 	if found {
 		res.InboundResult, res.Line = r, true
 		if noise == "" {
 			if err := announce(ctx, tx, Inbound{Announce: in.Announce}, r); err != nil {
-				return EmailResult{}, false, err
+				return EmailResult{}, err
 			}
 		}
 	} else {
 		res.ContactID = *contact
 	}
 	res.Duplicate = true
-	return res, true, nil
+	return res, nil
 }
 
-// customerByEmail returns the one live customer with this e-mail address,
-// or uuid.Nil (none, or several).
-func customerByEmail(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, addr string) (uuid.UUID, error) {
-	if addr == "" {
-		return uuid.Nil, nil
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT DISTINCT ci.customer_id FROM customer_identities ci
-		JOIN customers cu ON cu.tenant_id = ci.tenant_id AND cu.id = ci.customer_id AND cu.deleted_at IS NULL
-		WHERE ci.tenant_id = $1 AND ci.kind = 'email' AND ci.value = $2 LIMIT 2`, tenant, addr)
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("record e-mail: customer: %w", err)
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("record e-mail: customer: %w", err)
-	}
-	if len(found) != 1 {
-		return uuid.Nil, nil
-	}
-	return found[0], nil
-}
-
-func insertEmail(ctx context.Context, tx pgx.Tx, in EmailIn, res EmailResult, mailboxes []uuid.UUID, subjectKey string) error {
+// queueInsertEmail adds the e-mail's row and its attachments' to b.
+func queueInsertEmail(b *pgx.Batch, in EmailIn, res EmailResult, mailboxes []uuid.UUID, subjectKey string) {
 	e := in.Email
 	var seq *int
 	if res.Line {
 		seq = &res.Seq
 	}
-	_, err := tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO email_messages (id, tenant_id, contact_id, customer_id, message_id, message_id_synthetic, in_reply_to,
 		    "references", direction, mailbox_ids, from_addr, from_name, reply_to_addrs, to_addrs, cc_addrs, subject,
 		    subject_key, text_body, html_sanitized, html_original, quoted_folded, auto_submitted, noise,
@@ -537,9 +657,6 @@ func insertEmail(ctx context.Context, tx pgx.Tx, in EmailIn, res EmailResult, ma
 		e.InReplyTo, nonNil(e.References), mailboxes, e.FromAddr, e.FromName, nonNil(e.ReplyTo), nonNil(e.To), nonNil(e.Cc),
 		e.Subject, subjectKey, e.Text, e.HTMLSanitized, e.HTMLOriginal, e.Folded, e.AutoSubmitted, res.Noise,
 		e.BounceRecipient, e.BounceStatus, seq, nullTime(e.SentAt))
-	if err != nil {
-		return fmt.Errorf("record e-mail: insert: %w", err)
-	}
 	for _, a := range e.Attachments {
 		var sum []byte
 		if a.Data != nil {
@@ -550,16 +667,13 @@ func insertEmail(ctx context.Context, tx pgx.Tx, in EmailIn, res EmailResult, ma
 		if a.Data == nil && rejected == "" {
 			rejected = "no data"
 		}
-		if _, err := tx.Exec(ctx, `
+		b.Queue(`
 			INSERT INTO email_attachments (id, tenant_id, email_id, contact_id, filename, content_type, content_id, inline,
 			    size, sha256, data, rejected_reason)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			dbid.New(), in.TenantID, res.EmailID, dbid.Null(res.ContactID), a.Filename, a.ContentType, a.ContentID,
-			a.Inline, a.Size, sum, a.Data, rejected); err != nil {
-			return fmt.Errorf("record e-mail: attachment: %w", err)
-		}
+			a.Inline, a.Size, sum, a.Data, rejected)
 	}
-	return nil
 }
 
 func nonNil(s []string) []string {
@@ -595,25 +709,32 @@ func (s *Store) RecordRejected(ctx context.Context, tenant uuid.UUID, c Checkpoi
 	if c.MailboxID == uuid.Nil || reason == "" {
 		return fmt.Errorf("record rejected mail: mailbox and reason are required: %w", ErrInvalid)
 	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := insertRejected(ctx, tx, tenant, c, reason); err != nil {
+			return err
+		}
+		return writeCheckpoint(ctx, tx, tenant, c)
+	})
+}
+
+func insertRejected(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, c Checkpoint, reason string) error {
 	// Parser errors can quote the bytes they choked on; PostgreSQL text
 	// takes neither NUL nor invalid UTF-8.
 	reason = strings.ReplaceAll(strings.ToValidUTF8(reason, "\uFFFD"), "\x00", "")
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
-			INSERT INTO email_rejected (id, tenant_id, mailbox_id, uid_validity, uid, reason)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (tenant_id, mailbox_id, uid_validity, uid) DO NOTHING`,
-			dbid.New(), tenant, c.MailboxID, int64(c.UIDValidity), int64(c.UID), reason)
-		if pgCode(err) == codeForeignKeyViolation {
-			return fmt.Errorf("record rejected mail: mailbox %s: %w", c.MailboxID, ErrNotFound)
-		} else if err != nil {
-			return fmt.Errorf("record rejected mail: %w", err)
-		}
-		return writeCheckpoint(ctx, tx, tenant, c)
-	})
+	_, err := tx.Exec(ctx, `
+		INSERT INTO email_rejected (id, tenant_id, mailbox_id, uid_validity, uid, reason)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (tenant_id, mailbox_id, uid_validity, uid) DO NOTHING`,
+		dbid.New(), tenant, c.MailboxID, int64(c.UIDValidity), int64(c.UID), reason)
+	if pgCode(err) == codeForeignKeyViolation {
+		return fmt.Errorf("record rejected mail: mailbox %s: %w", c.MailboxID, ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("record rejected mail: %w", err)
+	}
+	return nil
 }
 
 // subjectPrefix matches one reply or forward prefix as mail clients write

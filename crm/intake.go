@@ -40,6 +40,12 @@ type Inbound struct {
 	// exactly when the contact commits, and never for a write that rolls
 	// back. crm does not know who listens; the caller does.
 	Announce func(InboundResult) (channel, payload string)
+	// lockedState: the caller has locked the contact row (FOR UPDATE) and
+	// read this state, so recordInbound need not again.
+	lockedState string
+	// tail, when set, adds the caller's own writes to the message's round
+	// trip; it sees the result as stored.
+	tail func(*pgx.Batch, InboundResult)
 }
 
 // InboundResult is what RecordInbound made durable.
@@ -154,12 +160,14 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 	} else {
 		// Locking the contact row serialises every writer of this
 		// conversation, so seq is gap-free and in commit order.
-		var state string
-		err := tx.QueryRow(ctx, `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, in.TenantID, in.ContactID).Scan(&state)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return InboundResult{}, fmt.Errorf("record inbound: contact %s: %w", in.ContactID, ErrNotFound)
-		} else if err != nil {
-			return InboundResult{}, fmt.Errorf("record inbound: contact %s: %w", in.ContactID, err)
+		state := in.lockedState
+		if state == "" {
+			err := tx.QueryRow(ctx, `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, in.TenantID, in.ContactID).Scan(&state)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return InboundResult{}, fmt.Errorf("record inbound: contact %s: %w", in.ContactID, ErrNotFound)
+			} else if err != nil {
+				return InboundResult{}, fmt.Errorf("record inbound: contact %s: %w", in.ContactID, err)
+			}
 		}
 		if state == StateClosed || state == StateAbandoned {
 			return InboundResult{}, fmt.Errorf("record inbound: contact %s: %w", in.ContactID, ErrClosed)
@@ -167,7 +175,7 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		var agent *uuid.UUID
 		// A reply to a pending thread (waiting for the customer) puts it
 		// back in the queue as a new wait.
-		err = tx.QueryRow(ctx, `
+		err := tx.QueryRow(ctx, `
 			UPDATE contacts SET last_seq = last_seq + 1, updated_at = now(),
 			       state = CASE WHEN state = 'pending' THEN 'queued' ELSE state END,
 			       arrived_at = CASE WHEN state = 'pending' THEN COALESCE($3, now()) ELSE arrived_at END
@@ -188,28 +196,35 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		}
 	}
 
-	// The contact's NOTIFY rides in the message's round trip, so announcing
-	// it costs intake nothing; a duplicate rolls both back.
+	// The contact's NOTIFY, the message_in event and the stored line's read
+	// ride in the message's round trip, so announcing it costs intake
+	// nothing; a duplicate rolls them all back.
+	msgID := dbid.New()
 	b := &pgx.Batch{}
 	b.Queue(`
 		INSERT INTO messages (id, tenant_id, contact_id, seq, author_kind, body, idempotency_key, created_at)
 		VALUES ($1, $2, $3, $4, 'customer', $5, $6, COALESCE($7, now()))
 		ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING id`,
-		dbid.New(), in.TenantID, res.ContactID, res.Seq, in.Body, in.IdempotencyKey, nullTime(in.At),
+		msgID, in.TenantID, res.ContactID, res.Seq, in.Body, in.IdempotencyKey, nullTime(in.At),
 	).QueryRow(func(r pgx.Row) error { return r.Scan(&res.MessageID) })
 	queueAnnouncement(b, in, res)
+	queueEvent(b, in.TenantID, res.ContactID, "message_in", res.QueueID, uuid.Nil, map[string]any{"seq": res.Seq})
+	b.Queue(messageSelect+` WHERE m.tenant_id = $1 AND m.id = $2`, in.TenantID, msgID).Query(func(rows pgx.Rows) error {
+		m, err := pgx.CollectExactlyOneRow(rows, scanMessage)
+		res.Message = m
+		return err
+	})
+	if in.tail != nil {
+		r := res
+		r.MessageID = msgID
+		in.tail(b, r)
+	}
 	err := tx.SendBatch(ctx, b).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
 		return InboundResult{}, errDuplicate
 	} else if err != nil {
-		return InboundResult{}, fmt.Errorf("record inbound: message or notification on %s: %w", res.ContactID, err)
-	}
-	if err := insertEvent(ctx, tx, in.TenantID, res.ContactID, "message_in", res.QueueID, uuid.Nil, map[string]any{"seq": res.Seq}); err != nil {
-		return InboundResult{}, err
-	}
-	if res.Message, err = messageByID(ctx, tx, in.TenantID, res.MessageID); err != nil {
-		return InboundResult{}, fmt.Errorf("record inbound: %w", err)
+		return InboundResult{}, fmt.Errorf("record inbound: message, event or notification on %s: %w", res.ContactID, err)
 	}
 	if res.Candidates == nil {
 		res.Candidates = []uuid.UUID{}

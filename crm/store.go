@@ -231,6 +231,16 @@ func (s *Store) Messages(ctx context.Context, tenant, contactID uuid.UUID, after
 }
 
 // insertEvent appends to a contact's event log.
+// queueEvent adds insertEvent's statement to b.
+func queueEvent(b *pgx.Batch, tenant, contact uuid.UUID, kind string, queue, agent uuid.UUID, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	b.Queue(`
+		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data)
+		VALUES ($1, $2, $3, $4, $5, $6)`, tenant, contact, kind, dbid.Null(queue), dbid.Null(agent), data)
+}
+
 func insertEvent(ctx context.Context, q dbtx, tenant, contact uuid.UUID, kind string, queue, agent uuid.UUID, data map[string]any) error {
 	if data == nil {
 		data = map[string]any{}

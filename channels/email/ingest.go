@@ -16,12 +16,20 @@ import (
 	"github.com/switchboard-cc/switchboard/org"
 )
 
-// MessageReceiver records one fetched message: parsed, stored with its
-// checkpoint (mailbox, UIDVALIDITY, UID) in one transaction, announced to
-// routing. An error means nothing was stored, so the ingester stops and
-// comes back to that UID. (*Receiver) implements it.
+// Fetched is one message as fetched: its UID and raw bytes.
+type Fetched struct {
+	UID uint32
+	Raw []byte
+}
+
+// MessageReceiver records fetched messages, given in UID order: parsed,
+// stored with the checkpoint (mailbox, UIDVALIDITY, UID of the last one) in
+// one transaction, announced to routing. nil means all of them are stored.
+// An error means the stored checkpoint names the last message stored
+// (none of msgs, or a prefix of them), so the ingester ends the session
+// and resumes from the stored checkpoint. (*Receiver) implements it.
 type MessageReceiver interface {
-	Receive(ctx context.Context, mailbox org.Mailbox, uidValidity, uid uint32, raw []byte) error
+	Receive(ctx context.Context, mailbox org.Mailbox, uidValidity uint32, msgs []Fetched) error
 }
 
 // MessageRejecter records a message the ingester will not fetch (larger
@@ -61,6 +69,12 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Batch is how many UIDs one UID FETCH of bodies asks for [100].
 	Batch int
+	// Commit is how many fetched messages the receiver gets at once, to
+	// store in one transaction with the checkpoint at the last [50];
+	// CommitBytes caps their total size [16 MiB] (a larger message goes
+	// alone).
+	Commit      int
+	CommitBytes int
 	// MinBackoff and MaxBackoff bound the wait before reconnecting after a
 	// failure: doubled per failure, with full jitter [1s, 5m].
 	MinBackoff, MaxBackoff time.Duration
@@ -89,6 +103,12 @@ func (c *Config) defaults() {
 	set(&c.DialTimeout, 15*time.Second)
 	if c.Batch <= 0 {
 		c.Batch = 100
+	}
+	if c.Commit <= 0 {
+		c.Commit = 50
+	}
+	if c.CommitBytes <= 0 {
+		c.CommitBytes = 16 << 20
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 50 << 20
@@ -356,10 +376,11 @@ func (in *Ingester) session(ctx context.Context, m org.Mailbox, log *slog.Logger
 	}
 }
 
-// catchUp records every message above last, in UID order and in batches,
-// and returns the new last UID. It stops at the first failure: the
-// checkpoint then names the last message recorded, and the next session
-// resumes right after it.
+// catchUp records every message above last, in UID order and in batches
+// (fetched Batch at a time, handed to the receiver Commit at a time), and
+// returns the new last UID. It stops at the first failure: the checkpoint
+// then names the last message recorded, and the next session resumes right
+// after it.
 func (in *Ingester) catchUp(ctx context.Context, s *imapSession, m org.Mailbox, last uint32) (uint32, error) {
 	for {
 		news, err := s.newUIDs(last)
@@ -374,19 +395,44 @@ func (in *Ingester) catchUp(ctx context.Context, s *imapSession, m org.Mailbox, 
 			// Runs of ordinary messages are fetched together; an oversized
 			// one in between is rejected in its place, keeping UID order.
 			var run []uint32
+			var pending []Fetched
+			pendingBytes := 0
+			deliver := func() error {
+				if len(pending) == 0 {
+					return nil
+				}
+				first, end := pending[0].UID, pending[len(pending)-1].UID
+				if err := in.recv.Receive(ctx, m, s.uidValidity, pending); err != nil {
+					return failed(kindRecord, fmt.Errorf("UIDs %d–%d: %w", first, end, err))
+				}
+				last = end
+				pending, pendingBytes = pending[:0], 0
+				return nil
+			}
 			flush := func() error {
 				if len(run) == 0 {
 					return nil
 				}
 				err := s.fetchBodies(run, func(uid uint32, raw []byte) error {
-					if err := in.recv.Receive(ctx, m, s.uidValidity, uid, raw); err != nil {
-						return failed(kindRecord, fmt.Errorf("UID %d: %w", uid, err))
+					if len(pending) > 0 && pendingBytes+len(raw) > in.cfg.CommitBytes {
+						if err := deliver(); err != nil {
+							return err
+						}
 					}
-					last = uid
+					pending = append(pending, Fetched{UID: uid, Raw: raw})
+					pendingBytes += len(raw)
+					if len(pending) >= in.cfg.Commit {
+						return deliver()
+					}
 					return nil
 				})
 				run = run[:0]
-				return err
+				if err != nil {
+					// What was fetched but not stored is fetched again by
+					// the next session.
+					return err
+				}
+				return deliver()
 			}
 			for _, u := range batch {
 				if canReject && u.size > in.cfg.MaxMessageBytes {

@@ -3,12 +3,10 @@ package email_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"net/mail"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,61 +14,47 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-cc/switchboard/channels/email"
-	"github.com/switchboard-cc/switchboard/internal/dbid"
+	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/dovecottest"
 	"github.com/switchboard-cc/switchboard/internal/pgtest"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
-// checkpointReceiver is a minimal real receiver with the contract of
-// email.Receiver (crm.RecordEmail): the message row, keyed by Message-ID
-// (or a hash of the raw message), and the mailbox checkpoint commit in one
-// transaction. It stands in until the ingester tests run on E2's Receiver;
-// it parses nothing else and opens no contacts.
-type checkpointReceiver struct {
-	pool *pgxpool.Pool
-	mu   sync.Mutex
-	// calls counts successful Receive calls per UID: exactly-once means
-	// every UID is committed once and never handed over again after.
+// countingReceiver is the real Receiver (crm.RecordEmails: parse,
+// threading, customer, contact and the checkpoint in one transaction) that
+// counts, per UID, the messages it committed: exactly-once means every UID
+// is committed once and never handed over again after.
+type countingReceiver struct {
+	real  *email.Receiver
+	mu    sync.Mutex
 	calls map[uint32]int
 }
 
-func (r *checkpointReceiver) Receive(ctx context.Context, m org.Mailbox, uidValidity, uid uint32, raw []byte) error {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	id := ""
-	if err == nil {
-		id = strings.Trim(strings.TrimSpace(msg.Header.Get("Message-ID")), "<>")
+func newCountingReceiver(pool *pgxpool.Pool) *countingReceiver {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &countingReceiver{
+		real: email.NewReceiver(crm.NewStore(pool), quietAnnouncer{}, crm.ReplyKey([]byte("ingest test secret")),
+			email.Limits{}, crm.EmailPolicy{}, quiet),
+		calls: map[uint32]int{},
 	}
-	if id == "" {
-		sum := sha256.Sum256(raw)
-		id = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO email_messages (id, tenant_id, message_id, direction, mailbox_ids)
-			VALUES ($1, $2, $3, 'in', $4) ON CONFLICT (tenant_id, message_id) DO NOTHING`,
-			dbid.New(), m.TenantID, id, []uuid.UUID{m.ID}); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `
-			UPDATE mailboxes SET uid_validity = $3, last_uid = GREATEST(last_uid, $4)
-			WHERE tenant_id = $1 AND id = $2`, m.TenantID, m.ID, int64(uidValidity), int64(uid))
-		return err
-	})
-	if err != nil {
+}
+
+func (r *countingReceiver) Receive(ctx context.Context, m org.Mailbox, uidValidity uint32, msgs []email.Fetched) error {
+	if err := r.real.Receive(ctx, m, uidValidity, msgs); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.calls[uid]++
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	for _, f := range msgs {
+		r.calls[f.UID]++
+	}
 	return nil
 }
 
-func (r *checkpointReceiver) received() map[uint32]int {
+func (r *countingReceiver) received() map[uint32]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[uint32]int{}
@@ -85,7 +69,7 @@ type bundle struct {
 	orgs    *org.Store
 	dove    *dovecottest.Server
 	mailbox org.Mailbox
-	recv    *checkpointReceiver
+	recv    *countingReceiver
 	logs    *syncBuffer
 	log     *slog.Logger
 }
@@ -148,14 +132,15 @@ func setup(t testing.TB, opt dovecottest.Options, folder, password string) bundl
 		dove.Deliver(t, folder) // creates it
 	}
 	logs := &syncBuffer{}
-	return bundle{pool: pool, orgs: orgs, dove: dove, mailbox: m, recv: &checkpointReceiver{pool: pool, calls: map[uint32]int{}},
+	return bundle{pool: pool, orgs: orgs, dove: dove, mailbox: m, recv: newCountingReceiver(pool),
 		logs: logs, log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 }
 
-// testConfig reloads and backs off fast so tests take seconds.
+// testConfig reloads and backs off fast so tests take seconds; fetches 7
+// and commits 5 at a time, so commits and fetches do not line up.
 func testConfig() email.Config {
 	return email.Config{Holder: "test-node", Reload: 200 * time.Millisecond, Poll: 200 * time.Millisecond,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, LeaseTTL: 6 * time.Second, Batch: 7}
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, LeaseTTL: 6 * time.Second, Batch: 7, Commit: 5}
 }
 
 // synthetic returns n small messages with distinct Message-IDs. Synthetic:
@@ -199,6 +184,19 @@ func (b bundle) rows(t *testing.T) int {
 	return n
 }
 
+// contacts counts the tenant's contacts and conversation lines: the real
+// receiver opens one contact per synthetic message (each from its own
+// customer, with its own subject).
+func (b bundle) contacts(t *testing.T) (contacts, lines int) {
+	t.Helper()
+	if err := b.pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM contacts WHERE tenant_id = $1), (SELECT count(*) FROM messages WHERE tenant_id = $1)`,
+		b.mailbox.TenantID).Scan(&contacts, &lines); err != nil {
+		t.Fatal(err)
+	}
+	return contacts, lines
+}
+
 func (b bundle) checkpoint(t *testing.T) (uint32, uint32) {
 	t.Helper()
 	v, l, err := b.orgs.MailboxCheckpoint(context.Background(), b.mailbox.TenantID, b.mailbox.ID)
@@ -237,6 +235,9 @@ func TestIngestDovecot(t *testing.T) {
 			t.Errorf("UID %d received %d times, want once", uid, n)
 		}
 	}
+	if c, l := b.contacts(t); c != 30 || l != 30 {
+		t.Errorf("contacts, lines = %d, %d; want 30, 30", c, l)
+	}
 	for _, uid := range []uint32{uids[0], uids[29]} {
 		if b.dove.Seen(t, "INBOX", uid) {
 			t.Errorf("UID %d is \\Seen after ingest; the shared inbox must stay unread", uid)
@@ -259,21 +260,21 @@ func TestIngestDovecot(t *testing.T) {
 	}
 }
 
-// failingReceiver commits n messages through the real receiver, then
-// cancels the ingester in the middle of the next one, as a crash or a
-// shutdown during a batch would.
+// failingReceiver commits the first n messages through the real receiver,
+// then cancels the ingester in the middle of recording the next commit
+// batch, as a crash or a shutdown during a batch would.
 type failingReceiver struct {
-	real   *checkpointReceiver
+	real   *countingReceiver
 	n      int
 	cancel func()
 	mu     sync.Mutex
 	seen   int
 }
 
-func (f *failingReceiver) Receive(ctx context.Context, m org.Mailbox, v, uid uint32, raw []byte) error {
+func (f *failingReceiver) Receive(ctx context.Context, m org.Mailbox, v uint32, msgs []email.Fetched) error {
 	f.mu.Lock()
-	f.seen++
-	crash := f.seen == f.n+1
+	crash := f.seen+len(msgs) > f.n
+	f.seen += len(msgs)
 	f.mu.Unlock()
 	if crash {
 		f.cancel()
@@ -281,9 +282,9 @@ func (f *failingReceiver) Receive(ctx context.Context, m org.Mailbox, v, uid uin
 		// transaction must not commit.
 		cctx, c := context.WithCancel(ctx)
 		c()
-		return f.real.Receive(cctx, m, v, uid, raw)
+		return f.real.Receive(cctx, m, v, msgs)
 	}
-	return f.real.Receive(ctx, m, v, uid, raw)
+	return f.real.Receive(ctx, m, v, msgs)
 }
 
 // TestIngestRestartMidBatch: the ingester is stopped while a message of a
@@ -319,6 +320,9 @@ func TestIngestRestartMidBatch(t *testing.T) {
 	if n := b.rows(t); n != 30 || distinct != 30 {
 		t.Errorf("rows = %d with %d distinct Message-IDs, want 30 and 30", n, distinct)
 	}
+	if c, l := b.contacts(t); c != 30 || l != 30 {
+		t.Errorf("contacts, lines = %d, %d; want 30, 30", c, l)
+	}
 }
 
 // TestIngestUIDValidityChange: the folder is recreated (new UIDVALIDITY)
@@ -341,7 +345,7 @@ func TestIngestUIDValidityChange(t *testing.T) {
 	if newV == oldV {
 		t.Fatalf("UIDVALIDITY did not change (%d)", newV)
 	}
-	recv := &checkpointReceiver{pool: b.pool, calls: map[uint32]int{}}
+	recv := newCountingReceiver(b.pool)
 	b.run(t, testConfig(), recv)
 	waitFor(t, 20*time.Second, "the checkpoint at the new validity's UID 5", func() bool {
 		v, l := b.checkpoint(t)
@@ -349,6 +353,9 @@ func TestIngestUIDValidityChange(t *testing.T) {
 	})
 	if n := b.rows(t); n != 6 {
 		t.Errorf("after the re-scan %d messages are recorded, want 6 (5 + the new one)", n)
+	}
+	if c, l := b.contacts(t); c != 6 || l != 6 {
+		t.Errorf("contacts, lines = %d, %d; want 6, 6", c, l)
 	}
 	if got := recv.received(); len(got) != 5 {
 		t.Errorf("the re-scan handed over UIDs %v, want the 5 the server still has", got)

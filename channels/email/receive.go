@@ -14,7 +14,7 @@ import (
 
 // Recorder is what the Receiver needs of crm.
 type Recorder interface {
-	RecordEmail(ctx context.Context, in crm.EmailIn) (crm.EmailResult, error)
+	RecordEmails(ctx context.Context, ins []crm.EmailIn) ([]crm.EmailResult, error)
 	RecordRejected(ctx context.Context, tenant uuid.UUID, c crm.Checkpoint, reason string) error
 }
 
@@ -25,9 +25,9 @@ type Announcer interface {
 	Recorded(ctx context.Context, tenant uuid.UUID, res crm.InboundResult, line bool)
 }
 
-// Receiver turns one fetched message into a recorded e-mail: parsed,
-// threaded and stored with the mailbox checkpoint in one transaction, then
-// announced. The ingester may move past the message only when Receive
+// Receiver turns fetched messages into recorded e-mails: parsed, threaded
+// and stored with the mailbox checkpoint in one transaction, then
+// announced. The ingester may move past the messages only when Receive
 // returns nil.
 type Receiver struct {
 	store    Recorder
@@ -45,19 +45,85 @@ func NewReceiver(store Recorder, a Announcer, replyKey []byte, lim Limits, polic
 	return &Receiver{store: store, announce: a, replyKey: replyKey, lim: lim.withDefaults(), policy: policy, log: log}
 }
 
-// Receive parses raw, records it on its thread with the checkpoint
-// (mailbox, uidValidity, uid) and announces a thread that waits in a queue.
-// A message that cannot be parsed is recorded as rejected with the reason,
-// and the checkpoint still advances: nil is returned, so one bad message
-// never blocks the mailbox. An error means nothing was stored.
-func (r *Receiver) Receive(ctx context.Context, mb org.Mailbox, uidValidity, uid uint32, raw []byte) error {
-	cp := crm.Checkpoint{MailboxID: mb.ID, UIDValidity: uidValidity, UID: uid}
-	msg, err := Parse(raw, r.lim)
+// Receive parses msgs and records them, in order, on their threads with
+// the checkpoint at the last (mailbox, uidValidity, UID) in one
+// transaction, then announces the threads that wait in a queue. A message
+// that cannot be parsed, or that crm cannot store, is recorded as rejected
+// with the reason and the checkpoint still advances past it: one bad
+// message never blocks the mailbox. An error means the stored checkpoint
+// names the last message stored: none of msgs, or, after a batch fell back
+// to one transaction per message, a prefix of them.
+func (r *Receiver) Receive(ctx context.Context, mb org.Mailbox, uidValidity uint32, msgs []Fetched) error {
+	ins := make([]crm.EmailIn, len(msgs))
+	problems := make([]int, len(msgs))
+	for i, f := range msgs {
+		ins[i], problems[i] = r.prepare(ctx, mb, uidValidity, f)
+	}
+	if len(ins) == 1 {
+		return r.record(ctx, mb, ins, problems)
+	}
+	res, err := r.store.RecordEmails(ctx, ins)
+	if errors.Is(err, crm.ErrInvalid) {
+		// One of them cannot be stored: find it by storing them one at a
+		// time, each with its own checkpoint.
+		for i := range ins {
+			if err := r.record(ctx, mb, ins[i:i+1], problems[i:i+1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return r.finish(ctx, mb, ins, problems, res, err)
+}
+
+// record stores one message, as rejected when crm refuses it.
+func (r *Receiver) record(ctx context.Context, mb org.Mailbox, ins []crm.EmailIn, problems []int) error {
+	res, err := r.store.RecordEmails(ctx, ins)
+	if errors.Is(err, crm.ErrInvalid) {
+		// A message crm cannot store (say, a Message-ID over 998 bytes) is
+		// refused for good, not retried forever.
+		r.log.WarnContext(ctx, "e-mail rejected", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", ins[0].Checkpoint.UID, "kind", "unstorable")
+		return r.store.RecordRejected(ctx, mb.TenantID, ins[0].Checkpoint, err.Error())
+	}
+	return r.finish(ctx, mb, ins, problems, res, err)
+}
+
+// finish announces and logs what RecordEmails stored.
+func (r *Receiver) finish(ctx context.Context, mb org.Mailbox, ins []crm.EmailIn, problems []int, results []crm.EmailResult, err error) error {
+	if err != nil {
+		first, last := ins[0].Checkpoint.UID, ins[len(ins)-1].Checkpoint.UID
+		return fmt.Errorf("record e-mail UIDs %d–%d of mailbox %s: %w", first, last, mb.ID, err)
+	}
+	for i, res := range results {
+		if ins[i].Rejected != "" {
+			continue
+		}
+		if res.ContactID != uuid.Nil && res.Noise == "" {
+			r.announce.Recorded(ctx, mb.TenantID, res.InboundResult, res.Line)
+		} else if res.ContactID != uuid.Nil && res.Line && !res.Duplicate {
+			// Noise on a thread: its watchers see the line; routing hears
+			// nothing (the state did not change).
+			quiet := res.InboundResult
+			quiet.State = ""
+			r.announce.Recorded(ctx, mb.TenantID, quiet, true)
+		}
+		r.log.InfoContext(ctx, "e-mail recorded", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", ins[i].Checkpoint.UID,
+			"email_id", res.EmailID, "contact_id", res.ContactID, "threaded", res.Threaded, "noise", res.Noise,
+			"duplicate", res.Duplicate, "new_contact", res.NewContact, "reopened", res.Reopened, "problems", problems[i])
+	}
+	return nil
+}
+
+// prepare parses one fetched message into what crm stores; a message that
+// cannot be parsed becomes a rejected one, with the reason.
+func (r *Receiver) prepare(ctx context.Context, mb org.Mailbox, uidValidity uint32, f Fetched) (crm.EmailIn, int) {
+	cp := crm.Checkpoint{MailboxID: mb.ID, UIDValidity: uidValidity, UID: f.UID}
+	msg, err := Parse(f.Raw, r.lim)
 	if err != nil {
 		// The reason is stored, not logged: a parser error can quote a
 		// header line, and headers carry addresses and names.
-		r.log.WarnContext(ctx, "e-mail rejected", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", uid, "kind", rejectKind(err))
-		return r.store.RecordRejected(ctx, mb.TenantID, cp, err.Error())
+		r.log.WarnContext(ctx, "e-mail rejected", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", f.UID, "kind", rejectKind(err))
+		return crm.EmailIn{TenantID: mb.TenantID, Checkpoint: cp, Rejected: err.Error()}, 0
 	}
 	in := crm.EmailIn{
 		TenantID: mb.TenantID, MailboxID: mb.ID, SiteID: mb.SiteID, QueueID: mb.QueueID,
@@ -69,28 +135,7 @@ func (r *Receiver) Receive(ctx context.Context, mb org.Mailbox, uidValidity, uid
 			in.TokenContacts = append(in.TokenContacts, c)
 		}
 	}
-	res, err := r.store.RecordEmail(ctx, in)
-	if errors.Is(err, crm.ErrInvalid) {
-		// A message crm cannot store (say, a Message-ID over 998 bytes) is
-		// refused for good, not retried forever.
-		r.log.WarnContext(ctx, "e-mail rejected", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", uid, "kind", "unstorable")
-		return r.store.RecordRejected(ctx, mb.TenantID, cp, err.Error())
-	} else if err != nil {
-		return fmt.Errorf("record e-mail uid %d of mailbox %s: %w", uid, mb.ID, err)
-	}
-	if res.ContactID != uuid.Nil && res.Noise == "" {
-		r.announce.Recorded(ctx, mb.TenantID, res.InboundResult, res.Line)
-	} else if res.ContactID != uuid.Nil && res.Line && !res.Duplicate {
-		// Noise on a thread: its watchers see the line; routing hears
-		// nothing (the state did not change).
-		quiet := res.InboundResult
-		quiet.State = ""
-		r.announce.Recorded(ctx, mb.TenantID, quiet, true)
-	}
-	r.log.InfoContext(ctx, "e-mail recorded", "tenant_id", mb.TenantID, "mailbox_id", mb.ID, "uid", uid,
-		"email_id", res.EmailID, "contact_id", res.ContactID, "threaded", res.Threaded, "noise", res.Noise,
-		"duplicate", res.Duplicate, "new_contact", res.NewContact, "reopened", res.Reopened, "problems", len(msg.Problems))
-	return nil
+	return in, len(msg.Problems)
 }
 
 // Reject records a message the ingester will not fetch (over the size

@@ -2,6 +2,7 @@ package email
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -30,11 +31,34 @@ func (e *enqueuer) Enqueue(_ context.Context, _ uuid.UUID, t routing.Task) error
 	return nil
 }
 
+// refusing is crm's store refusing one message as invalid, as crm does
+// a message it cannot store (a Message-ID over 998 bytes, which the parser
+// never lets through).
+type refusing struct{ *crm.Store }
+
+func (r refusing) RecordEmails(ctx context.Context, ins []crm.EmailIn) ([]crm.EmailResult, error) {
+	for _, in := range ins {
+		if in.Email.MessageID == "unstorable@example.net" {
+			return nil, fmt.Errorf("message refused for the test: %w", crm.ErrInvalid)
+		}
+	}
+	return r.Store.RecordEmails(ctx, ins)
+}
+
 type publisher struct{ n int }
 
 func (p *publisher) Publish(context.Context, string, []byte) error { p.n++; return nil }
 
+// TestReceiveCorpus hands the corpus over one message per Receive (one
+// transaction each) and all in one Receive (one transaction, falling back
+// to one per message for the one crm cannot store); the outcome is the same.
 func TestReceiveCorpus(t *testing.T) {
+	for _, batch := range []int{1, 100} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) { testReceiveCorpus(t, batch) })
+	}
+}
+
+func testReceiveCorpus(t *testing.T, batch int) {
 	pool, _ := pgtest.New(t)
 	ctx := context.Background()
 	tenant, site, queue, mbID := uuid.New(), uuid.New(), uuid.New(), uuid.New()
@@ -56,7 +80,7 @@ func TestReceiveCorpus(t *testing.T) {
 	q, pub := &enqueuer{}, &publisher{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	intake := channels.NewIntake(crm.NewStore(pool), q, pub, log)
-	r := NewReceiver(crm.NewStore(pool), intake, crm.ReplyKey([]byte("s")), Limits{MaxAttachmentBytes: 64 << 10}, crm.EmailPolicy{}, log)
+	r := NewReceiver(refusing{crm.NewStore(pool)}, intake, crm.ReplyKey([]byte("s")), Limits{MaxAttachmentBytes: 64 << 10}, crm.EmailPolicy{}, log)
 	count := func(sql string, args ...any) int {
 		var n int
 		if err := pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
@@ -66,11 +90,22 @@ func TestReceiveCorpus(t *testing.T) {
 	}
 
 	uid := uint32(0)
+	var pending []Fetched
+	flush := func() {
+		t.Helper()
+		if len(pending) == 0 {
+			return
+		}
+		if err := r.Receive(ctx, mb, 42, pending); err != nil {
+			t.Fatalf("Receive(UIDs %d–%d) = %v", pending[0].UID, uid, err)
+		}
+		pending = nil
+	}
 	receive := func(raw []byte) {
 		t.Helper()
 		uid++
-		if err := r.Receive(ctx, mb, 42, uid, raw); err != nil {
-			t.Fatalf("Receive(uid %d) = %v", uid, err)
+		if pending = append(pending, Fetched{UID: uid, Raw: raw}); len(pending) >= batch {
+			flush()
 		}
 	}
 	for _, f := range []string{"gmail_reply.eml", "outlook_reply.eml", "foxmail_gbk_reply.eml", "forward.eml",
@@ -84,8 +119,12 @@ func TestReceiveCorpus(t *testing.T) {
 	// A resend of a customer's message and of one without Message-ID.
 	receive(readFixture(t, "gmail_reply.eml"))
 	receive(readFixture(t, "no_message_id.eml"))
-	// A message that cannot be parsed.
+	// A message crm refuses (ErrInvalid, as for a Message-ID over 998
+	// bytes), and one that cannot be parsed.
+	receive([]byte("From: a@example.net\r\nTo: service@dealer.example\r\nMessage-ID: <unstorable@example.net>\r\n" +
+		"Subject: refused by crm\r\n\r\nBody.\r\n"))
 	receive([]byte("\x00\x01 not mail"))
+	flush()
 
 	if n := count(`SELECT count(*) FROM contacts WHERE tenant_id = $1 AND state = 'queued'`, tenant); n != 7 {
 		t.Errorf("queued contacts = %d, want 7 (one per customer message, none for noise or resends)", n)
@@ -110,6 +149,9 @@ func TestReceiveCorpus(t *testing.T) {
 	}
 	if n := count(`SELECT count(*) FROM email_rejected WHERE tenant_id = $1 AND uid = $2`, tenant, uid); n != 1 {
 		t.Errorf("rejected = %d, want the unparseable message", n)
+	}
+	if n := count(`SELECT count(*) FROM email_rejected WHERE tenant_id = $1 AND uid = $2 AND reason LIKE '%refused for the test%'`, tenant, uid-1); n != 1 {
+		t.Errorf("rejected = %d, want the message crm refused", n)
 	}
 	if n := count(`SELECT count(*) FROM mailboxes WHERE id = $1 AND uid_validity = 42 AND last_uid = $2`, mbID, uid); n != 1 {
 		t.Errorf("checkpoint did not reach uid %d", uid)

@@ -219,7 +219,7 @@ func TestEmailReplyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rcv.Receive(ctx, mbc, 1, 1, []byte(customerMail)); err != nil {
+	if err := rcv.Receive(ctx, mbc, 1, []email.Fetched{{UID: 1, Raw: []byte(customerMail)}}); err != nil {
 		t.Fatalf("Receive = %v", err)
 	}
 
