@@ -34,13 +34,6 @@ import (
 // conversation, in seq order, each line once; a reload and a second tab of
 // the same visitor resume it with the full history.
 func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
-	// Passes end to end here, but not every run yet: at times the offer's
-	// screen-pop never reaches the console tab (the card stays "Loading the
-	// customer…" for 45 s), and the visitor's typing is not asserted (the
-	// widget sends no typing frame in this browser; see issue 5's report).
-	if os.Getenv("SWITCHBOARD_WIP_CHAT_BROWSER") == "" {
-		t.Skip("not yet reliable: set SWITCHBOARD_WIP_CHAT_BROWSER=1 to run")
-	}
 	root := browser(t)
 	a := startApp(t, nil)
 	pool, err := pgxpool.New(context.Background(), a.dsn)
@@ -54,8 +47,9 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 		screenshot(t, tab, "chat-failed")
 		ectx, cancel := context.WithTimeout(tab, 5*time.Second)
 		body, _ := chromedp.Run(ectx, chromedp.Evaluate[string](`document.body.innerText`))
+		frames, _ := chromedp.Run(ectx, chromedp.Evaluate[string](`JSON.stringify(window.__frames || [])`))
 		cancel()
-		t.Fatalf("%s: %v\npage text:\n%s\nserver log tail:\n%s", what, err, body, tail(a.logs.String(), 3000))
+		t.Fatalf("%s: %v\npage text:\n%s\nframes this page received: %s\nserver log tail:\n%s", what, err, body, frames, tail(a.logs.String(), 3000))
 	}
 	step := func(tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -127,6 +121,10 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 	if err := chromedp.Do(agent); err != nil {
 		t.Fatal(err)
 	}
+	// The console's frames (type and offer), for the failure message.
+	if _, err := chromedp.Call(agent, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: recordFrames}); err != nil {
+		t.Fatal(err)
+	}
 	step(agent, "agent logs in and goes available",
 		chromedp.Navigate(a.url+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
@@ -157,10 +155,10 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 	)
 	visitorSays(visitor, "visitor writes", "v1 Is my car ready?")
 	step(agent, "agent accepts",
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=offer]`)),
-		// The card is redrawn when its screen-pop arrives; click after that.
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=offer] [data-testid=offer-customer-name]`)),
-		chromedp.Click(chromedp.CSS(`button[data-action=accept]`)),
+		// The card is redrawn when its screen-pop arrives (a new node):
+		// poll the live DOM, then click the redrawn card's button.
+		poll("the offer with its customer", `document.querySelector('[data-testid=offer] [data-testid=offer-customer-name]')?.textContent.includes('Wang Wei') === true`),
+		chromedp.Click(chromedp.CSS(`[data-testid=offer] button[data-action=accept]`)),
 		chromedp.WaitVisible(chromedp.CSS(`textarea[data-testid=chat-input]`)),
 		poll("the visitor's line", has(`[data-testid=transcript] .msg`, "v1 Is my car ready?")),
 	)
@@ -170,8 +168,8 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 		poll("the agent's name", `document.querySelector('#sb-status').textContent.includes('Li Na')`),
 		chromedp.SendKeys(chromedp.CSS(`#sb-input`), "typing"),
 	)
-	// The visitor's typing is not asserted yet: in this browser the
-	// widget's typing frame is not sent (see the report of issue 5).
+	step(agent, "the visitor's typing shows in the console",
+		poll("typing notice", `document.querySelector('[data-testid=typing]') !== null`))
 	step(agent, "the read receipt shows in the console",
 		poll("✓✓ on the reply", `[...document.querySelectorAll('[data-testid=transcript] .msg-agent [data-testid=receipt]')].some(e => e.textContent === '✓✓')`),
 	)
@@ -270,6 +268,26 @@ func TestBrowserChatSurvivesOfflineAndReload(t *testing.T) {
 	step(second, "the second tab gets it", poll("a4", has(widgetLines, "a4 seen in both tabs")))
 	step(visitor, "the first tab gets it", poll("a4", has(widgetLines, "a4 seen in both tabs")))
 }
+
+// recordFrames keeps, in window.__frames, the type (and offer id, reason)
+// of every frame the page's websockets receive.
+const recordFrames = `(() => {
+  const W = window.WebSocket;
+  window.__frames = [];
+  function Recording(...args) {
+    const ws = new W(...args);
+    ws.addEventListener('message', (e) => {
+      try {
+        const f = JSON.parse(e.data);
+        window.__frames.push([f.type, f.offer_id ? f.offer_id.slice(-8) : '', f.reason || f.code || '', f.screen_pop ? 'pop' : ''].join(' ').trim());
+      } catch (_) {}
+    });
+    return ws;
+  }
+  Recording.prototype = W.prototype;
+  Object.assign(Recording, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = Recording;
+})();`
 
 // killBusSubscriptions kills, on the Redis server, the pub/sub connections
 // of this test process (the in-process app's bus), found by their local

@@ -396,6 +396,7 @@
   function queueLine(o) {
     o.client_id = 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
     outbox.push(o); persist();
+    lastTyping = Math.min(lastTyping, Date.now() - 1500);
     pendingEl(o); scroll();
     send(lineFrame(o)); watchAcks();
     showState();
@@ -415,9 +416,14 @@
   function markRead() {
     if (lastSeq && !panel.hidden && document.visibilityState !== 'hidden') send({ type: 'read', seq: lastSeq });
   }
+  // Typing goes at most every 2 s while the visitor types, and only once
+  // the chat exists (before it, the server has nobody to tell and a frame
+  // sent then would only hold back the next one). A sent line ends a burst:
+  // the next keystroke announces typing again after 0.5 s, not 2 s, so a
+  // quick second line is announced too (and 2 a second stays the most).
   function typed() {
     var now = Date.now();
-    if (now - lastTyping > 2000 && input.value.trim() && send({ type: 'typing' })) lastTyping = now;
+    if (contact && now - lastTyping > 2000 && input.value.trim() && send({ type: 'typing' })) lastTyping = now;
   }
 
   // Uploads use XHR for its progress events; the server's refusal is shown.
