@@ -145,9 +145,6 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 		} else if err != nil {
 			return InboundResult{}, fmt.Errorf("record inbound: open contact: %w", err)
 		}
-		if err := insertEvent(ctx, tx, in.TenantID, res.ContactID, "created", in.QueueID, uuid.Nil, map[string]any{"channel": in.Channel}); err != nil {
-			return InboundResult{}, err
-		}
 		if err := enqueueWebhook(ctx, tx, in.TenantID, EventContactCreated, inboundWebhook(in, res)); err != nil {
 			return InboundResult{}, err
 		}
@@ -201,6 +198,9 @@ func recordInbound(ctx context.Context, tx pgx.Tx, in Inbound, ids []Identity) (
 	// nothing; a duplicate rolls them all back.
 	msgID := dbid.New()
 	b := &pgx.Batch{}
+	if res.NewContact {
+		queueEvent(b, in.TenantID, res.ContactID, "created", in.QueueID, uuid.Nil, map[string]any{"channel": in.Channel})
+	}
 	b.Queue(`
 		INSERT INTO messages (id, tenant_id, contact_id, seq, author_kind, body, idempotency_key, created_at)
 		VALUES ($1, $2, $3, $4, 'customer', $5, $6, COALESCE($7, now()))
@@ -320,39 +320,43 @@ func (s *Store) Resolve(ctx context.Context, tenant uuid.UUID, ids []Identity, n
 // resolve runs inside the caller's transaction; ids are cleaned (sorted,
 // unique) and not empty.
 func resolve(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []Identity, name string, site uuid.UUID) (Resolution, error) {
-	if err := lockIdentities(ctx, tx, tenant, ids); err != nil {
-		return Resolution{}, err
-	}
+	// The locks and the look-up share one round trip; the statements of a
+	// batch run in order.
+	b := &pgx.Batch{}
+	queueLockIdentities(b, tenant, ids)
 	kinds, systems, values := identityColumns(ids)
 	// Under the locks, a customer created by a concurrent first contact has
 	// committed before this statement's snapshot, so it is seen here.
-	rows, err := tx.Query(ctx, `
+	var found []uuid.UUID
+	b.Queue(`
 		SELECT DISTINCT ci.customer_id
 		FROM customer_identities ci
 		JOIN customers cu ON cu.tenant_id = ci.tenant_id AND cu.id = ci.customer_id AND cu.deleted_at IS NULL
 		JOIN unnest($2::text[], $3::text[], $4::text[]) AS q (kind, system, value)
 		  ON ci.kind = q.kind AND ci.system = q.system AND ci.value = q.value
-		WHERE ci.tenant_id = $1`, tenant, kinds, systems, values)
-	if err != nil {
-		return Resolution{}, fmt.Errorf("resolve: %w", err)
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
+		WHERE ci.tenant_id = $1`, tenant, kinds, systems, values,
+	).Query(func(rows pgx.Rows) error {
+		var err error
+		found, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return Resolution{}, fmt.Errorf("resolve: %w", err)
 	}
 	switch len(found) {
 	case 0:
+		// The customer and its identities in one round trip.
 		id := dbid.New()
 		pinyinKey, initials := nameKeys(name)
-		_, err := tx.Exec(ctx, `INSERT INTO customers (id, tenant_id, name, site_id, name_pinyin, name_initials) VALUES ($1, $2, $3, $4, $5, $6)`,
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO customers (id, tenant_id, name, site_id, name_pinyin, name_initials) VALUES ($1, $2, $3, $4, $5, $6)`,
 			id, tenant, name, dbid.Null(site), pinyinKey, initials)
+		queueAddIdentities(b, tenant, id, ids)
+		err := tx.SendBatch(ctx, b).Close()
 		if pgCode(err) == codeForeignKeyViolation {
 			return Resolution{}, fmt.Errorf("resolve: site %s is not the tenant's: %w", site, ErrInvalid)
 		} else if err != nil {
 			return Resolution{}, fmt.Errorf("resolve: create customer: %w", err)
-		}
-		if err := addIdentities(ctx, tx, tenant, id, ids); err != nil {
-			return Resolution{}, err
 		}
 		return Resolution{CustomerID: id, Candidates: []uuid.UUID{}, Created: true}, nil
 	case 1:
@@ -381,13 +385,18 @@ func resolve(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []Identity, n
 // them in one round trip and runs them in order.
 func lockIdentities(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []Identity) error {
 	b := &pgx.Batch{}
-	for _, id := range ids {
-		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id.lockKey(tenant))
-	}
+	queueLockIdentities(b, tenant, ids)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("lock identities: %w", err)
 	}
 	return nil
+}
+
+// queueLockIdentities adds lockIdentities' statements to b.
+func queueLockIdentities(b *pgx.Batch, tenant uuid.UUID, ids []Identity) {
+	for _, id := range ids {
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id.lockKey(tenant))
+	}
 }
 
 func identityColumns(ids []Identity) (kinds, systems, values []string) {
@@ -402,21 +411,32 @@ func addIdentities(ctx context.Context, q dbtx, tenant, customer uuid.UUID, ids 
 	if len(ids) == 0 {
 		return nil
 	}
-	kinds, systems, values := identityColumns(ids)
-	rowIDs := make([]uuid.UUID, len(ids))
-	for i := range rowIDs {
-		rowIDs[i] = dbid.New()
-	}
-	_, err := q.Exec(ctx, `
-		INSERT INTO customer_identities (id, tenant_id, customer_id, kind, system, value)
-		SELECT u.id, $1, $2, u.kind, u.system, u.value
-		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) AS u (id, kind, system, value)
-		ON CONFLICT (tenant_id, customer_id, kind, system, value) DO NOTHING`,
-		tenant, customer, rowIDs, kinds, systems, values)
+	sql, args := addIdentitiesStmt(tenant, customer, ids)
+	_, err := q.Exec(ctx, sql, args...)
 	if pgCode(err) == codeForeignKeyViolation {
 		return fmt.Errorf("identities of customer %s: %w", customer, ErrNotFound)
 	} else if err != nil {
 		return fmt.Errorf("identities of customer %s: %w", customer, err)
 	}
 	return nil
+}
+
+// queueAddIdentities adds addIdentities' statement to b.
+func queueAddIdentities(b *pgx.Batch, tenant, customer uuid.UUID, ids []Identity) {
+	sql, args := addIdentitiesStmt(tenant, customer, ids)
+	b.Queue(sql, args...)
+}
+
+func addIdentitiesStmt(tenant, customer uuid.UUID, ids []Identity) (string, []any) {
+	kinds, systems, values := identityColumns(ids)
+	rowIDs := make([]uuid.UUID, len(ids))
+	for i := range rowIDs {
+		rowIDs[i] = dbid.New()
+	}
+	return `
+		INSERT INTO customer_identities (id, tenant_id, customer_id, kind, system, value)
+		SELECT u.id, $1, $2, u.kind, u.system, u.value
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[]) AS u (id, kind, system, value)
+		ON CONFLICT (tenant_id, customer_id, kind, system, value) DO NOTHING`,
+		[]any{tenant, customer, rowIDs, kinds, systems, values}
 }
