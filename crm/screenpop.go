@@ -128,6 +128,10 @@ const (
 // customer_identities_lookup's sibling unique key, customer_vehicles' key,
 // service_orders_customer_idx, deals_customer_idx, follow_ups_customer_idx,
 // contacts_customer_idx, and messages' and contact_events' per-contact keys.
+// The customer's last historyContacts contacts are read once (the lateral
+// oc, as arrays) and shared by recent and history, which used to walk
+// contacts_customer_idx three times: recent is the newest recentLimit of
+// them other than this contact, so historyContacts must exceed recentLimit.
 const screenPopQuery = `
 SELECT
   CASE WHEN cu.id IS NULL THEN NULL ELSE
@@ -166,13 +170,13 @@ SELECT
    FROM deals d LEFT JOIN users u ON u.tenant_id = d.tenant_id AND u.id = d.salesperson_id
    WHERE d.tenant_id = c.tenant_id AND d.customer_id = cu.id AND d.stage NOT IN ('won', 'lost')),
   (SELECT COALESCE(json_agg(r ORDER BY r.at DESC, r.contact_id DESC), '[]') FROM (
-     SELECT o.id AS contact_id, o.channel, o.state, o.subject, o.created_at AS at,
+     SELECT o.id AS contact_id, o.channel, o.state, o.subject, o.at,
             COALESCE((SELECT left(regexp_replace(left(m.body, 400), '\s+', ' ', 'g'), 120)
-                      FROM messages m WHERE m.tenant_id = o.tenant_id AND m.contact_id = o.id
+                      FROM messages m WHERE m.tenant_id = c.tenant_id AND m.contact_id = o.id
                       ORDER BY m.seq DESC LIMIT 1), '') AS snippet
-     FROM contacts o
-     WHERE o.tenant_id = c.tenant_id AND o.customer_id = cu.id AND o.id <> c.id
-     ORDER BY o.created_at DESC, o.id DESC
+     FROM unnest(oc.ids, oc.channels, oc.states, oc.subjects, oc.ats) AS o(id, channel, state, subject, at)
+     WHERE o.id <> c.id
+     ORDER BY o.at DESC, o.id DESC
      LIMIT $3) r),
   (SELECT json_build_object('id', u.id, 'name', u.display_name)
    FROM users u WHERE u.tenant_id = cu.tenant_id AND u.id = cu.owner_id),
@@ -188,24 +192,27 @@ SELECT
      SELECT x.* FROM (
        SELECT 'message' AS kind, o.id AS contact_id, o.channel, m.created_at AS at, m.author_kind,
               left(m.body, $5) AS text, '' AS event, m.seq::bigint AS n
-       FROM (SELECT oc.tenant_id, oc.id, oc.channel FROM contacts oc
-             WHERE oc.tenant_id = c.tenant_id AND oc.customer_id = cu.id
-             ORDER BY oc.created_at DESC LIMIT $6) o
+       FROM unnest(oc.ids, oc.channels) AS o(id, channel)
        CROSS JOIN LATERAL (SELECT m.created_at, m.author_kind, m.body, m.seq FROM messages m
-                           WHERE m.tenant_id = o.tenant_id AND m.contact_id = o.id
+                           WHERE m.tenant_id = c.tenant_id AND m.contact_id = o.id
                            ORDER BY m.seq DESC LIMIT $4) m
        UNION ALL
        SELECT 'event', o.id, o.channel, e.at, '', '', e.kind, e.id
-       FROM (SELECT oc.tenant_id, oc.id, oc.channel FROM contacts oc
-             WHERE oc.tenant_id = c.tenant_id AND oc.customer_id = cu.id
-             ORDER BY oc.created_at DESC LIMIT $6) o
+       FROM unnest(oc.ids, oc.channels) AS o(id, channel)
        CROSS JOIN LATERAL (SELECT e.at, e.kind, e.id FROM contact_events e
-                           WHERE e.tenant_id = o.tenant_id AND e.contact_id = o.id
+                           WHERE e.tenant_id = c.tenant_id AND e.contact_id = o.id
                            ORDER BY e.id DESC LIMIT $4) e) x
      ORDER BY x.at DESC, x.kind, x.n DESC
      LIMIT $4) h)
 FROM contacts c
 LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id AND cu.deleted_at IS NULL
+LEFT JOIN LATERAL (
+  SELECT array_agg(o.id) AS ids, array_agg(o.channel) AS channels, array_agg(o.state) AS states,
+         array_agg(o.subject) AS subjects, array_agg(o.created_at) AS ats
+  FROM (SELECT o.id, o.channel, o.state, o.subject, o.created_at FROM contacts o
+        WHERE o.tenant_id = c.tenant_id AND o.customer_id = cu.id
+        ORDER BY o.created_at DESC, o.id DESC
+        LIMIT $6) o) oc ON true
 WHERE c.tenant_id = $1 AND c.id = $2`
 
 // screenPopArgs are screenPopQuery's arguments after tenant and contact.
