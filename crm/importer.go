@@ -603,7 +603,10 @@ func applyImport(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, o ImportOptio
 		return fmt.Errorf("conflicts: %w", err)
 	}
 
-	// New customers and their identities.
+	// New customers and their identities. The ids are UUIDv7, drawn in line
+	// order, so both statements insert in the order of the primary keys
+	// (and of the (tenant, customer, …) keys): each btree insert lands on
+	// the rightmost leaf instead of a random one.
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO customers (id, tenant_id, kind, name, name_pinyin, name_initials, language, tier, notes, site_id)
 		SELECT customer_id, $1::uuid, COALESCE(kind, 'person'), COALESCE(name, ''), COALESCE(name_pinyin, ''),
@@ -619,7 +622,8 @@ func applyImport(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, o ImportOptio
 		UNION ALL
 		SELECT phone_id, $1::uuid, customer_id, 'phone', '', phone FROM import_stage WHERE is_new AND phone IS NOT NULL
 		UNION ALL
-		SELECT email_id, $1::uuid, customer_id, 'email', '', email FROM import_stage WHERE is_new AND email IS NOT NULL`, tenant); err != nil {
+		SELECT email_id, $1::uuid, customer_id, 'email', '', email FROM import_stage WHERE is_new AND email IS NOT NULL
+		ORDER BY 1`, tenant); err != nil {
 		return mapWriteError("create identities", err)
 	}
 
