@@ -2,6 +2,7 @@ package agentdesk
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -35,7 +36,11 @@ type Email interface {
 	CannedValues(ctx context.Context, tenant, agent, contact uuid.UUID) (map[string]string, error)
 }
 
-var errNoEmail = &deskError{http.StatusServiceUnavailable, "unavailable", "e-mail is not set up on this server"}
+var (
+	errNoEmail       = &deskError{http.StatusServiceUnavailable, "unavailable", "e-mail is not set up on this server"}
+	errReplyInWrapUp = &deskError{http.StatusConflict, "in_wrap_up",
+		"you closed this thread and are wrapping it up: it takes no reply; it comes back to you if the customer writes again"}
+)
 
 // EmailOutcome tells the agent who wrote an e-mail how sending it went, on
 // every console they have open: email_sent, or email_failed with the
@@ -104,7 +109,10 @@ func (s *Server) emailReply(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := s.email.QueueReply(r.Context(), sess.User.TenantID, sess.User.ID, contact,
 		crm.Reply{ClientID: body.ClientID, Text: body.Text, CC: body.CC, AttachmentIDs: body.AttachmentIDs})
-	if err != nil {
+	if errors.Is(err, crm.ErrInWrapUp) {
+		s.writeError(w, r, errReplyInWrapUp)
+		return
+	} else if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -448,6 +448,13 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 				return fmt.Errorf("record e-mail: reopen %s: %w", thread, err)
 			}
 			reopen, state = true, StatePending
+			// Its agent may still be wrapping it up: the wrap-up ends now,
+			// so that the open assignment does not keep the thread from
+			// being offered (routing frees the slot when it hears of the
+			// thread waiting again).
+			if err := endWrapUpOnReopen(ctx, tx, in.TenantID, thread, locked.queue); err != nil {
+				return err
+			}
 		} else if state == StateClosed || state == StateAbandoned {
 			res.Follows, thread = thread, uuid.Nil
 		}
@@ -482,6 +489,26 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 			map[string]any{"contact_id": res.Follows}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// WrapUpReopened: the wrap-up ended because the customer wrote again and
+// the thread was reopened (event 'wrap_up_ended', reason).
+const WrapUpReopened = "reopened"
+
+// endWrapUpOnReopen ends the open wrap-up assignment of a thread being
+// reopened, if there is one, with event 'wrap_up_ended' (reason reopened).
+func endWrapUpOnReopen(ctx context.Context, tx pgx.Tx, tenant, contact, queue uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `
+		WITH ended AS (
+			UPDATE assignments SET ended_at = GREATEST(now(), wrap_up_at), end_reason = 'completed'
+			WHERE tenant_id = $1 AND contact_id = $2 AND ended_at IS NULL AND wrap_up_at IS NOT NULL
+			RETURNING agent_id, ended_at)
+		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data, at)
+		SELECT $1, $2, 'wrap_up_ended', $3, agent_id, $4, ended_at FROM ended`,
+		tenant, contact, queue, map[string]any{"reason": WrapUpReopened}); err != nil {
+		return fmt.Errorf("record e-mail: end the wrap-up of %s: %w", contact, err)
 	}
 	return nil
 }

@@ -208,13 +208,55 @@ type parentEmail struct {
 	customerID                                          *uuid.UUID
 }
 
-// QueueReply stores an agent's reply to an e-mail contact the agent holds
-// and queues it for sending, in one transaction: the thread's line
+// ErrInWrapUp: the agent is wrapping up the thread; it is closed and takes
+// no reply (errors.Is ErrClosed too).
+var ErrInWrapUp = fmt.Errorf("thread in wrap-up: %w", ErrClosed)
+
+// lockReplyable locks the contact's row, then checks that agent may answer
+// it: an active thread the agent holds, or a pending one (waiting for the
+// customer) the agent held last. A closed thread the agent is wrapping up
+// is ErrInWrapUp; anything else ErrNotHeld.
+func lockReplyable(ctx context.Context, tx pgx.Tx, tenant, contact, agent uuid.UUID) (queue uuid.UUID, err error) {
+	var state string
+	err = tx.QueryRow(ctx, `SELECT queue_id, state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+		tenant, contact).Scan(&queue, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, ErrNotHeld
+	} else if err != nil {
+		return uuid.Nil, err
+	}
+	// After the lock, as a statement of its own (lockHeld says why).
+	var holds, wrapping bool
+	var last *uuid.UUID
+	err = tx.QueryRow(ctx, `
+		SELECT COALESCE(bool_or(ended_at IS NULL AND wrap_up_at IS NULL AND agent_id = $3), false),
+		       COALESCE(bool_or(ended_at IS NULL AND wrap_up_at IS NOT NULL AND agent_id = $3), false),
+		       (SELECT agent_id FROM assignments WHERE tenant_id = $1 AND contact_id = $2 ORDER BY started_at DESC LIMIT 1)
+		FROM assignments WHERE tenant_id = $1 AND contact_id = $2`, tenant, contact, agent).Scan(&holds, &wrapping, &last)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	switch {
+	case state == StateActive && holds:
+		return queue, nil
+	case state == StatePending && last != nil && *last == agent:
+		return queue, nil
+	case state == StateClosed && wrapping:
+		return uuid.Nil, ErrInWrapUp
+	}
+	return uuid.Nil, ErrNotHeld
+}
+
+// QueueReply stores an agent's reply to an e-mail contact the agent holds,
+// or to a pending one (waiting for the customer) the agent held last, and
+// queues it for sending, in one transaction (a pending thread stays
+// pending): the thread's line
 // (messages, author the agent), the e-mail (email_messages, direction out,
 // with its Message-ID, In-Reply-To and References answering the customer's
 // last message, "Re:" subject and reply token), the agent's uploads as its
 // attachments, and the outbox entry. A contact of another tenant, or none,
-// is ErrNotFound; one the agent does not hold, ErrNotHeld. The same client
+// is ErrNotFound; one the agent does not hold, ErrNotHeld; one the agent
+// has closed and wraps up, ErrInWrapUp. The same client
 // id on the same contact returns the stored reply.
 func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID, r Reply) (QueuedReply, error) {
 	if r.ClientID == "" || len(r.ClientID) > 64 {
@@ -246,7 +288,7 @@ func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID
 		if err != nil {
 			return err
 		}
-		queue, err := lockHeld(ctx, tx, tenant, contact, agent)
+		queue, err := lockReplyable(ctx, tx, tenant, contact, agent)
 		if err != nil {
 			return fmt.Errorf("reply on %s by %s: %w", contact, agent, err)
 		}

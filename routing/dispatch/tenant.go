@@ -378,6 +378,14 @@ func (tr *tenantRun) enqueueQueued(ctx context.Context) error {
 }
 
 func (tr *tenantRun) enqueue(t routing.Task) {
+	if _, ok := tr.eng.InWrapUp(t.ContactID); ok {
+		// Waiting again while its agent wraps it up: the customer wrote
+		// again and the thread was reopened, and crm ended the wrap-up's
+		// assignment in that transaction. The slot frees now, not at the
+		// wrap-up's end, so the thread is offered at once (its last agent
+		// first).
+		tr.eng.Release(t.ContactID)
+	}
 	if tr.eng.Enqueue(t) {
 		tr.dirty = true
 		tr.watchWait(t)
