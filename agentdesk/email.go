@@ -3,10 +3,13 @@ package agentdesk
 import (
 	"context"
 	"errors"
+	"html"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -61,7 +64,8 @@ func (s *Server) EmailOutcome(ctx context.Context, tenant, agent uuid.UUID, e cr
 }
 
 // emailThread answers GET /api/contacts/{id}/email: the contact's e-mails,
-// oldest first, each with its sanitised HTML (never the original), its
+// oldest first, each with its sanitised HTML (never the original; its
+// inline images pointed at the attachment route, see inlineImages), its
 // folded text, its attachments and, for ours, the sending state.
 func (s *Server) emailThread(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
@@ -79,7 +83,43 @@ func (s *Server) emailThread(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	for i := range items {
+		items[i].HTML = inlineImages(contact, items[i])
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"contact_id": contact, "emails": items})
+}
+
+// cidSrc matches an image source naming a part of the message, as the
+// sanitiser writes it (double quotes, the value HTML-escaped).
+var cidSrc = regexp.MustCompile(`(?i)\bsrc="cid:([^"]*)"`)
+
+// inlineImages points the cid: images of an e-mail's sanitised HTML at the
+// attachment route of the same contact, which checks the tenant and the
+// contact on every request and serves images sandboxed and never sniffed.
+// Only kept parts of this very e-mail are named; a cid: that names none
+// (or a refused part) becomes about:blank, like a remote image.
+func inlineImages(contact uuid.UUID, e crm.EmailItem) string {
+	if e.HTML == "" || !strings.Contains(strings.ToLower(e.HTML), "cid:") {
+		return e.HTML
+	}
+	parts := map[string]uuid.UUID{}
+	for _, a := range e.Attachments {
+		if a.ContentID != "" && a.Rejected == "" {
+			parts[strings.ToLower(a.ContentID)] = a.ID
+		}
+	}
+	return cidSrc.ReplaceAllStringFunc(e.HTML, func(m string) string {
+		ref := html.UnescapeString(cidSrc.FindStringSubmatch(m)[1])
+		// RFC 2392: the cid URL is the Content-ID, URL-encoded.
+		if u, err := url.PathUnescape(ref); err == nil {
+			ref = u
+		}
+		id, ok := parts[strings.ToLower(strings.Trim(ref, "<>"))]
+		if !ok {
+			return `src="about:blank"`
+		}
+		return `src="/api/contacts/` + contact.String() + `/email/attachments/` + id.String() + `"`
+	})
 }
 
 // emailReply answers POST /api/contacts/{id}/email/reply: the reply is

@@ -694,7 +694,10 @@ type EmailFileInfo struct {
 	ContentType string    `json:"content_type"`
 	Size        int64     `json:"size"`
 	Inline      bool      `json:"inline"`
-	Rejected    string    `json:"rejected,omitempty"`
+	// ContentID is the part's Content-ID without angle brackets: what the
+	// message's HTML names it by (cid:).
+	ContentID string `json:"content_id,omitempty"`
+	Rejected  string `json:"rejected,omitempty"`
 }
 
 // EmailThread returns a contact's e-mails, oldest first, with their
@@ -730,14 +733,14 @@ func (s *Store) EmailThread(ctx context.Context, tenant, contact uuid.UUID) ([]E
 		byID[items[i].ID] = &items[i]
 	}
 	rows, err = s.pool.Query(ctx, `
-		SELECT email_id, id, filename, content_type, size, inline, rejected_reason
+		SELECT email_id, id, filename, content_type, size, inline, content_id, rejected_reason
 		FROM email_attachments WHERE tenant_id = $1 AND contact_id = $2 ORDER BY created_at, id`, tenant, contact)
 	if err != nil {
 		return nil, fmt.Errorf("e-mail thread of %s: %w", contact, err)
 	}
 	var emailID uuid.UUID
 	var f EmailFileInfo
-	if _, err := pgx.ForEachRow(rows, []any{&emailID, &f.ID, &f.Name, &f.ContentType, &f.Size, &f.Inline, &f.Rejected}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&emailID, &f.ID, &f.Name, &f.ContentType, &f.Size, &f.Inline, &f.ContentID, &f.Rejected}, func() error {
 		if e := byID[emailID]; e != nil {
 			e.Attachments = append(e.Attachments, f)
 		}

@@ -1,6 +1,6 @@
 // The e-mail panel of the agent console: for a held e-mail contact, the
-// thread (each message with from, to, date; the sanitised HTML in a
-// sandboxed iframe that runs nothing, or the text with its quoted history
+// thread (each message with from, to, date; the sanitised HTML with its
+// inline images in a sandboxed iframe that runs nothing, or the text with its quoted history
 // folded behind "show quoted"; attachments as links), and a reply composer
 // with canned responses (filled for this contact by the server), uploads
 // and the sending state of each reply (queued → sent, or failed with
@@ -130,9 +130,15 @@ function renderEmail(contactID, m, api, onError, reload) {
     el('div', {}, m.subject));
   let body;
   if (m.html) {
-    // sandbox="" gives the frame no scripts, no forms, no same origin:
-    // sanitised HTML is shown, never run.
-    body = el('iframe', { sandbox: '', srcdoc: m.html, class: 'email-html', title: 'Message', 'data-testid': 'email-html' });
+    // The sandbox gives the frame no scripts, no forms, no popups, no
+    // navigation of the console: sanitised HTML is shown, never run. It
+    // keeps the console's origin (allow-same-origin, harmless without
+    // allow-scripts) only so that the inline images, which the server
+    // points at the contact's attachment route, load with the agent's
+    // session: a frame of no origin sends no SameSite cookie. The
+    // console's CSP, which the frame inherits, allows images from this
+    // server alone.
+    body = el('iframe', { sandbox: 'allow-same-origin', srcdoc: m.html, class: 'email-html', title: 'Message', 'data-testid': 'email-html' });
   } else {
     const pre = el('pre', { class: 'email-text' }, m.folded);
     body = el('div', {}, pre);
