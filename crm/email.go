@@ -272,12 +272,17 @@ func look(ctx context.Context, tx pgx.Tx, in EmailIn, refs []string, subjectKey 
 		       COALESCE(bool_or(address = $4), false)
 		FROM mailboxes WHERE tenant_id = $1`, in.TenantID, dbid.Null(in.MailboxID), addrs, e.FromAddr,
 	).QueryRow(func(r pgx.Row) error { return r.Scan(&l.mailboxes, &l.own) })
+	// A stored copy gets this delivery's mailboxes; a re-scan that brings
+	// none new writes nothing (rewriting the row would copy its text).
 	b.Queue(`
-		UPDATE email_messages SET mailbox_ids = ARRAY(
-		    SELECT DISTINCT unnest(mailbox_ids || ARRAY(
-		        SELECT id FROM mailboxes WHERE tenant_id = $1 AND (id = $3 OR address = ANY($4)))) ORDER BY 1)
-		WHERE tenant_id = $1 AND message_id = $2
-		RETURNING id, contact_id, noise`, in.TenantID, e.MessageID, dbid.Null(in.MailboxID), addrs,
+		WITH found AS (
+		    SELECT e.id, e.contact_id, e.noise, e.mailbox_ids,
+		           ARRAY(SELECT id FROM mailboxes WHERE tenant_id = $1 AND (id = $3 OR address = ANY($4))) AS delivered
+		    FROM email_messages e WHERE e.tenant_id = $1 AND e.message_id = $2),
+		added AS (
+		    UPDATE email_messages e SET mailbox_ids = ARRAY(SELECT DISTINCT unnest(f.mailbox_ids || f.delivered) ORDER BY 1)
+		    FROM found f WHERE e.tenant_id = $1 AND e.id = f.id AND NOT f.mailbox_ids @> f.delivered)
+		SELECT id, contact_id, noise FROM found`, in.TenantID, e.MessageID, dbid.Null(in.MailboxID), addrs,
 	).QueryRow(func(r pgx.Row) error {
 		err := r.Scan(&l.dupID, &l.dupContact, &l.dupNoise)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -669,6 +674,12 @@ func emailDuplicate(ctx context.Context, tx pgx.Tx, in EmailIn, l lookup) (Email
 // queueInsertEmail adds the e-mail's row and its attachments' to b.
 func queueInsertEmail(b *pgx.Batch, in EmailIn, res EmailResult, mailboxes []uuid.UUID, subjectKey string) {
 	e := in.Email
+	// Most mail folds nothing away: the folded text is then not stored a
+	// second time ('' reads as the whole text, see EmailThread).
+	folded := e.Folded
+	if folded == e.Text {
+		folded = ""
+	}
 	var seq *int
 	if res.Line {
 		seq = &res.Seq
@@ -682,7 +693,7 @@ func queueInsertEmail(b *pgx.Batch, in EmailIn, res EmailResult, mailboxes []uui
 		    $22, $23, $24, $25, $26)`,
 		res.EmailID, in.TenantID, dbid.Null(res.ContactID), dbid.Null(res.CustomerID), e.MessageID, e.MessageIDSynthetic,
 		e.InReplyTo, nonNil(e.References), mailboxes, e.FromAddr, e.FromName, nonNil(e.ReplyTo), nonNil(e.To), nonNil(e.Cc),
-		e.Subject, subjectKey, e.Text, e.HTMLSanitized, e.HTMLOriginal, e.Folded, e.AutoSubmitted, res.Noise,
+		e.Subject, subjectKey, e.Text, e.HTMLSanitized, e.HTMLOriginal, folded, e.AutoSubmitted, res.Noise,
 		e.BounceRecipient, e.BounceStatus, seq, nullTime(e.SentAt))
 	for _, a := range e.Attachments {
 		var sum []byte

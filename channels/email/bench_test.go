@@ -58,7 +58,7 @@ func BenchmarkIngestDovecot(b *testing.B) {
 	recv := email.NewReceiver(crm.NewStore(bd.pool), quietAnnouncer{}, crm.ReplyKey([]byte("bench secret 0123456789")),
 		email.Limits{}, crm.EmailPolicy{}, quiet)
 	cfg := testConfig()
-	cfg.Batch = 100
+	cfg.Batch, cfg.Commit = 100, 0 // the defaults: fetch 100, commit 50
 	ctx := context.Background()
 	count := func() int {
 		var c int

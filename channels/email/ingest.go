@@ -397,21 +397,46 @@ func (in *Ingester) catchUp(ctx context.Context, s *imapSession, m org.Mailbox, 
 			var run []uint32
 			var pending []Fetched
 			pendingBytes := 0
+			// One commit at a time runs beside the fetch (the next batch
+			// is read from the server while the last one is being
+			// stored); the next commit starts only when it has ended, so
+			// commits, and the checkpoint, stay in UID order.
+			var inflight chan error
+			var inflightEnd uint32
+			wait := func() error {
+				if inflight == nil {
+					return nil
+				}
+				err := <-inflight
+				inflight = nil
+				if err == nil {
+					last = inflightEnd
+				}
+				return err
+			}
 			deliver := func() error {
+				if err := wait(); err != nil {
+					return err
+				}
 				if len(pending) == 0 {
 					return nil
 				}
-				first, end := pending[0].UID, pending[len(pending)-1].UID
-				if err := in.recv.Receive(ctx, m, s.uidValidity, pending); err != nil {
-					return failed(kindRecord, fmt.Errorf("UIDs %d–%d: %w", first, end, err))
-				}
-				last = end
-				pending, pendingBytes = pending[:0], 0
+				msgs := pending
+				pending, pendingBytes = nil, 0
+				first, end := msgs[0].UID, msgs[len(msgs)-1].UID
+				inflight, inflightEnd = make(chan error, 1), end
+				go func(done chan<- error) {
+					if err := in.recv.Receive(ctx, m, s.uidValidity, msgs); err != nil {
+						done <- failed(kindRecord, fmt.Errorf("UIDs %d–%d: %w", first, end, err))
+						return
+					}
+					done <- nil
+				}(inflight)
 				return nil
 			}
 			flush := func() error {
 				if len(run) == 0 {
-					return nil
+					return wait()
 				}
 				err := s.fetchBodies(run, func(uid uint32, raw []byte) error {
 					if len(pending) > 0 && pendingBytes+len(raw) > in.cfg.CommitBytes {
@@ -429,10 +454,17 @@ func (in *Ingester) catchUp(ctx context.Context, s *imapSession, m org.Mailbox, 
 				run = run[:0]
 				if err != nil {
 					// What was fetched but not stored is fetched again by
-					// the next session.
+					// the next session; a commit in flight ends first, so
+					// that last is true.
+					if werr := wait(); werr != nil {
+						return werr
+					}
 					return err
 				}
-				return deliver()
+				if err := deliver(); err != nil {
+					return err
+				}
+				return wait()
 			}
 			for _, u := range batch {
 				if canReject && u.size > in.cfg.MaxMessageBytes {
