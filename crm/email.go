@@ -329,8 +329,12 @@ func look(ctx context.Context, tx pgx.Tx, in EmailIn, refs []string, subjectKey 
 			      AND created_at > now() - make_interval(secs => $4)
 			    ORDER BY created_at DESC LIMIT 1)
 			FROM (SELECT DISTINCT ci.customer_id AS id FROM customer_identities ci
-			      JOIN customers c ON c.tenant_id = ci.tenant_id AND c.id = ci.customer_id AND c.deleted_at IS NULL
-			      WHERE ci.tenant_id = $1 AND ci.kind = 'email' AND ci.value = $2 LIMIT 2) AS cu`,
+			      WHERE ci.tenant_id = $1 AND ci.kind = 'email' AND ci.value = $2
+			        -- A sub-plan per address found, not a join: without
+			        -- statistics (a new tenant's tables) the planner would
+			        -- walk every customer of the tenant.
+			        AND (SELECT c.deleted_at IS NULL FROM customers c WHERE c.tenant_id = $1 AND c.id = ci.customer_id)
+			      LIMIT 2) AS cu`,
 			in.TenantID, e.FromAddr, subjectKey, in.Policy.SubjectWindow.Seconds(),
 		).Query(func(rows pgx.Rows) error {
 			type found struct {
