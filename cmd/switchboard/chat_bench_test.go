@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/switchboard-cc/switchboard/internal/pgtest"
 	"github.com/switchboard-cc/switchboard/internal/redistest"
 )
 
@@ -45,6 +46,24 @@ func chatBenchEnv() map[string]string {
 	env := benchEnv()
 	env["SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE"] = "10000000"
 	env["SWITCHBOARD_CHAT_ADDRESS_MESSAGES_PER_SECOND"] = "10000000"
+	return env
+}
+
+// poolEnv sizes the server's PostgreSQL pool when
+// SWITCHBOARD_BENCH_POOL_MAX_CONNS is set (pgxpool's pool_max_conns in
+// DATABASE_URL, as an operator would; the default is max(4, CPUs)).
+func poolEnv(b *testing.B, env map[string]string) map[string]string {
+	n := os.Getenv("SWITCHBOARD_BENCH_POOL_MAX_CONNS")
+	if n == "" {
+		return env
+	}
+	_, dsn := pgtest.New(b)
+	_, prefix := redistest.New(b)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	env["DATABASE_URL"], env["SWITCHBOARD_REDIS_PREFIX"] = dsn+sep+"pool_max_conns="+n, prefix
 	return env
 }
 
@@ -358,7 +377,7 @@ func (f *chatFloor) sample() (time.Duration, error) {
 // samples are taken every 50 ms on their own goroutine during the run.
 func BenchmarkChatLineToAgent(b *testing.B) {
 	const conversations, perSecond = 200, 100
-	a := startApp(b, chatBenchEnv())
+	a := startApp(b, poolEnv(b, chatBenchEnv()))
 	visitors, console := activeChats(b, a, conversations)
 	floor := newChatFloor(b, a)
 
@@ -456,7 +475,7 @@ func BenchmarkChatInbound(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("SWITCHBOARD_BENCH_CHAT_SECONDS")); err == nil && v > 0 {
 		seconds = v
 	}
-	a := startApp(b, chatBenchEnv())
+	a := startApp(b, poolEnv(b, chatBenchEnv()))
 	visitors, console := activeChats(b, a, senders*perSender)
 	var relayed atomic.Int64
 	console.setHandler(func(f agentFrame) {
