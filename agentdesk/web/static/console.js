@@ -434,6 +434,8 @@ function onFrame(f) {
       const v = contacts.get(f.contact_id);
       if (!v) break;
       v.messages.set(f.message.seq, f.message);
+      // The visitor's line ends their typing: no stale "typing…" under it.
+      if (f.message.author_kind === 'customer') v.typingUntil = 0;
       if (v.id !== selected) v.unread++;
       if (!v.closed) refresh(v);
       renderTabs();
