@@ -9,6 +9,7 @@ const csrf = document.querySelector('meta[name=csrf-token]').content;
 const offers = new Map();   // offer_id → offer frame
 const contacts = new Map(); // contact_id → view
 let queues = [];            // [{id, name}] for transfers
+let colleagues = [];        // [{id, name}] for transfers to a named agent
 let selected = null;
 let sock;
 
@@ -262,10 +263,19 @@ function panelFor(v) {
   });
   // The wrap-up note is written in the wrap-up step, after closing.
   const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id }) }, 'Close and wrap up');
-  const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': 'Transfer to queue' },
-    queues.filter((q) => q.id !== v.contact.queue_id).map((q) => el('option', { value: q.id }, q.name)));
+  // One list: another queue, or a named colleague (offered to them first,
+  // then to this contact's queue if they cannot take it in time).
+  const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': 'Transfer to a queue or a colleague' },
+    el('optgroup', { label: 'Queues' },
+      queues.filter((q) => q.id !== v.contact.queue_id).map((q) => el('option', { value: q.id, 'data-kind': 'queue' }, q.name))),
+    colleagues.length ? el('optgroup', { label: 'Colleagues' },
+      colleagues.map((a) => el('option', { value: a.id, 'data-kind': 'agent' }, a.name))) : null);
   const transferBtn = el('button', { 'data-testid': 'transfer', onclick: () => {
-    if (target.value) sock.send({ type: 'transfer', contact_id: v.id, queue_id: target.value });
+    const opt = target.selectedOptions[0];
+    if (!opt) return;
+    const f = { type: 'transfer', contact_id: v.id };
+    if (opt.dataset.kind === 'agent') f.agent_id = opt.value; else f.queue_id = opt.value;
+    sock.send(f);
   } }, 'Transfer');
   const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), emailPanel(v, csrf, toast), list,
     el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
@@ -369,6 +379,7 @@ function onFrame(f) {
   switch (f.type) {
     case 'snapshot':
       queues = f.queues || [];
+      colleagues = f.agents || [];
       offers.clear();
       // Wrap-ups are in the snapshot while they last; other closed cards
       // are this page's own.
@@ -450,7 +461,8 @@ function onFrame(f) {
       if (f.transferred_to) {
         contacts.delete(v.id);
         if (selected === v.id) selected = contacts.keys().next().value || null;
-        toast(`Transferred to ${f.transferred_to}.`);
+        const colleague = f.transferred_to_agent && colleagues.find((a) => a.id === f.transferred_to_agent);
+        toast(colleague ? `Transferred to ${colleague.name}.` : `Transferred to ${f.transferred_to}.`);
         renderAll();
         break;
       }
