@@ -107,17 +107,17 @@ type Agent struct {
 
 // Queue is a line of business that contacts wait in.
 type Queue struct {
-	ID           uuid.UUID
-	TenantID     uuid.UUID
-	SiteID       uuid.UUID // uuid.Nil: group-wide
-	Name         string
-	Skills       map[string]int // required skill → minimum level
-	Strategy     string
-	Priority     int
-	SLA          time.Duration // service-level threshold
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	SiteID   uuid.UUID // uuid.Nil: group-wide
+	Name     string
+	Skills   map[string]int // required skill → minimum level
+	Strategy string
+	Priority int
+	SLA      time.Duration // service-level threshold
 	// Zone is where the queue's day is counted (today's statistics): its
 	// site's zone, or the tenant's default for a group-wide queue. Read only.
-	Zone string
+	Zone         string
 	OfferTimeout time.Duration
 	WrapUp       time.Duration // how long an agent's slot stays held after closing a contact
 

@@ -92,7 +92,7 @@ func TestUpdateQueueRoundTripsEverySetting(t *testing.T) {
 	want := org.Queue{
 		ID: b.sales.ID, TenantID: b.tenant.ID, Name: "Sales", Strategy: "round_robin", Priority: 3, Skills: map[string]int{"sales": 2},
 		Zone: b.tenant.DefaultZone, // a group-wide queue counts its day in the tenant's zone
-		SLA: 30 * time.Second, OfferTimeout: 15 * time.Second, WrapUp: 45 * time.Second,
+		SLA:  30 * time.Second, OfferTimeout: 15 * time.Second, WrapUp: 45 * time.Second,
 		Calendar: serviceCalendar(), ClosedAction: org.ActionMessage, ClosedMessage: "We open at 08:00.",
 		MaxWait: 5 * time.Minute, OverflowQueueID: b.second.ID,
 		WidenAfter: 90 * time.Second, WidenedSkills: map[string]int{"sales": 1, "enquiries": 3}, MaxLength: 25,
