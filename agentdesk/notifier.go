@@ -33,8 +33,14 @@ func (n *Notifier) Offered(ctx context.Context, tenant uuid.UUID, o routing.Offe
 		"contact": frame{"id": t.ContactID, "channel": t.Channel, "queue_id": t.QueueID, "state": "queued", "arrived_at": t.ArrivedAt.UTC()},
 	})
 	s.metrics.offers.WithLabelValues("offered").Inc()
-	n.screenPop(ctx, tenant, o)
-	n.record(ctx, tenant, o, "offered", nil)
+	// Routing's notes go out one at a time, in order: the screen-pop's reads
+	// and the statistics event must not hold up the next contact's offer.
+	// The screen-pop may now arrive after the offer was taken or withdrawn;
+	// the console drops one for an offer it no longer shows.
+	n.offNotes(func() {
+		n.screenPop(ctx, tenant, o)
+		n.record(ctx, tenant, o, "offered", nil)
+	})
 }
 
 // screenPop sends the offered contact and its screen-pop. The two reads are
@@ -86,7 +92,27 @@ func (n *Notifier) OffersReset(ctx context.Context, tenant, agent uuid.UUID) {
 }
 
 // Assigned gives the agent the contact and tells the customer's side.
+//
+// It stays on the ordered notes, unlike the offer's screen-pop: the console
+// must see "assigned" before anything else said about the contact (its
+// close, its wrap-up), which arrive by other paths.
 func (n *Notifier) Assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
+	n.assigned(ctx, tenant, o)
+}
+
+// offNotes runs fn beside routing's ordered notes, a bounded number at a
+// time; Drain waits for them.
+func (n *Notifier) offNotes(fn func()) {
+	s := n.s
+	s.pops <- struct{}{}
+	s.popsRunning.Add(1)
+	go func() {
+		defer func() { <-s.pops; s.popsRunning.Done() }()
+		fn()
+	}()
+}
+
+func (n *Notifier) assigned(ctx context.Context, tenant uuid.UUID, o routing.Offer) {
 	s := n.s
 	item, err := s.contactFrame(ctx, tenant, o.AgentID, o.Task.ContactID)
 	if err != nil {

@@ -92,6 +92,10 @@ type Server struct {
 	upgrader websocket.Upgrader
 	metrics  *metrics
 	limiter  *ratelimit.Limiter
+	// pops bounds the screen-pops being loaded after offers (notifier.go),
+	// and popsRunning lets shutdown wait for them (WaitNotifications).
+	pops        chan struct{}
+	popsRunning sync.WaitGroup
 
 	// callbacks is nil on a server built without them: their routes answer 503.
 	callbacks Callbacks
@@ -180,6 +184,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		secure:  u.Scheme == "https",
 		metrics: newMetrics(d.Registry),
 		limiter: d.Limiter,
+		// Screen-pops loading at once, at most: each holds two pooled
+		// connections for a moment, and the pool is shared with intake.
+		pops: make(chan struct{}, 8),
 	}
 	s.callbacks = d.Callbacks
 	s.records, s.keys = d.Records, d.APIKeys
@@ -206,6 +213,18 @@ func (s *Server) Drain(ctx context.Context) {
 	s.closeLife()
 	done := make(chan struct{})
 	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// WaitNotifications waits until the screen-pops still loading after their
+// offers are sent, or ctx ends. Call it once routing has stopped: no new
+// offer may start one meanwhile.
+func (s *Server) WaitNotifications(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.popsRunning.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

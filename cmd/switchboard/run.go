@@ -260,6 +260,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		desk.Drain(sctx) // sockets close with 1001; clients reconnect to another node
 		chatConn.Wait(sctx)
 		stopRouting() // the engine rescinds its offers and releases its leases
+		desk.WaitNotifications(sctx)
 		stopBus()
 		return err
 	})
