@@ -415,11 +415,12 @@ func (e *Engine) Position(contact uuid.UUID) (int, bool) {
 	if t == nil || t.offered() {
 		return 0, false
 	}
+	// The line is sorted by before (binary search, not a scan: this runs for
+	// every waiting chat every few seconds). The place ignores ageing, which
+	// reorders only at the margins: an estimate for the visitor, no more.
 	if l := e.lines[t.QueueID]; l != nil {
-		for i, x := range l.tasks {
-			if x == t {
-				return i + 1, true
-			}
+		if i, ok := slices.BinarySearchFunc(l.tasks, t, e.before); ok {
+			return i + 1, true
 		}
 	}
 	return 0, false

@@ -419,3 +419,28 @@ func TestMoveKeepsTheAgeAndEndsTheOffer(t *testing.T) {
 		t.Error("Move of an unknown contact reported success")
 	}
 }
+
+func TestPositionIsThePlaceInTheLine(t *testing.T) {
+	f := newFixture()
+	q := f.queue("Enquiries", map[string]int{"x": 1}) // nobody qualifies: all wait
+	old := f.task(q, 2*time.Minute)
+	urgent := Task{ContactID: f.id(), QueueID: q.ID, Channel: org.Chat, ArrivedAt: f.now, Priority: 2}
+	f.e.Enqueue(urgent)
+	fresh := f.task(q, 0)
+	for _, tc := range []struct {
+		name string
+		id   uuid.UUID
+		want int
+	}{{"urgent first", urgent.ContactID, 1}, {"then the oldest", old.ContactID, 2}, {"then the newest", fresh.ContactID, 3}} {
+		if got, ok := f.e.Position(tc.id); !ok || got != tc.want {
+			t.Errorf("%s: Position = %d, %v; want %d", tc.name, got, ok, tc.want)
+		}
+	}
+	f.e.Cancel(urgent.ContactID)
+	if got, _ := f.e.Position(fresh.ContactID); got != 2 {
+		t.Errorf("after the first left, the newest is at %d, want 2", got)
+	}
+	if _, ok := f.e.Position(urgent.ContactID); ok {
+		t.Error("a cancelled contact still has a place")
+	}
+}
