@@ -366,9 +366,15 @@ function renderAll() {
 
 const presence = document.getElementById('presence');
 const reason = document.getElementById('away-reason');
+// wanted is the presence chosen here that the server has not acked yet: a
+// change made while the socket (re)connects, or lost with a dropped socket,
+// is sent again after the next snapshot instead of being silently lost.
+let wanted = null;
 function sendPresence() {
   reason.hidden = presence.value !== 'away';
-  sock.send({ type: 'presence', state: presence.value, reason: presence.value === 'away' ? reason.value : '' });
+  wanted = { type: 'presence', state: presence.value, reason: presence.value === 'away' ? reason.value : '' };
+  const id = sock.send({ ...wanted });
+  if (id) wanted.id = id;
 }
 presence.addEventListener('change', sendPresence);
 reason.addEventListener('change', sendPresence);
@@ -397,6 +403,10 @@ function onFrame(f) {
       presence.value = f.presence.state;
       reason.hidden = f.presence.state !== 'away';
       if (f.presence.reason) reason.value = f.presence.reason;
+      if (wanted && wanted.state !== f.presence.state) {
+        presence.value = wanted.state; // the agent's latest choice wins
+        sendPresence();
+      } else wanted = null;
       if (selected && !contacts.has(selected)) selected = contacts.keys().next().value || null;
       renderAll();
       break;
@@ -491,7 +501,8 @@ function onFrame(f) {
       forget(v);
       break;
     }
-    case 'presence':
+    case 'presence': // set by the server (a supervisor, or no answer): it decides
+      wanted = null;
       presence.value = f.state;
       reason.hidden = f.state !== 'away';
       if (f.reason === 'no answer') toast('You were set Away after several unanswered offers. Set yourself Available when you are back.');
@@ -512,6 +523,7 @@ function onFrame(f) {
       break;
     }
     case 'ack':
+      if (wanted && f.ref === wanted.id) wanted = null;
       break;
     case 'error':
       if (f.offer_id && offers.delete(f.offer_id)) renderOffers();
