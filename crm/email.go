@@ -133,6 +133,10 @@ type EmailResult struct {
 	Threaded string
 	// Reopened: the thread was pending or recently closed and waits again.
 	Reopened bool
+	// WrapUpEnded is the agent whose wrap-up of the thread the reopening
+	// ended (event wrap_up_ended, reason reopened), or uuid.Nil: their
+	// consoles still show the wrap-up and must be told.
+	WrapUpEnded uuid.UUID
 	// Follows is the old closed contact a new one continues, or uuid.Nil.
 	Follows uuid.UUID
 	// Line: a conversation line (messages row) was written for the e-mail.
@@ -461,9 +465,11 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 			// so that the open assignment does not keep the thread from
 			// being offered (routing frees the slot when it hears of the
 			// thread waiting again).
-			if err := endWrapUpOnReopen(ctx, tx, in.TenantID, thread, locked.queue); err != nil {
+			ended, err := endWrapUpOnReopen(ctx, tx, in.TenantID, thread, locked.queue)
+			if err != nil {
 				return err
 			}
+			res.WrapUpEnded = ended
 		} else if state == StateClosed || state == StateAbandoned {
 			res.Follows, thread = thread, uuid.Nil
 		}
@@ -507,19 +513,27 @@ func recordCustomerMail(ctx context.Context, tx pgx.Tx, in EmailIn, res *EmailRe
 const WrapUpReopened = "reopened"
 
 // endWrapUpOnReopen ends the open wrap-up assignment of a thread being
-// reopened, if there is one, with event 'wrap_up_ended' (reason reopened).
-func endWrapUpOnReopen(ctx context.Context, tx pgx.Tx, tenant, contact, queue uuid.UUID) error {
-	if _, err := tx.Exec(ctx, `
+// reopened, if there is one, with event 'wrap_up_ended' (reason reopened),
+// and returns the agent whose wrap-up it was (uuid.Nil: none), whose
+// consoles must be told.
+func endWrapUpOnReopen(ctx context.Context, tx pgx.Tx, tenant, contact, queue uuid.UUID) (uuid.UUID, error) {
+	var agent uuid.UUID
+	err := tx.QueryRow(ctx, `
 		WITH ended AS (
 			UPDATE assignments SET ended_at = GREATEST(now(), wrap_up_at), end_reason = 'completed'
 			WHERE tenant_id = $1 AND contact_id = $2 AND ended_at IS NULL AND wrap_up_at IS NOT NULL
-			RETURNING agent_id, ended_at)
-		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data, at)
-		SELECT $1, $2, 'wrap_up_ended', $3, agent_id, $4, ended_at FROM ended`,
-		tenant, contact, queue, map[string]any{"reason": WrapUpReopened}); err != nil {
-		return fmt.Errorf("record e-mail: end the wrap-up of %s: %w", contact, err)
+			RETURNING agent_id, ended_at),
+		event AS (
+			INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data, at)
+			SELECT $1, $2, 'wrap_up_ended', $3, agent_id, $4, ended_at FROM ended)
+		SELECT agent_id FROM ended`,
+		tenant, contact, queue, map[string]any{"reason": WrapUpReopened}).Scan(&agent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, nil
+	} else if err != nil {
+		return uuid.Nil, fmt.Errorf("record e-mail: end the wrap-up of %s: %w", contact, err)
 	}
-	return nil
+	return agent, nil
 }
 
 // inboundOf is the conversation line of an e-mail, for recordInbound.

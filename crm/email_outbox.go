@@ -38,6 +38,15 @@ type Reply struct {
 	// same contact queues the reply once (a double click, a retried POST).
 	ClientID string
 	Text     string
+	// HTML is an optional formatted version of the reply (the console's
+	// editor: paragraphs, bold, italic, lists, links). It is sanitised
+	// (SanitizeReplyHTML) before it is stored or sent, and when anything is
+	// left the text part is made from it (ReplyHTMLText), so the two
+	// alternatives say the same; Text may then be empty.
+	HTML string
+	// SetPending puts the thread in pending in the same transaction, once
+	// the reply is queued (SetPending): "send and wait for the customer".
+	SetPending bool
 	// CC are extra recipients besides the customer.
 	CC []string
 	// AttachmentIDs are the agent's uploads on this contact
@@ -75,6 +84,9 @@ type QueuedReply struct {
 	Outbox  OutboxEntry `json:"outbox"`
 	// Duplicate: the client id had been queued before; nothing new was stored.
 	Duplicate bool `json:"duplicate"`
+	// Pending: the thread is pending (waiting for the customer) now, set by
+	// this reply (Reply.SetPending) or before it.
+	Pending bool `json:"pending"`
 }
 
 // maxReplyBytes bounds a reply's text: a reply is typed, not pasted books.
@@ -216,14 +228,13 @@ var ErrInWrapUp = fmt.Errorf("thread in wrap-up: %w", ErrClosed)
 // it: an active thread the agent holds, or a pending one (waiting for the
 // customer) the agent held last. A closed thread the agent is wrapping up
 // is ErrInWrapUp; anything else ErrNotHeld.
-func lockReplyable(ctx context.Context, tx pgx.Tx, tenant, contact, agent uuid.UUID) (queue uuid.UUID, err error) {
-	var state string
+func lockReplyable(ctx context.Context, tx pgx.Tx, tenant, contact, agent uuid.UUID) (queue uuid.UUID, state string, err error) {
 	err = tx.QueryRow(ctx, `SELECT queue_id, state FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
 		tenant, contact).Scan(&queue, &state)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, ErrNotHeld
+		return uuid.Nil, "", ErrNotHeld
 	} else if err != nil {
-		return uuid.Nil, err
+		return uuid.Nil, "", err
 	}
 	// After the lock, as a statement of its own (lockHeld says why).
 	var holds, wrapping bool
@@ -234,17 +245,17 @@ func lockReplyable(ctx context.Context, tx pgx.Tx, tenant, contact, agent uuid.U
 		       (SELECT agent_id FROM assignments WHERE tenant_id = $1 AND contact_id = $2 ORDER BY started_at DESC LIMIT 1)
 		FROM assignments WHERE tenant_id = $1 AND contact_id = $2`, tenant, contact, agent).Scan(&holds, &wrapping, &last)
 	if err != nil {
-		return uuid.Nil, err
+		return uuid.Nil, "", err
 	}
 	switch {
 	case state == StateActive && holds:
-		return queue, nil
+		return queue, state, nil
 	case state == StatePending && last != nil && *last == agent:
-		return queue, nil
+		return queue, state, nil
 	case state == StateClosed && wrapping:
-		return uuid.Nil, ErrInWrapUp
+		return uuid.Nil, "", ErrInWrapUp
 	}
-	return uuid.Nil, ErrNotHeld
+	return uuid.Nil, "", ErrNotHeld
 }
 
 // QueueReply stores an agent's reply to an e-mail contact the agent holds,
@@ -261,6 +272,14 @@ func lockReplyable(ctx context.Context, tx pgx.Tx, tenant, contact, agent uuid.U
 func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID, r Reply) (QueuedReply, error) {
 	if r.ClientID == "" || len(r.ClientID) > 64 {
 		return QueuedReply{}, fmt.Errorf("reply on %s: a client id of 1 to 64 bytes is required: %w", contact, ErrInvalid)
+	}
+	if len(r.HTML) > maxReplyBytes {
+		return QueuedReply{}, fmt.Errorf("reply on %s: html of at most %d bytes: %w", contact, maxReplyBytes, ErrInvalid)
+	}
+	if r.HTML != "" {
+		if r.HTML = SanitizeReplyHTML(r.HTML); r.HTML != "" {
+			r.Text = ReplyHTMLText(r.HTML)
+		}
 	}
 	if strings.TrimSpace(r.Text) == "" || len(r.Text) > maxReplyBytes {
 		return QueuedReply{}, fmt.Errorf("reply on %s: text is required, at most %d bytes: %w", contact, maxReplyBytes, ErrInvalid)
@@ -288,7 +307,7 @@ func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID
 		if err != nil {
 			return err
 		}
-		queue, err := lockReplyable(ctx, tx, tenant, contact, agent)
+		queue, state, err := lockReplyable(ctx, tx, tenant, contact, agent)
 		if err != nil {
 			return fmt.Errorf("reply on %s by %s: %w", contact, agent, err)
 		}
@@ -350,10 +369,10 @@ func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO email_messages (id, tenant_id, contact_id, customer_id, message_id, in_reply_to, "references",
 			                            direction, mailbox_ids, from_addr, from_name, to_addrs, cc_addrs, subject,
-			                            subject_key, text_body, quoted_folded, reply_token, message_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'out', ARRAY[$8::uuid], $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)`,
+			                            subject_key, text_body, quoted_folded, reply_token, message_seq, html_sanitized)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 'out', ARRAY[$8::uuid], $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)`,
 			emailID, tenant, contact, p.customerID, msgID, p.messageID, refs, mailboxID, mailboxAddr, mailboxName,
-			to, cc, subject, p.subjectKey, r.Text, token, seq); err != nil {
+			to, cc, subject, p.subjectKey, r.Text, token, seq, r.HTML); err != nil {
 			return fmt.Errorf("reply on %s: e-mail: %w", contact, err)
 		}
 		if err := attachUploads(ctx, tx, tenant, agent, contact, emailID, r.AttachmentIDs); err != nil {
@@ -362,11 +381,19 @@ func (s *Store) QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID
 		outboxID := dbid.New()
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO email_outbox (id, tenant_id, contact_id, mailbox_id, agent_id, kind, client_id, email_message_id,
-			                          to_addrs, cc_addrs, subject, text_body, message_id, in_reply_to, "references", reply_token)
-			VALUES ($1, $2, $3, $4, $5, 'reply', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			                          to_addrs, cc_addrs, subject, text_body, message_id, in_reply_to, "references", reply_token,
+			                          html_body)
+			VALUES ($1, $2, $3, $4, $5, 'reply', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULLIF($16, ''))`,
 			outboxID, tenant, contact, mailboxID, agent, r.ClientID, emailID, to, cc, subject, r.Text,
-			msgID, p.messageID, refs, token); err != nil {
+			msgID, p.messageID, refs, token, r.HTML); err != nil {
 			return fmt.Errorf("reply on %s: outbox: %w", contact, err)
+		}
+		out.Pending = state == StatePending
+		if r.SetPending && state != StatePending {
+			if _, err := setPending(ctx, tx, tenant, agent, contact); err != nil {
+				return err
+			}
+			out.Pending = true
 		}
 		if out.Message, err = messageByID(ctx, tx, tenant, lineID); err != nil {
 			return err
@@ -397,6 +424,11 @@ func (s *Store) storedReply(ctx context.Context, tx pgx.Tx, tenant, contact uuid
 		return nil, err
 	}
 	q := QueuedReply{Outbox: e, Duplicate: true}
+	var state string
+	if err := tx.QueryRow(ctx, `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2`, tenant, contact).Scan(&state); err != nil {
+		return nil, fmt.Errorf("reply on %s: %w", contact, err)
+	}
+	q.Pending = state == StatePending
 	mid, found, err := messageByKey(ctx, tx, tenant, agentMessageKey(agent, contact, clientID))
 	if err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ func TestReplyDuringWrapUpAndReopen(t *testing.T) {
 	if len(res.Preference.Agents) != 1 || res.Preference.Agents[0] != o.Agent {
 		t.Errorf("preference = %+v, want the last agent", res.Preference)
 	}
+	if res.WrapUpEnded != o.Agent {
+		t.Errorf("WrapUpEnded = %v, want the agent who wrapped up (%v): their console must be told", res.WrapUpEnded, o.Agent)
+	}
 	if n := b.count(t, `SELECT count(*) FROM assignments WHERE contact_id = $1 AND ended_at IS NULL`, th.contact); n != 0 {
 		t.Errorf("open assignments after the reopen = %d, want 0 (the wrap-up ended)", n)
 	}
@@ -57,17 +60,13 @@ func TestReplyDuringWrapUpAndReopen(t *testing.T) {
 
 // TestReplyOnPendingThread: the agent who held a pending thread (waiting
 // for the customer) last may answer it, and it stays pending; another
-// agent may not. Nothing in crm sets a thread pending yet, so the test
-// puts it there as such a transition would: assignment ended, state
-// pending.
+// agent may not.
 func TestReplyOnPendingThread(t *testing.T) {
 	b := setup(t)
 	ctx := ctxT(t)
 	o := b.a
 	th := makeEmailThread(t, b, o)
-	if _, err := b.pool.Exec(ctx, `
-		WITH a AS (UPDATE assignments SET ended_at = now(), end_reason = 'completed' WHERE contact_id = $1 AND ended_at IS NULL)
-		UPDATE contacts SET state = 'pending' WHERE id = $1`, th.contact); err != nil {
+	if _, err := b.store.SetPending(ctx, o.ID, o.Agent, th.contact); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.store.QueueReply(ctx, o.ID, o.Agent2, th.contact, crm.Reply{ClientID: "p1", Text: "Not mine."}); !errors.Is(err, crm.ErrNotHeld) {
@@ -77,8 +76,8 @@ func TestReplyOnPendingThread(t *testing.T) {
 	if err != nil {
 		t.Fatalf("QueueReply on the pending thread by its agent = %v", err)
 	}
-	if q.Outbox.State != crm.OutboxQueued || q.Message.AuthorKind != "agent" {
-		t.Errorf("QueueReply = %+v, want a queued reply and an agent line", q)
+	if q.Outbox.State != crm.OutboxQueued || q.Message.AuthorKind != "agent" || !q.Pending {
+		t.Errorf("QueueReply = %+v, want a queued reply, an agent line, pending", q)
 	}
 	if c, err := b.store.Contact(ctx, o.ID, th.contact); err != nil || c.State != crm.StatePending {
 		t.Errorf("state after the reply = %q, %v; want pending", c.State, err)
