@@ -92,7 +92,7 @@ func (s *Store) CreateFollowUp(ctx context.Context, tenant, customer, creator uu
 		if err != nil {
 			return mapWriteError("create follow-up", err)
 		}
-		return nil
+		return enqueueWebhook(ctx, tx, tenant, EventFollowUpCreated, followUpWebhook(f))
 	})
 	return f, err
 }
@@ -131,19 +131,129 @@ func (s *Store) FollowUp(ctx context.Context, tenant, id uuid.UUID) (FollowUp, e
 }
 
 // CompleteFollowUp marks a follow-up done. Completing it again keeps the
-// first time: a retried request changes nothing.
+// first time: a retried request changes nothing (and sends no webhook).
 func (s *Store) CompleteFollowUp(ctx context.Context, tenant, id uuid.UUID) (FollowUp, error) {
-	rows, err := s.pool.Query(ctx, `
-		UPDATE follow_ups SET done_at = COALESCE(done_at, now()) WHERE tenant_id = $1 AND id = $2
-		RETURNING id, customer_id, contact_id, assigned_to, kind, due_at, done_at, note, created_by, created_at`, tenant, id)
+	done := true
+	f, _, err := s.UpdateFollowUp(ctx, tenant, id, FollowUpFields{Done: &done})
+	return f, err
+}
+
+// FollowUpFields are a follow-up's writable fields; nil leaves one as it
+// is. Done true completes it (keeping the first completion time), false
+// opens it again.
+type FollowUpFields struct {
+	AssignedTo *uuid.UUID
+	Kind       *string
+	DueAt      *time.Time
+	Note       *string
+	Done       *bool
+}
+
+// UpdateFollowUp changes the fields f sets; when nothing changes nothing is
+// written and no webhook goes out. A follow-up that becomes done sends
+// follow_up.done; any other change follow_up.updated.
+func (s *Store) UpdateFollowUp(ctx context.Context, tenant, id uuid.UUID, f FollowUpFields) (FollowUp, bool, error) {
+	if f.Kind != nil && *f.Kind != "callback" && *f.Kind != "reminder" {
+		return FollowUp{}, false, invalid("kind must be callback or reminder")
+	}
+	if f.DueAt != nil && f.DueAt.IsZero() {
+		return FollowUp{}, false, invalid("due_at cannot be cleared")
+	}
+	if f.AssignedTo != nil && *f.AssignedTo == uuid.Nil {
+		return FollowUp{}, false, invalid("assigned_to cannot be cleared")
+	}
+	var note *string
+	if f.Note != nil {
+		n, err := cleanText("note", *f.Note, 4000)
+		if err != nil {
+			return FollowUp{}, false, err
+		}
+		note = &n
+	}
+	var out FollowUp
+	var changed bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, followUpSelect+` WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenant, id)
+		if err != nil {
+			return fmt.Errorf("follow-up %s: %w", id, err)
+		}
+		cur, err := pgx.CollectExactlyOneRow(rows, scanFollowUp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("follow-up %s: %w", id, ErrNotFound)
+		} else if err != nil {
+			return fmt.Errorf("follow-up %s: %w", id, err)
+		}
+		next := cur
+		if f.AssignedTo != nil && *f.AssignedTo != cur.AssignedTo {
+			if err := checkRef(ctx, tx, tenant, f.AssignedTo, "agent", "assigned_to"); err != nil {
+				return err
+			}
+			next.AssignedTo = *f.AssignedTo
+		}
+		if f.Kind != nil {
+			next.Kind = *f.Kind
+		}
+		if f.DueAt != nil {
+			next.DueAt = f.DueAt.UTC().Truncate(time.Microsecond)
+		}
+		if note != nil {
+			next.Note = *note
+		}
+		becameDone := false
+		if f.Done != nil {
+			switch {
+			case *f.Done && cur.DoneAt == nil:
+				becameDone = true
+			case !*f.Done:
+				next.DoneAt = nil
+			}
+		}
+		if !becameDone && next.AssignedTo == cur.AssignedTo && next.Kind == cur.Kind && next.DueAt.Equal(cur.DueAt) &&
+			next.Note == cur.Note && sameTime(next.DoneAt, cur.DoneAt) {
+			out = cur
+			return nil
+		}
+		rows, err = tx.Query(ctx, `
+			UPDATE follow_ups SET assigned_to = $3, kind = $4, due_at = $5, note = $6,
+			       done_at = CASE WHEN $7 THEN now() ELSE $8::timestamptz END
+			WHERE tenant_id = $1 AND id = $2
+			RETURNING id, customer_id, contact_id, assigned_to, kind, due_at, done_at, note, created_by, created_at`,
+			tenant, id, next.AssignedTo, next.Kind, next.DueAt, next.Note, becameDone, next.DoneAt)
+		if err != nil {
+			return mapWriteError("update follow-up", err)
+		}
+		if out, err = pgx.CollectExactlyOneRow(rows, scanFollowUp); err != nil {
+			return mapWriteError("update follow-up", err)
+		}
+		changed = true
+		event := EventFollowUpUpdated
+		if becameDone {
+			event = EventFollowUpDone
+		}
+		return enqueueWebhook(ctx, tx, tenant, event, followUpWebhook(out))
+	})
 	if err != nil {
-		return FollowUp{}, fmt.Errorf("complete follow-up %s: %w", id, err)
+		return FollowUp{}, false, err
 	}
-	f, err := pgx.CollectExactlyOneRow(rows, scanFollowUp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return FollowUp{}, fmt.Errorf("follow-up %s: %w", id, ErrNotFound)
-	} else if err != nil {
-		return FollowUp{}, fmt.Errorf("complete follow-up %s: %w", id, err)
-	}
-	return f, nil
+	return out, changed, nil
+}
+
+// DeleteFollowUp removes a follow-up (made by mistake, no longer wanted);
+// receivers hear follow_up.deleted with it as it was.
+func (s *Store) DeleteFollowUp(ctx context.Context, tenant, id uuid.UUID) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			DELETE FROM follow_ups WHERE tenant_id = $1 AND id = $2
+			RETURNING id, customer_id, contact_id, assigned_to, kind, due_at, done_at, note, created_by, created_at`, tenant, id)
+		if err != nil {
+			return fmt.Errorf("delete follow-up %s: %w", id, err)
+		}
+		f, err := pgx.CollectExactlyOneRow(rows, scanFollowUp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("follow-up %s: %w", id, ErrNotFound)
+		} else if err != nil {
+			return fmt.Errorf("delete follow-up %s: %w", id, err)
+		}
+		return enqueueWebhook(ctx, tx, tenant, EventFollowUpDeleted, followUpWebhook(f))
+	})
 }

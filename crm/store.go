@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-cc/switchboard/internal/dbid"
+	"github.com/switchboard-cc/switchboard/internal/netguard"
 	"github.com/switchboard-cc/switchboard/org"
 )
 
@@ -28,6 +29,8 @@ const (
 // Store reads and writes crm's tables.
 type Store struct {
 	pool *pgxpool.Pool
+	// webhookAddrs vets webhook receivers' URLs (webhooks.go).
+	webhookAddrs netguard.Policy
 }
 
 // NewStore returns a Store on pool.

@@ -302,8 +302,22 @@ func (s *Store) UpsertVehicle(ctx context.Context, tenant uuid.UUID, system, ext
 				}
 			}
 		}
-		rec, err = vehicleRecord(ctx, tx, tenant, id, false)
-		return err
+		if rec, err = vehicleRecord(ctx, tx, tenant, id, false); err != nil {
+			return err
+		}
+		// One event per upsert, after the links: an unchanged record sends
+		// none.
+		through := uuid.Nil
+		if len(links) > 0 {
+			through = links[0].customer
+		}
+		switch outcome {
+		case UpsertCreated:
+			return enqueueWebhook(ctx, tx, tenant, EventVehicleCreated, vehicleWebhook(rec, through))
+		case UpsertUpdated:
+			return enqueueWebhook(ctx, tx, tenant, EventVehicleUpdated, vehicleWebhook(rec, through))
+		}
+		return nil
 	})
 	if err != nil {
 		return VehicleRecord{}, "", err

@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -326,8 +327,10 @@ func (s *Store) CreateVehicle(ctx context.Context, tenant, customer uuid.UUID, r
 		if _, err := linkVehicle(ctx, tx, tenant, customer, v.ID, role); err != nil {
 			return err
 		}
-		v, err = vehicleRecord(ctx, tx, tenant, v.ID, false)
-		return err
+		if v, err = vehicleRecord(ctx, tx, tenant, v.ID, false); err != nil {
+			return err
+		}
+		return enqueueWebhook(ctx, tx, tenant, EventVehicleCreated, vehicleWebhook(v, customer))
 	})
 	if err != nil {
 		return VehicleRecord{}, err
@@ -350,19 +353,62 @@ func (s *Store) LinkVehicle(ctx context.Context, tenant, customer, vehicle uuid.
 		if _, err := vehicleRecord(ctx, tx, tenant, vehicle, true); err != nil {
 			return err
 		}
-		if _, err := linkVehicle(ctx, tx, tenant, customer, vehicle, role); err != nil {
+		changed, err := linkVehicle(ctx, tx, tenant, customer, vehicle, role)
+		if err != nil {
 			return err
 		}
-		v, err = vehicleRecord(ctx, tx, tenant, vehicle, false)
-		return err
+		if v, err = vehicleRecord(ctx, tx, tenant, vehicle, false); err != nil || !changed {
+			return err
+		}
+		// A new link or role changes the vehicle's customers: receivers
+		// hear vehicle.updated, as for a field.
+		return enqueueWebhook(ctx, tx, tenant, EventVehicleUpdated, vehicleWebhook(v, customer))
 	})
 	return v, err
 }
 
 // UpdateVehicle changes the fields f sets; when nothing changes nothing is
-// written (updated_at stays).
+// written (updated_at stays, no webhook).
 func (s *Store) UpdateVehicle(ctx context.Context, tenant, id uuid.UUID, f VehicleFields) (VehicleRecord, bool, error) {
-	return updateInTx(ctx, s, tenant, id, f, updateVehicle)
+	return updateInTx(ctx, s, tenant, id, f, func(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f VehicleFields) (VehicleRecord, bool, error) {
+		v, changed, err := updateVehicle(ctx, tx, tenant, id, f)
+		if err != nil || !changed {
+			return v, changed, err
+		}
+		return v, true, enqueueWebhook(ctx, tx, tenant, EventVehicleUpdated, vehicleWebhook(v, uuid.Nil))
+	})
+}
+
+// DeleteVehicle removes a vehicle (entered twice, or by mistake) with its
+// links to customers. A vehicle that a service order or a deal names stays:
+// those are history, and the answer (ErrConflict) says which kind holds it.
+// Receivers hear vehicle.deleted with the vehicle as it was.
+func (s *Store) DeleteVehicle(ctx context.Context, tenant, id uuid.UUID) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		v, err := vehicleRecord(ctx, tx, tenant, id, true)
+		if err != nil {
+			return err
+		}
+		var orders, deals bool
+		if err := tx.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM service_orders WHERE tenant_id = $1 AND vehicle_id = $2),
+			       EXISTS (SELECT 1 FROM deals WHERE tenant_id = $1 AND vehicle_id = $2)`, tenant, id).Scan(&orders, &deals); err != nil {
+			return fmt.Errorf("delete vehicle %s: %w", id, err)
+		}
+		switch {
+		case orders:
+			return fmt.Errorf("vehicle %s has service orders; it cannot be deleted: %w", id, ErrConflict)
+		case deals:
+			return fmt.Errorf("vehicle %s is named by deals; it cannot be deleted: %w", id, ErrConflict)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM customer_vehicles WHERE tenant_id = $1 AND vehicle_id = $2`, tenant, id); err != nil {
+			return fmt.Errorf("delete vehicle %s: links: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM vehicles WHERE tenant_id = $1 AND id = $2`, tenant, id); err != nil {
+			return mapWriteError("delete vehicle", err)
+		}
+		return enqueueWebhook(ctx, tx, tenant, EventVehicleDeleted, vehicleWebhook(v, uuid.Nil))
+	})
 }
 
 func updateVehicle(ctx context.Context, tx pgx.Tx, tenant, id uuid.UUID, f VehicleFields) (VehicleRecord, bool, error) {

@@ -29,6 +29,13 @@ const (
 	EventOrderUpdated    = "order.updated"
 	EventDealCreated     = "deal.created"
 	EventDealUpdated     = "deal.updated"
+	EventVehicleCreated  = "vehicle.created"
+	EventVehicleUpdated  = "vehicle.updated"
+	EventVehicleDeleted  = "vehicle.deleted"
+	EventFollowUpCreated = "follow_up.created"
+	EventFollowUpUpdated = "follow_up.updated"
+	EventFollowUpDone    = "follow_up.done"
+	EventFollowUpDeleted = "follow_up.deleted"
 )
 
 // WebhookEvents lists every event name an endpoint may subscribe to.
@@ -37,6 +44,8 @@ var WebhookEvents = []string{
 	EventContactCreated, EventContactClosed,
 	EventOrderCreated, EventOrderUpdated,
 	EventDealCreated, EventDealUpdated,
+	EventVehicleCreated, EventVehicleUpdated, EventVehicleDeleted,
+	EventFollowUpCreated, EventFollowUpUpdated, EventFollowUpDone, EventFollowUpDeleted,
 }
 
 var webhookEventName = regexp.MustCompile(`^[a-z_]+\.[a-z_]+$`)
@@ -110,6 +119,24 @@ func contactWebhook(c Contact) map[string]any {
 	}
 }
 
+// vehicleWebhook is a vehicle event's payload: the vehicle with every
+// customer linked to it. customer_id (the column purge erases by) is the
+// customer the change came through, else the vehicle's first linked one: a
+// vehicle's plate and VIN are a customer's data too.
+func vehicleWebhook(v VehicleRecord, through uuid.UUID) map[string]any {
+	if through == uuid.Nil && len(v.Customers) > 0 {
+		through = v.Customers[0].CustomerID
+	}
+	return map[string]any{"vehicle_id": v.ID, "customer_id": nullID(through), "vehicle": v}
+}
+
+// followUpWebhook is a follow-up event's payload: the whole follow-up,
+// its note included (the task's own text, which receivers that sync tasks
+// need; purging the customer erases these rows with the note).
+func followUpWebhook(f FollowUp) map[string]any {
+	return map[string]any{"follow_up_id": f.ID, "customer_id": f.CustomerID, "follow_up": f}
+}
+
 // nullID is id for a payload, with uuid.Nil as JSON null.
 func nullID(id uuid.UUID) *uuid.UUID {
 	if id == uuid.Nil {
@@ -139,12 +166,30 @@ type NewWebhookEndpoint struct {
 	Secret string
 }
 
+// WithPrivateWebhooks returns a Store like s that lets webhook receivers
+// live at loopback, private, link-local and CGNAT addresses
+// (SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE: tests, single-network deployments).
+// By default they are refused: a tenant's admin must not make the server
+// POST into its own network.
+func (s *Store) WithPrivateWebhooks(allow bool) *Store {
+	c := *s
+	c.webhookAddrs.AllowPrivate = allow
+	return &c
+}
+
 // CreateWebhookEndpoint registers a receiver; the audit log records who
-// did, with the endpoint's id and events (not its URL or secret).
+// did, with the endpoint's id and events (not its URL or secret). A URL
+// whose host is, or resolves to, an address the server's network policy
+// refuses (loopback, private, link-local, CGNAT, multicast, unspecified)
+// is ErrInvalid; crm/webhook checks the dialled address again at each
+// delivery, so a name that resolves elsewhere later is refused then.
 func (s *Store) CreateWebhookEndpoint(ctx context.Context, tenant, actor uuid.UUID, n NewWebhookEndpoint) (WebhookEndpoint, error) {
 	u, err := url.Parse(n.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(n.URL) > 2048 {
 		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: url must be an absolute http(s) URL without credentials: %w", ErrInvalid)
+	}
+	if err := s.webhookAddrs.CheckHost(ctx, nil, u.Hostname()); err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint: url must reach a public address (%v): %w", err, ErrInvalid)
 	}
 	events := slices.Clone(n.Events)
 	slices.Sort(events)

@@ -98,3 +98,42 @@ func TestWebhookEndpointRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookEndpointRefusesInternalAddresses: by default a receiver URL
+// whose host is, or is named as, a loopback, private, link-local, CGNAT,
+// multicast or unspecified address is refused at registration with a
+// clear ErrInvalid; a Store with private receivers allowed (the tests'
+// setting) takes the private ones, never multicast or unspecified.
+func TestWebhookEndpointRefusesInternalAddresses(t *testing.T) {
+	b := setup(t)
+	ctx := ctxT(t)
+	refused := []string{
+		"http://127.0.0.1:8080/hook", "http://[::1]/", "http://localhost/hook", "https://10.0.0.5/",
+		"https://172.20.1.1/", "https://192.168.1.10/", "https://[fd12:3456::1]/", "http://169.254.169.254/latest/meta-data",
+		"https://[fe80::1]/", "https://100.64.12.1/", "https://224.0.0.1/", "http://0.0.0.0:9000/", "https://[::]/",
+		"http://[::ffff:127.0.0.1]/",
+	}
+	for _, u := range refused {
+		_, err := b.store.CreateWebhookEndpoint(ctx, b.a.ID, b.a.Agent, crm.NewWebhookEndpoint{URL: u})
+		if !errors.Is(err, crm.ErrInvalid) || !strings.Contains(err.Error(), "url must reach a public address") {
+			t.Errorf("CreateWebhookEndpoint(%s) = %v, want ErrInvalid naming the address rule", u, err)
+		}
+	}
+	for _, u := range []string{"https://93.184.216.34/hook", "https://erp.example.com/hook"} {
+		if _, err := b.store.CreateWebhookEndpoint(ctx, b.a.ID, b.a.Agent, crm.NewWebhookEndpoint{URL: u}); err != nil {
+			t.Errorf("CreateWebhookEndpoint(%s) = %v, want it registered", u, err)
+		}
+	}
+	allow := b.store.WithPrivateWebhooks(true)
+	for i, u := range refused {
+		_, err := allow.CreateWebhookEndpoint(ctx, b.a.ID, b.a.Agent, crm.NewWebhookEndpoint{URL: u})
+		always := strings.Contains(u, "224.") || strings.Contains(u, "0.0.0.0") || strings.Contains(u, "[::]")
+		if always != (err != nil) {
+			t.Errorf("allowing private: CreateWebhookEndpoint(%s) = %v, want refused %v", refused[i], err, always)
+		}
+	}
+	// The default Store is untouched by WithPrivateWebhooks.
+	if _, err := b.store.CreateWebhookEndpoint(ctx, b.a.ID, b.a.Agent, crm.NewWebhookEndpoint{URL: refused[0]}); !errors.Is(err, crm.ErrInvalid) {
+		t.Errorf("default Store after WithPrivateWebhooks: %v, want ErrInvalid", err)
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/switchboard-cc/switchboard/internal/netguard"
 )
 
 // Config tunes a Worker; zero fields take the defaults noted.
@@ -29,8 +31,14 @@ type Config struct {
 	BaseBackoff time.Duration // wait after the first failure, doubled after each (10s)
 	MaxBackoff  time.Duration // the longest wait between attempts (1h)
 	MaxAge      time.Duration // give up on a row this old (72h)
+	// AllowPrivate lets deliveries reach loopback, private, link-local and
+	// CGNAT addresses (tests, single-network deployments); by default the
+	// dialer refuses them, and multicast and unspecified ones always.
+	AllowPrivate bool
 	// Client sends the POSTs; its Timeout is ignored in favour of Timeout.
-	// Default: a client that follows no redirects.
+	// Default: a client that follows no redirects, uses no proxy, and whose
+	// dialer checks every address it connects to (netguard). A Client
+	// given here is used as it is: the address check is then its own.
 	Client *http.Client
 }
 
@@ -52,7 +60,22 @@ func (c Config) withDefaults() Config {
 		c.Parallel = 8
 	}
 	if c.Client == nil {
+		// The check sits in the dialer, on the address actually dialled:
+		// a receiver's name that resolved to a public address when it was
+		// registered and to 10.0.0.1 now (DNS rebinding) is refused here.
+		// No proxy: it would make the dial, to wherever the URL says.
+		guard := netguard.Policy{AllowPrivate: c.AllowPrivate}
 		c.Client = &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 nil,
+				DialContext:           guard.Dialer(c.Timeout).DialContext,
+				ForceAttemptHTTP2:     true,
+				MaxIdleConns:          100,
+				MaxIdleConnsPerHost:   4,
+				IdleConnTimeout:       90 * time.Second,
+				TLSHandshakeTimeout:   c.Timeout,
+				ExpectContinueTimeout: time.Second,
+			},
 			// A redirect is the receiver's misconfiguration: following it
 			// would send the signed payload somewhere nobody registered.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -231,6 +254,9 @@ func failureClass(err error) string {
 		return "timeout"
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
+	case errors.Is(err, netguard.ErrForbidden):
+		// Retried like any failure: the name may resolve elsewhere later.
+		return "forbidden address"
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) {

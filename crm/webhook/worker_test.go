@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -176,7 +177,10 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-var fast = webhook.Config{Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, BaseBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}
+// fast delivers to the tests' 127.0.0.1 receivers: AllowPrivate, as
+// SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE does.
+var fast = webhook.Config{Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, BaseBackoff: 100 * time.Millisecond,
+	MaxBackoff: 400 * time.Millisecond, AllowPrivate: true}
 
 func TestDeliverySignedAndMarked(t *testing.T) {
 	rc := newReceiver(t)
@@ -352,5 +356,38 @@ func TestWorkersNeverOverlap(t *testing.T) {
 		if len(got[id]) != 1 {
 			t.Errorf("delivery %s arrived %d times, want 1", id, len(got[id]))
 		}
+	}
+}
+
+// TestRefusesPrivateAddressesByDefault: without AllowPrivate the worker's
+// dialer refuses the receiver on 127.0.0.1, both by address and by a name
+// that resolves there at delivery time ("localhost": what a rebinding name
+// does); the receiver sees nothing and the rows record the refusal, to be
+// retried.
+func TestRefusesPrivateAddressesByDefault(t *testing.T) {
+	rc := newReceiver(t)
+	f := setup(t, rc.srv.URL)
+	_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
+	byName := uuid.New()
+	if _, err := f.pool.Exec(context.Background(), `INSERT INTO webhook_endpoints (id, tenant_id, url, secret) VALUES ($1, $2, $3, $4)`,
+		byName, f.tenant, "http://localhost:"+port+"/hook", secret); err != nil {
+		t.Fatal(err)
+	}
+	f.enqueue(t, 2)
+	if _, err := f.pool.Exec(context.Background(), `
+		INSERT INTO webhook_outbox (id, tenant_id, endpoint_id, event, payload) VALUES ($1, $2, $3, 'contact.created', '{}')`,
+		uuid.New(), f.tenant, byName); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fast
+	cfg.AllowPrivate = false
+	if n, err := webhook.New(f.pool, cfg, quietLog()).DeliverDue(context.Background()); err != nil || n != 3 {
+		t.Fatalf("DeliverDue = %d, %v; want 3, nil", n, err)
+	}
+	if got, _, _ := rc.snapshot(); len(got) != 0 {
+		t.Errorf("the receiver on 127.0.0.1 got %d deliveries through the guard, want 0", len(got))
+	}
+	if n := f.count(t, `delivered_at IS NULL AND failed_at IS NULL AND last_status = 0 AND last_error = 'forbidden address' AND attempts = 1`); n != 3 {
+		t.Errorf("%d rows recorded as refused (forbidden address, to retry), want 3", n)
 	}
 }
