@@ -401,3 +401,14 @@ func pgErrCode(err error) string {
 	}
 	return ""
 }
+
+// Site returns one of tenant's sites.
+func (s *Store) Site(ctx context.Context, tenant, id uuid.UUID) (Site, error) {
+	st, err := scanSite(s.pool.QueryRow(ctx, `SELECT `+siteColumns+` FROM sites WHERE tenant_id = $1 AND id = $2`, tenant, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Site{}, ErrNotFound
+	} else if err != nil {
+		return Site{}, fmt.Errorf("site %s: %w", id, err)
+	}
+	return st, nil
+}

@@ -598,6 +598,23 @@ func (e *Engine) Expire() []Offer {
 	return out
 }
 
+// Missed counts an offer the agent accepted but whose phone then did not
+// answer (a voice connect that rang out, was busy or failed) as missed, as
+// an offer that ran out: MaxMissed in a row set them away, their other
+// offers coming back (returned, for their consoles).
+func (e *Engine) Missed(agent uuid.UUID) []Offer {
+	a := e.agents[agent]
+	if a == nil || !a.routable() {
+		return nil
+	}
+	if a.missed++; e.MaxMissed <= 0 || a.missed < e.MaxMissed {
+		return nil
+	}
+	a.missed = 0
+	e.noAnswer = append(e.noAnswer, a.ID)
+	return e.SetPresence(a.ID, org.Away, a.connected)
+}
+
 // NoAnswer returns, once, the agents that Expire set away for missing
 // MaxMissed offers in a row; the caller persists their presence and tells
 // them. Their reason is "no answer".

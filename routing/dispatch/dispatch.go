@@ -142,6 +142,10 @@ const (
 	CmdResync   = "resync"  // an agent's console (re)connected: send its open offers again
 	CmdRefresh  = "refresh" // queue settings changed: re-read them now
 	CmdWrapUp   = "wrap_up" // the contact closed: its slot stays held until Until
+	// CmdMissed: the agent accepted a call but their phone did not answer;
+	// it counts as a missed offer (the call itself comes back by Release
+	// with Requeue).
+	CmdMissed = "missed"
 )
 
 // Command is what the agent desk asks of the tenant's routing engine. It

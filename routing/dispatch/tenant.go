@@ -463,6 +463,11 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 		}
 	case CmdWrapUp:
 		tr.wrapUp(c)
+	case CmdMissed:
+		for _, o := range tr.eng.Missed(c.AgentID) {
+			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
+		}
+		tr.dirty = true // step tells and persists a no-answer away
 	case CmdResync:
 		for _, o := range tr.eng.OffersFor(c.AgentID) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Offered(ctx, tenant, o) })
