@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		orgOpts = append(orgOpts, org.WithSealer(sealer))
 	}
-	orgs, people := org.NewStore(pool, orgOpts...), crm.NewStore(pool)
+	orgs, people := org.NewStore(pool, orgOpts...), crm.NewStore(pool).WithPrivateWebhooks(cfg.WebhookAllowPrivate)
 	if cmd == "demo" || *withDemo {
 		info, err := loadDemo(ctx, orgs, people, cfg.PublicURL, stderr)
 		if err != nil {
@@ -230,7 +230,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	// Every node delivers webhooks from the outbox.
 	g.Go(func() error {
 		return webhook.New(pool, webhook.Config{Interval: cfg.WebhookInterval, Timeout: cfg.WebhookTimeout,
-			MaxBackoff: cfg.WebhookMaxBackoff, MaxAge: cfg.WebhookMaxAge}, log).Run(gctx)
+			MaxBackoff: cfg.WebhookMaxBackoff, MaxAge: cfg.WebhookMaxAge, AllowPrivate: cfg.WebhookAllowPrivate}, log).Run(gctx)
 	})
 	// Every node sends e-mail from the outbox; failures reach the writer's console.
 	g.Go(func() error {
