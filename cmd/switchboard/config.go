@@ -48,6 +48,10 @@ type Config struct {
 	WebhookTimeout    time.Duration `env:"SWITCHBOARD_WEBHOOK_TIMEOUT" envDefault:"10s"`
 	WebhookMaxBackoff time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_BACKOFF" envDefault:"1h"`
 	WebhookMaxAge     time.Duration `env:"SWITCHBOARD_WEBHOOK_MAX_AGE" envDefault:"72h"`
+	// WebhookAllowPrivate lets receivers live at loopback, private,
+	// link-local and CGNAT addresses (tests; one private network). Off,
+	// such URLs are refused when registered and at every dial.
+	WebhookAllowPrivate bool `env:"SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE" envDefault:"false"`
 
 	// The e-mail outbox (channels/email): every node runs a sender; the
 	// claim keeps them off each other's rows. A failed attempt waits

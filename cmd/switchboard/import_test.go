@@ -253,7 +253,8 @@ func otherTenantWebhook(t *testing.T, dsn string) uuid.UUID {
 // as is a missing CSRF token; bad input is 400; another tenant's endpoint
 // is 404 to DELETE and to the deliveries' filter, and stays.
 func TestWebhooksOverHTTP(t *testing.T) {
-	a := startApp(t, map[string]string{"SWITCHBOARD_WEBHOOK_INTERVAL": "200ms"})
+	a := startApp(t, map[string]string{"SWITCHBOARD_WEBHOOK_INTERVAL": "200ms",
+		"SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE": "true"})
 	admin, adminCSRF := a.login(t, "admin@huadong.example")
 	agent, agentCSRF := a.login(t, "lina@huadong.example")
 	sup, supCSRF := a.login(t, "supervisor@huadong.example")
