@@ -143,7 +143,9 @@ func TestControllerRefusesToSend(t *testing.T) {
 		{"another kind", func(c *phone.Connector, _ *phone.Call, _ *phone.Agent, _ *string) { c.Kind = phone.KindTwilio }, `a "twilio" connector`},
 		{"no secret", func(c *phone.Connector, _ *phone.Call, _ *phone.Agent, _ *string) { c.Secret = "" }, "no secret"},
 		{"no callback URL", func(c *phone.Connector, _ *phone.Call, _ *phone.Agent, _ *string) { c.CallbackURL = "" }, "callback URL"},
-		{"relative callback URL", func(c *phone.Connector, _ *phone.Call, _ *phone.Agent, _ *string) { c.CallbackURL = "/cb?pbx_token=abc" }, "callback URL"},
+		{"relative callback URL", func(c *phone.Connector, _ *phone.Call, _ *phone.Agent, _ *string) {
+			c.CallbackURL = "/cb?pbx_token=abc"
+		}, "callback URL"},
 		{"no key", func(_ *phone.Connector, _ *phone.Call, _ *phone.Agent, k *string) { *k = "" }, "idempotency key"},
 		{"no call id", func(_ *phone.Connector, cl *phone.Call, _ *phone.Agent, _ *string) { cl.CallID = "" }, "call id"},
 		{"agent unreachable", func(_ *phone.Connector, _ *phone.Call, a *phone.Agent, _ *string) { a.Extension = "" }, "neither extension nor number"},
