@@ -88,6 +88,14 @@ func (s *Store) RecordInbound(ctx context.Context, in Inbound) (InboundResult, e
 	if err != nil {
 		return InboundResult{}, fmt.Errorf("record inbound: %w", err)
 	}
+	if in.ContactID != uuid.Nil {
+		// The common case, a line on an open conversation, in two round
+		// trips; anything else it cannot settle goes the general way below.
+		res, err := s.appendInbound(ctx, in)
+		if !errors.Is(err, errSlowPath) {
+			return res, err
+		}
+	}
 	var res InboundResult
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		// The common resend is answered without writing anything; the race
