@@ -23,12 +23,13 @@ var (
 // Limiter counts events in Redis under a key prefix.
 type Limiter struct {
 	l      *redis_rate.Limiter
+	rdb    *redis.Client
 	prefix string
 }
 
 // New returns a Limiter whose keys start with prefix.
 func New(rdb *redis.Client, prefix string) *Limiter {
-	return &Limiter{l: redis_rate.NewLimiter(rdb), prefix: prefix + "rate:"}
+	return &Limiter{l: redis_rate.NewLimiter(rdb), rdb: rdb, prefix: prefix + "rate:"}
 }
 
 // Allow takes one event under key. When Redis cannot be asked it lets the
