@@ -129,6 +129,16 @@ func (n *Notifier) assigned(ctx context.Context, tenant uuid.UUID, o routing.Off
 		name = a.Name
 	}
 	s.convs.Announce(ctx, tenant, o.Task.ContactID, "active", name)
+	if o.Task.Channel == org.Voice && s.voice != nil {
+		// The caller waits at the telephony: bridge them to the agent's
+		// phone now, beside the ordered notes (it is a network call). The
+		// phone channel's sweep connects it if this node dies first.
+		n.offNotes(func() {
+			if err := s.voice.Connect(s.life, tenant, o.Task.ContactID, o.AgentID, o.ID.String()); err != nil {
+				s.log.Error("connect accepted call", "tenant_id", tenant, "contact_id", o.Task.ContactID, "err", err)
+			}
+		})
+	}
 }
 
 // AcceptFailed answers an accept or reject that could not be honoured.

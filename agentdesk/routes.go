@@ -35,6 +35,12 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 	r.Method(http.MethodPost, "/chat/attachments", s.chat)
 	r.Method(http.MethodGet, "/chat/attachments/{id}", s.chat)
 
+	// The phone connectors' webhooks (channels/phone): each authenticates
+	// its telephony itself (HMAC, Twilio's signature, a URL token).
+	if s.phone != nil {
+		r.With(s.rateLimitPhone).Mount("/phone", s.phone)
+	}
+
 	r.Get("/", s.home)
 	r.Get("/login", s.loginPage)
 	r.With(s.sameOrigin).Post("/login", s.login)
@@ -63,6 +69,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		// canned responses to pick from, chat transcripts by e-mail.
 		r.Get("/api/contacts/{id}/email", s.emailThread)
 		r.Post("/api/contacts/{id}/email/reply", s.emailReply)
+		r.Post("/api/contacts/{id}/email/pending", s.emailPending)
 		r.Post("/api/contacts/{id}/email/uploads", s.emailUpload)
 		r.Get("/api/contacts/{id}/email/attachments/{attachment}", s.emailAttachment)
 		r.Post("/api/contacts/{id}/email/outbox/{outbox}/retry", s.emailRetry)

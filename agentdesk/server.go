@@ -119,6 +119,12 @@ type Server struct {
 	// privacyAdmin is nil on a server built without it: the privacy
 	// settings' and teams' routes answer 503.
 	privacyAdmin PrivacyAdmin
+	// calls and voice are nil on a server built without the phone
+	// channel: voice contacts then show no call panel and connect nowhere.
+	calls Calls
+	voice Voice
+	// phone serves the telephony's webhooks under /phone/ (nil: 404).
+	phone http.Handler
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -150,6 +156,11 @@ type Deps struct {
 	Importer      Importer     // customer imports over HTTP (crm.Store)
 	Email         Email        // the e-mail panel, replies and canned responses (crm.Store)
 	PrivacyAdmin  PrivacyAdmin // privacy settings and teams (org.Store)
+	Calls         Calls        // the call panel's state (crm.Store)
+	Voice         Voice        // connects accepted calls (phone.Service)
+	// Phone serves the phone connectors' webhooks, mounted at /phone/:
+	// public routes, each connector authenticating its telephony itself.
+	Phone http.Handler
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -195,6 +206,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.mailboxes = d.Mailboxes
 	s.email = d.Email
 	s.privacyAdmin = d.PrivacyAdmin
+	s.calls, s.voice, s.phone = d.Calls, d.Voice, d.Phone
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

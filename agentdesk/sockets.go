@@ -273,6 +273,9 @@ func (c *agentConsole) relay(ctx context.Context, m mail) {
 		if c.relaySignal(m.payload) {
 			return // typing, read receipts, ended by the customer (chat.go)
 		}
+		if c.relayCall(m.payload) {
+			return // the call panel's state (phone.go)
+		}
 		var e channels.Event
 		if err := json.Unmarshal(m.payload, &e); err != nil || e.Kind != "message" || e.Message == nil {
 			return // state changes reach consoles as their own frames
@@ -417,6 +420,7 @@ func (s *Server) contactFrame(ctx context.Context, tenant, agent, id uuid.UUID) 
 	if err := s.addCallback(ctx, tenant, agent, ct, f); err != nil {
 		return nil, err
 	}
+	s.addCall(ctx, tenant, ct, f)
 	return f, nil
 }
 

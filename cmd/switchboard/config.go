@@ -33,6 +33,9 @@ type Config struct {
 	ChatConnects    int           `env:"SWITCHBOARD_CHAT_CONNECTS_PER_MINUTE" envDefault:"60"`
 	ChatAddressRate int           `env:"SWITCHBOARD_CHAT_ADDRESS_MESSAGES_PER_SECOND" envDefault:"20"`
 
+	// PhoneRingTimeout: an agent's phone that has not answered a connected
+	// call this long is given up on; the call goes back to the queue.
+	PhoneRingTimeout time.Duration `env:"SWITCHBOARD_PHONE_RING_TIMEOUT" envDefault:"30s"`
 	// CallbackInterval is how often each node looks for due callbacks.
 	CallbackInterval time.Duration `env:"SWITCHBOARD_CALLBACK_INTERVAL" envDefault:"1s"`
 

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-cc/switchboard/channels"
 	"github.com/switchboard-cc/switchboard/channels/chat"
 	"github.com/switchboard-cc/switchboard/channels/email"
+	"github.com/switchboard-cc/switchboard/channels/phone"
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/crm/webhook"
 	"github.com/switchboard-cc/switchboard/internal/bus"
@@ -179,6 +180,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Signals: intake, Router: chatRouter{b}, Sub: b, Presence: b, Queues: orgs, Agents: b, Callbacks: people, Secret: []byte(cfg.Secret), Limiter: limiter,
 		Limits: chat.Limits{ConnectsPerMinute: cfg.ChatConnects, AddressMessagesPerSecond: cfg.ChatAddressRate}, Log: log})
 
+	// The hotline is built before the desk it tells (deskRef), and the
+	// desk before routing, which tells the desk.
+	var deskRef0 *agentdesk.Server
+	hotline := phone.NewService(phone.Config{RingTimeout: cfg.PhoneRingTimeout}, people, orgs,
+		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(log), log)
+
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody, ImportMaxBody: cfg.ImportMaxBody}
 	if demo != nil {
 		dcfg.DemoSiteKey, dcfg.DemoSiteName = demo.SiteKey, demo.SiteName
@@ -189,10 +196,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
+		Calls: people, Voice: hotline, Phone: phoneHandler(cfg, orgs, hotline, log),
 	})
 	if err != nil {
 		return err
 	}
+	deskRef0 = desk
 	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval, Grace: cfg.DisconnectGrace},
 		dispatch.Deps{Pool: pool, Source: routingSource{orgs, people}, Connections: b, Assigner: assigner{people}, Notifier: desk.Notifier(),
 			Subscriber: b, Presence: orgs, Requeuer: assigner{people}, Overflower: assigner{people}, Closed: closedActions{people, intake},
@@ -221,6 +230,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	g.Go(func() error {
 		return channels.NewCallbackScheduler(people, faults.enqueuer(dispatch.NewEnqueuer(pool)), cfg.CallbackInterval, log).Run(gctx)
 	})
+	// Every node sweeps calls being connected; crm's conditional updates
+	// and the connectors' idempotency keys make a double sweep harmless.
+	g.Go(func() error { return hotline.Run(gctx) })
 	// Every node runs the tier job; crm recomputes each tenant once per interval.
 	g.Go(func() error {
 		return (&crm.TierJob{Store: people, Window: cfg.TierWindow, Every: cfg.TierInterval, Log: log}).Run(gctx)
@@ -240,7 +252,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	// Every node runs the IMAP ingester; a lease per mailbox keeps one
 	// node on each, and each message commits with its checkpoint.
 	g.Go(func() error {
-		recv := email.NewReceiver(people, intake, crm.ReplyKey([]byte(cfg.Secret)), email.Limits{}, crm.EmailPolicy{}, log)
+		recv := email.NewReceiver(people, intake, desk, crm.ReplyKey([]byte(cfg.Secret)), email.Limits{}, crm.EmailPolicy{}, log)
 		return email.NewIngester(email.Config{Holder: cfg.NodeID, Poll: cfg.EmailPoll, Reload: cfg.EmailReload,
 			DisableIdle: !cfg.EmailIdle, Batch: cfg.EmailBatch}, orgs, recv, log).Run(gctx)
 	})

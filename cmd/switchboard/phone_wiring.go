@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/agentdesk"
+	"github.com/switchboard-cc/switchboard/channels/phone"
+	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/internal/bus"
+	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing"
+	"github.com/switchboard-cc/switchboard/routing/dispatch"
+)
+
+var (
+	_ phone.Calls     = (*crm.Store)(nil)
+	_ phone.Lines     = (*org.Store)(nil)
+	_ phone.Router    = phoneRouter{}
+	_ phone.Desk      = (*agentdesk.Server)(nil)
+	_ agentdesk.Calls = (*crm.Store)(nil)
+	_ agentdesk.Voice = (*phone.Service)(nil)
+)
+
+// phoneRouter turns what calls did into routing commands on the bus, and
+// gives intake's NOTIFY for a queued call.
+type phoneRouter struct {
+	b   *bus.Bus
+	enq interface {
+		Notification(tenant uuid.UUID, t routing.Task) (string, string)
+	}
+}
+
+func (r phoneRouter) Notification(tenant uuid.UUID, t routing.Task) (string, string) {
+	return r.enq.Notification(tenant, t)
+}
+
+func (r phoneRouter) send(ctx context.Context, tenant uuid.UUID, c dispatch.Command) error {
+	return r.b.Publish(ctx, dispatch.CommandTopic(tenant), dispatch.EncodeCommand(c))
+}
+
+func (r phoneRouter) Cancel(ctx context.Context, tenant, contact uuid.UUID) error {
+	return r.send(ctx, tenant, dispatch.Command{Kind: dispatch.CmdCancel, ContactID: contact})
+}
+
+func (r phoneRouter) Release(ctx context.Context, tenant, agent, contact uuid.UUID, requeue bool) error {
+	return r.send(ctx, tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: agent, Requeue: requeue})
+}
+
+func (r phoneRouter) WrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, until time.Time) error {
+	return r.send(ctx, tenant, dispatch.Command{Kind: dispatch.CmdWrapUp, ContactID: contact, AgentID: agent, Until: until})
+}
+
+func (r phoneRouter) Missed(ctx context.Context, tenant, agent uuid.UUID) error {
+	return r.send(ctx, tenant, dispatch.Command{Kind: dispatch.CmdMissed, AgentID: agent})
+}
+
+// deskRef lets the phone service, built before the desk, reach it.
+type deskRef struct{ s **agentdesk.Server }
+
+func (d deskRef) CallRinging(ctx context.Context, tenant, agent, contact uuid.UUID) {
+	(*d.s).CallRinging(ctx, tenant, agent, contact)
+}
+func (d deskRef) CallAssigned(ctx context.Context, tenant, agent, contact uuid.UUID) {
+	(*d.s).CallAssigned(ctx, tenant, agent, contact)
+}
+func (d deskRef) CallWithdrawn(ctx context.Context, tenant, agent, contact uuid.UUID, reason string) {
+	(*d.s).CallWithdrawn(ctx, tenant, agent, contact, reason)
+}
+func (d deskRef) CallEnded(ctx context.Context, tenant, agent, contact uuid.UUID, until *time.Time) {
+	(*d.s).CallEnded(ctx, tenant, agent, contact, until)
+}
+func (d deskRef) CallState(ctx context.Context, tenant uuid.UUID, k crm.Call) {
+	(*d.s).CallState(ctx, tenant, k)
+}
+
+// phoneControllers gives each connector kind's control-mode implementation.
+func phoneControllers(log *slog.Logger) phone.Controllers {
+	return func(kind string) phone.Controller { return nil }
+}
+
+// phoneHandler serves the connectors' webhooks under /phone.
+func phoneHandler(cfg Config, orgs *org.Store, hotline *phone.Service, log *slog.Logger) http.Handler {
+	return nil
+}
