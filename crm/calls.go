@@ -528,7 +528,9 @@ func applyCallEvent(ctx context.Context, tx pgx.Tx, ev CallEvent, k Call, ch *Ca
 			return exec(`UPDATE calls SET ` + touch + ` WHERE tenant_id = $1 AND id = $2`)
 		}
 		ch.Answered, ch.Agent = true, ev.AgentID
-		if k.AnsweredAt == nil {
+		if (k.State != CallTalking && k.State != CallHeld) || k.AgentID != ev.AgentID {
+			// This agent's answer: the one statistics count (a transferred
+			// call is answered again in its new queue).
 			if err := insertEvent(ctx, tx, ev.TenantID, k.ContactID, "call_answered", k.QueueID, ev.AgentID, nil); err != nil {
 				return err
 			}

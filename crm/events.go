@@ -19,6 +19,9 @@ type Event struct {
 	AgentID   uuid.UUID
 	Channel   org.Channel
 	At        time.Time
+	// Call: on 'created', the contact is a phone connector's call, answered
+	// when the agent's leg answers ('call_answered'), not at the accept.
+	Call bool
 }
 
 // EventCursor is where a follower of the event log stands: a transaction
@@ -49,7 +52,7 @@ func (s *Store) EventsSince(ctx context.Context, tenant uuid.UUID, cursor EventC
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT e.kind, e.contact_id, coalesce(e.queue_id, c.queue_id), coalesce(e.agent_id, '00000000-0000-0000-0000-000000000000'),
-			       c.channel, e.at
+			       c.channel, e.at, e.kind = 'created' AND COALESCE(e.data->>'call', '') = 'true'
 			FROM contact_events e
 			JOIN contacts c ON c.tenant_id = e.tenant_id AND c.id = e.contact_id
 			WHERE e.tenant_id = $1 AND e.xact_id >= $2::text::xid8 AND e.xact_id < $3::text::xid8 AND e.at >= $4
@@ -59,7 +62,7 @@ func (s *Store) EventsSince(ctx context.Context, tenant uuid.UUID, cursor EventC
 		}
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
 			var e Event
-			err := r.Scan(&e.Kind, &e.ContactID, &e.QueueID, &e.AgentID, &e.Channel, &e.At)
+			err := r.Scan(&e.Kind, &e.ContactID, &e.QueueID, &e.AgentID, &e.Channel, &e.At, &e.Call)
 			return e, err
 		})
 		return err

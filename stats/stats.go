@@ -20,6 +20,10 @@ type Event struct {
 	AgentID   uuid.UUID
 	Channel   org.Channel // on created
 	At        time.Time
+	// Call, on created: a phone connector's call. It counts as answered
+	// when the agent's leg answers (call_answered), not when the agent
+	// accepts it in the console: until the phone picks up, the caller waits.
+	Call bool
 }
 
 // Policy is a queue's thresholds.
@@ -120,6 +124,7 @@ type contactState struct {
 	key      Key
 	arrived  time.Time
 	answered time.Time // zero until answered
+	call     bool      // answered by call_answered
 	closed   time.Time // zero until closed; then the agent wraps up
 }
 
@@ -160,11 +165,16 @@ func (t *Tally) Add(e Event) {
 		if cs != nil && ch == "" {
 			ch = cs.key.Channel
 		}
-		cs = &contactState{key: Key{QueueID: e.QueueID, Channel: ch}, arrived: e.At}
+		call := e.Call || cs != nil && cs.call
+		cs = &contactState{key: Key{QueueID: e.QueueID, Channel: ch}, arrived: e.At, call: call}
 		t.contacts[e.ContactID] = cs
 		t.line(cs.key).Offered++
 	case "assigned":
-		if cs != nil && cs.key.Channel != org.Email {
+		if cs != nil && cs.key.Channel != org.Email && !cs.call {
+			t.answer(cs, e.At)
+		}
+	case "call_answered":
+		if cs != nil {
 			t.answer(cs, e.At)
 		}
 	case "message_out":
@@ -189,7 +199,7 @@ func (t *Tally) Add(e Event) {
 		if cs != nil && ch == "" {
 			ch = cs.key.Channel
 		}
-		cs = &contactState{key: Key{QueueID: e.QueueID, Channel: ch}, arrived: e.At}
+		cs = &contactState{key: Key{QueueID: e.QueueID, Channel: ch}, arrived: e.At, call: cs != nil && cs.call}
 		t.contacts[e.ContactID] = cs
 		t.line(cs.key).TransferredIn++
 	case "closed":

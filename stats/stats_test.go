@@ -103,3 +103,34 @@ func TestTransferCountsOnBothQueues(t *testing.T) {
 		t.Errorf("to-queue = %+v, want transferred in, answered 30 s after the transfer (late), 60 s handled", b)
 	}
 }
+
+// TestCallAnsweredWhenTheAgentsPhonePicksUp: a connector's call counts as
+// answered when the agent's leg answers, not when the agent accepts in the
+// console; the ring in between is still waiting for the caller. A callback
+// (a voice contact without a connector call) answers at the accept.
+func TestCallAnsweredWhenTheAgentsPhonePicksUp(t *testing.T) {
+	q := uuid.New()
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	tally := NewTally(func(uuid.UUID) Policy { return Policy{SLA: 20 * time.Second, ShortAbandon: 5 * time.Second} })
+	call, callback := uuid.New(), uuid.New()
+	for _, e := range []Event{
+		// Accepted after 15 s, the phone answered after 25 s: late.
+		{Kind: "created", ContactID: call, QueueID: q, Channel: org.Voice, Call: true, At: at(0)},
+		{Kind: "assigned", ContactID: call, At: at(15)},
+		{Kind: "call_answered", ContactID: call, At: at(25)},
+		{Kind: "closed", ContactID: call, At: at(85)},
+		{Kind: "wrap_up_ended", ContactID: call, At: at(95)},
+		// A callback: answered at the accept, after 10 s.
+		{Kind: "created", ContactID: callback, QueueID: q, Channel: org.Voice, At: at(0)},
+		{Kind: "assigned", ContactID: callback, At: at(10)},
+	} {
+		tally.Add(e)
+	}
+	got := tally.Counts(Key{q, org.Voice})
+	want := Counts{Offered: 2, Answered: 2, AnsweredWithin: 1, WaitAnswered: 35 * time.Second,
+		Handled: 1, TalkTime: 60 * time.Second, WrapUpTime: 10 * time.Second, HandleTime: 70 * time.Second}
+	if got != want {
+		t.Errorf("voice counts = %+v\nwant %+v", got, want)
+	}
+}

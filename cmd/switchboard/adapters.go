@@ -113,7 +113,7 @@ func (s routingSource) Events(ctx context.Context, tenant uuid.UUID, cursor stri
 	}
 	out := make([]stats.Event, len(es))
 	for i, e := range es {
-		out[i] = stats.Event{Kind: e.Kind, ContactID: e.ContactID, QueueID: e.QueueID, AgentID: e.AgentID, Channel: e.Channel, At: e.At}
+		out[i] = stats.Event{Kind: e.Kind, ContactID: e.ContactID, QueueID: e.QueueID, AgentID: e.AgentID, Channel: e.Channel, At: e.At, Call: e.Call}
 	}
 	return out, string(next), nil
 }
