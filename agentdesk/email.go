@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/org"
+	"github.com/switchboard-cc/switchboard/routing/dispatch"
 )
 
 // Email is what the console's e-mail panel needs of crm (crm.Store): the
@@ -27,6 +28,7 @@ type Email interface {
 	EmailThread(ctx context.Context, tenant, contact uuid.UUID) ([]crm.EmailItem, error)
 	EmailAttachment(ctx context.Context, tenant, contact, id uuid.UUID) (crm.Attachment, error)
 	QueueReply(ctx context.Context, tenant, agent, contact uuid.UUID, r crm.Reply) (crm.QueuedReply, error)
+	SetPending(ctx context.Context, tenant, agent, contact uuid.UUID) (crm.Contact, error)
 	RetryEmail(ctx context.Context, tenant, contact, id uuid.UUID) (crm.OutboxEntry, error)
 	StoreEmailUpload(ctx context.Context, tenant, agent, contact uuid.UUID, name, contentType string, data []byte) (crm.EmailFileInfo, error)
 	QueueTranscript(ctx context.Context, tenant, contact uuid.UUID, to string) (crm.OutboxEntry, error)
@@ -43,6 +45,8 @@ var (
 	errNoEmail       = &deskError{http.StatusServiceUnavailable, "unavailable", "e-mail is not set up on this server"}
 	errReplyInWrapUp = &deskError{http.StatusConflict, "in_wrap_up",
 		"you closed this thread and are wrapping it up: it takes no reply; it comes back to you if the customer writes again"}
+	errPendingInWrapUp = &deskError{http.StatusConflict, "in_wrap_up",
+		"you closed this thread and are wrapping it up: it cannot wait for the customer; it comes back to you if the customer writes again"}
 )
 
 // EmailOutcome tells the agent who wrote an e-mail how sending it went, on
@@ -140,6 +144,8 @@ func (s *Server) emailReply(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		ClientID      string      `json:"client_id"`
 		Text          string      `json:"text"`
+		HTML          string      `json:"html"`
+		Pending       bool        `json:"pending"`
 		CC            []string    `json:"cc"`
 		AttachmentIDs []uuid.UUID `json:"attachment_ids"`
 	}
@@ -148,7 +154,8 @@ func (s *Server) emailReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := s.email.QueueReply(r.Context(), sess.User.TenantID, sess.User.ID, contact,
-		crm.Reply{ClientID: body.ClientID, Text: body.Text, CC: body.CC, AttachmentIDs: body.AttachmentIDs})
+		crm.Reply{ClientID: body.ClientID, Text: body.Text, HTML: body.HTML, SetPending: body.Pending,
+			CC: body.CC, AttachmentIDs: body.AttachmentIDs})
 	if errors.Is(err, crm.ErrInWrapUp) {
 		s.writeError(w, r, errReplyInWrapUp)
 		return
@@ -165,7 +172,62 @@ func (s *Server) emailReply(w http.ResponseWriter, r *http.Request) {
 		// The agent's other consoles show the line and its state too.
 		s.publishUser(r.Context(), sess.User.TenantID, sess.User.ID, frame{"type": "email_queued", "contact_id": contact, "message": q.Message, "outbox": q.Outbox})
 	}
+	if body.Pending && q.Pending {
+		// Also for a duplicate: the first request may have died between
+		// its commit and telling routing.
+		s.pendingSet(r.Context(), sess.User.TenantID, sess.User.ID, contact)
+	}
 	writeJSON(w, status, q)
+}
+
+// emailPending answers POST /api/contacts/{id}/email/pending: the agent
+// holding the thread waits for the customer (crm.SetPending). The thread
+// leaves the agent's console, routing frees the agent's e-mail slot, and
+// the customer's next mail brings it back, to this agent first. Setting a
+// pending thread pending again answers the same.
+func (s *Server) emailPending(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.email == nil {
+		s.writeError(w, r, errNoEmail)
+		return
+	}
+	ct, err := s.email.SetPending(r.Context(), sess.User.TenantID, sess.User.ID, contact)
+	if errors.Is(err, crm.ErrInWrapUp) {
+		s.writeError(w, r, errPendingInWrapUp)
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.pendingSet(r.Context(), sess.User.TenantID, sess.User.ID, contact)
+	writeJSON(w, http.StatusOK, map[string]any{"contact_id": contact, "state": ct.State})
+}
+
+// pendingSet tells the agent's consoles that a thread is pending
+// (contact_pending: its card closes), then routing, last, as closeContact
+// does: the console has the frame before any offer the freed slot brings.
+// A lost command leaves the slot held in the engine until its next
+// rebuild, which reads no open assignment for the thread.
+func (s *Server) pendingSet(ctx context.Context, tenant, agent, contact uuid.UUID) {
+	s.log.InfoContext(ctx, "e-mail thread pending", "tenant_id", tenant, "contact_id", contact, "agent_id", agent)
+	s.publishUser(ctx, tenant, agent, frame{"type": "contact_pending", "contact_id": contact, "state": crm.StatePending})
+	if err := s.command(ctx, tenant, dispatch.Command{Kind: dispatch.CmdRelease, ContactID: contact, AgentID: agent}); err != nil {
+		s.log.WarnContext(ctx, "e-mail pending: tell routing", "tenant_id", tenant, "contact_id", contact, "err", err)
+	}
+}
+
+// EmailWrapUpEnded tells an agent's consoles that the customer wrote again
+// to a thread the agent was wrapping up: the reopening ended the wrap-up
+// (crm.EmailResult.WrapUpEnded), so the wrap-up card closes (wrap_up_ended,
+// reason reopened) and the thread comes back as an offer. The e-mail
+// receiver (channels/email) calls it after the commit.
+func (s *Server) EmailWrapUpEnded(ctx context.Context, tenant, agent, contact uuid.UUID) {
+	s.publishUser(ctx, tenant, agent, frame{"type": "wrap_up_ended", "contact_id": contact, "reason": crm.WrapUpReopened})
 }
 
 // emailRetry answers POST /api/contacts/{id}/email/outbox/{outbox}/retry:

@@ -135,6 +135,7 @@ var access = map[string]string{
 	// (another tenant's contact, e-mail, attachment and canned response).
 	"GET /api/contacts/{id}/email":                          "agent, cross-tenant tested",
 	"POST /api/contacts/{id}/email/reply":                   "agent holding the contact (409 otherwise), cross-tenant tested",
+	"POST /api/contacts/{id}/email/pending":                 "agent holding the contact (409 otherwise), cross-tenant tested",
 	"POST /api/contacts/{id}/email/uploads":                 "agent holding the contact, cross-tenant tested",
 	"GET /api/contacts/{id}/email/attachments/{attachment}": "agent, cross-tenant tested",
 	"POST /api/contacts/{id}/email/outbox/{outbox}/retry":   "agent, cross-tenant tested",

@@ -55,7 +55,7 @@ func BenchmarkIngestDovecot(b *testing.B) {
 	bd := setup(b, dovecottest.Options{}, "INBOX", "")
 	bd.dove.Deliver(b, "INBOX", benchCorpus(n)...)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	recv := email.NewReceiver(crm.NewStore(bd.pool), quietAnnouncer{}, crm.ReplyKey([]byte("bench secret 0123456789")),
+	recv := email.NewReceiver(crm.NewStore(bd.pool), quietAnnouncer{}, nil, crm.ReplyKey([]byte("bench secret 0123456789")),
 		email.Limits{}, crm.EmailPolicy{}, quiet)
 	cfg := testConfig()
 	cfg.Batch, cfg.Commit = 100, 0 // the defaults: fetch 100, commit 50

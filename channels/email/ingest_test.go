@@ -36,7 +36,7 @@ type countingReceiver struct {
 func newCountingReceiver(pool *pgxpool.Pool) *countingReceiver {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &countingReceiver{
-		real: email.NewReceiver(crm.NewStore(pool), quietAnnouncer{}, crm.ReplyKey([]byte("ingest test secret")),
+		real: email.NewReceiver(crm.NewStore(pool), quietAnnouncer{}, nil, crm.ReplyKey([]byte("ingest test secret")),
 			email.Limits{}, crm.EmailPolicy{}, quiet),
 		calls: map[uint32]int{},
 	}

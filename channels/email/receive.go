@@ -25,6 +25,13 @@ type Announcer interface {
 	Recorded(ctx context.Context, tenant uuid.UUID, res crm.InboundResult, line bool)
 }
 
+// WrapUpTeller tells an agent's consoles that a customer's mail reopened a
+// thread the agent was wrapping up, which ended the wrap-up; the agent
+// desk (agentdesk.Server) implements it.
+type WrapUpTeller interface {
+	EmailWrapUpEnded(ctx context.Context, tenant, agent, contact uuid.UUID)
+}
+
 // Receiver turns fetched messages into recorded e-mails: parsed, threaded
 // and stored with the mailbox checkpoint in one transaction, then
 // announced. The ingester may move past the messages only when Receive
@@ -32,17 +39,19 @@ type Announcer interface {
 type Receiver struct {
 	store    Recorder
 	announce Announcer
+	wrapUps  WrapUpTeller
 	replyKey []byte
 	lim      Limits
 	policy   crm.EmailPolicy
 	log      *slog.Logger
 }
 
-// NewReceiver returns a Receiver. replyKey verifies reply tokens
-// (crm.ReplyKey of the server secret); lim bounds parsing; policy holds the
-// threading windows (zero: crm's defaults).
-func NewReceiver(store Recorder, a Announcer, replyKey []byte, lim Limits, policy crm.EmailPolicy, log *slog.Logger) *Receiver {
-	return &Receiver{store: store, announce: a, replyKey: replyKey, lim: lim.withDefaults(), policy: policy, log: log}
+// NewReceiver returns a Receiver. w, which may be nil, hears of wrap-ups
+// that a reopening ended; replyKey verifies reply tokens (crm.ReplyKey of
+// the server secret); lim bounds parsing; policy holds the threading
+// windows (zero: crm's defaults).
+func NewReceiver(store Recorder, a Announcer, w WrapUpTeller, replyKey []byte, lim Limits, policy crm.EmailPolicy, log *slog.Logger) *Receiver {
+	return &Receiver{store: store, announce: a, wrapUps: w, replyKey: replyKey, lim: lim.withDefaults(), policy: policy, log: log}
 }
 
 // Receive parses msgs and records them, in order, on their threads with
@@ -97,6 +106,11 @@ func (r *Receiver) finish(ctx context.Context, mb org.Mailbox, ins []crm.EmailIn
 	for i, res := range results {
 		if ins[i].Rejected != "" {
 			continue
+		}
+		if res.WrapUpEnded != uuid.Nil && r.wrapUps != nil {
+			// Before routing hears of the thread: the wrap-up card closes
+			// before the offer that brings the thread back.
+			r.wrapUps.EmailWrapUpEnded(ctx, mb.TenantID, res.WrapUpEnded, res.ContactID)
 		}
 		if res.ContactID != uuid.Nil && res.Noise == "" {
 			r.announce.Recorded(ctx, mb.TenantID, res.InboundResult, res.Line)

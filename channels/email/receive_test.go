@@ -80,7 +80,7 @@ func testReceiveCorpus(t *testing.T, batch int) {
 	q, pub := &enqueuer{}, &publisher{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	intake := channels.NewIntake(crm.NewStore(pool), q, pub, log)
-	r := NewReceiver(refusing{crm.NewStore(pool)}, intake, crm.ReplyKey([]byte("s")), Limits{MaxAttachmentBytes: 64 << 10}, crm.EmailPolicy{}, log)
+	r := NewReceiver(refusing{crm.NewStore(pool)}, intake, nil, crm.ReplyKey([]byte("s")), Limits{MaxAttachmentBytes: 64 << 10}, crm.EmailPolicy{}, log)
 	count := func(sql string, args ...any) int {
 		var n int
 		if err := pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {

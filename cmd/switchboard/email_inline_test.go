@@ -78,8 +78,9 @@ func TestEmailInlineImageOverHTTP(t *testing.T) {
 
 // TestEmailReopenDuringWrapUp: the agent closes an e-mail thread and wraps
 // it up (a queue with ten minutes of wrap-up); a reply then is refused
-// with 409 in_wrap_up; the customer writes again and the thread is offered
-// to the same agent at once, not after the wrap-up.
+// with 409 in_wrap_up; the customer writes again: the console gets
+// wrap_up_ended (reason reopened) and the thread is offered to the same
+// agent at once, not after the wrap-up.
 func TestEmailReopenDuringWrapUp(t *testing.T) {
 	dove := dovecottest.New(t, dovecottest.Options{})
 	a := startApp(t, map[string]string{"SWITCHBOARD_EMAIL_RELOAD_INTERVAL": "200ms"})
@@ -115,7 +116,22 @@ func TestEmailReopenDuringWrapUp(t *testing.T) {
 	dove.Deliver(t, "INBOX", []byte("From: Wang Wei <wang.wei.wrap@example.cn>\r\nTo: service@huadong.example\r\n"+
 		"Subject: Re: Brake noise\r\nMessage-ID: <wrap-2@example.cn>\r\nIn-Reply-To: <wrap-1@example.cn>\r\n"+
 		"Date: Mon, 2 Mar 2026 10:05:00 +0800\r\n\r\nAnd now it rattles too.\r\n"))
-	again := lina.expect("offer", nil)
+	// The console hears that the wrap-up ended (reason reopened): its card
+	// closes; and the thread comes back as an offer. The two travel by
+	// different paths (the receiver after its commit; routing after the
+	// NOTIFY), so either may come first.
+	var ended, again map[string]any
+	for ended == nil || again == nil {
+		f := lina.expect("", func(f map[string]any) bool { return f["type"] == "wrap_up_ended" || f["type"] == "offer" })
+		if f["type"] == "offer" {
+			again = f
+		} else {
+			ended = f
+		}
+	}
+	if ended["contact_id"] != contact || ended["reason"] != "reopened" {
+		t.Errorf("wrap_up_ended = %v, want contact %s, reason reopened", ended, contact)
+	}
 	if got := path(again, "contact", "id"); got != contact {
 		t.Errorf("offer after the customer wrote again is for %v, want the reopened thread %s", got, contact)
 	}

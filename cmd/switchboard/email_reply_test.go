@@ -214,7 +214,7 @@ func TestEmailReplyEndToEnd(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	intake := channels.NewIntake(people, dispatch.NewEnqueuer(pool), bus.New(rdb, a.prefix, log), log)
 	replyKey := crm.ReplyKey([]byte(secret))
-	rcv := email.NewReceiver(people, intake, replyKey, email.Limits{}, crm.EmailPolicy{}, log)
+	rcv := email.NewReceiver(people, intake, nil, replyKey, email.Limits{}, crm.EmailPolicy{}, log)
 	mbc, err := orgs.MailboxWithCredentials(ctx, site.TenantID, mb.ID)
 	if err != nil {
 		t.Fatal(err)
