@@ -75,7 +75,9 @@ func (t *Tally) clock(agent uuid.UUID) *agentClock {
 
 // agentEvent applies the agent's side of a contact event: an assignment
 // puts the contact in their hands; the end of its wrap-up, a transfer or a
-// requeue takes it out. A close does not: the agent still wraps up.
+// requeue takes it out, and so does setting an e-mail thread pending (it
+// waits for the customer, held by nobody). A close does not: the agent
+// still wraps up.
 func (t *Tally) agentEvent(e Event) {
 	switch e.Kind {
 	case "assigned":
@@ -87,7 +89,7 @@ func (t *Tally) agentEvent(e Event) {
 		c.held[e.ContactID] = struct{}{}
 		c.counts.Accepted++
 		t.holder[e.ContactID] = e.AgentID
-	case "wrap_up_ended", "transferred_out", "requeued", "abandoned":
+	case "wrap_up_ended", "transferred_out", "requeued", "abandoned", "pending":
 		agent, ok := t.holder[e.ContactID]
 		if !ok {
 			return
