@@ -446,6 +446,10 @@ function onFrame(f) {
       break;
     case 'assigned': {
       offers.delete(f.offer_id);
+      // A thread back from wrap-up or pending is a new piece of work: its
+      // old closed card goes.
+      const old = contacts.get(f.contact.id);
+      if (old && old.closed) contacts.delete(old.id);
       const v = hold(f);
       selected = v.id;
       renderAll();
@@ -465,6 +469,13 @@ function onFrame(f) {
     case 'email_queued': case 'email_sent': case 'email_failed':
       emailFrame(f, toast);
       break;
+    case 'contact_pending': { // an e-mail thread waits for its customer
+      const v = contacts.get(f.contact_id);
+      if (!v) break;
+      toast('Waiting for the customer: the thread comes back to you when they write.');
+      forget(v);
+      break;
+    }
     case 'contact_closed': {
       const v = contacts.get(f.contact_id);
       if (!v || v.closed) break;
@@ -497,6 +508,8 @@ function onFrame(f) {
         // The note typed so far is kept: Done after the end only saves it.
         if (v.note && v.note.value.trim()) sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value });
         toast('Wrap-up time is over; the contact is closed.');
+      } else if (f.reason === 'reopened') {
+        toast('The customer wrote again: the thread comes back to you.');
       }
       forget(v);
       break;
