@@ -5,6 +5,10 @@
 // with canned responses (filled for this contact by the server), uploads
 // and the sending state of each reply (queued → sent, or failed with
 // Retry). Frames email_queued, email_sent and email_failed update it.
+// The composer formats (bold, italic, links, lists: the server keeps only
+// those and sends them as text/html beside a text part); "Send and set
+// pending" and "Set pending" leave the thread waiting for the customer
+// (contact_pending closes the card).
 import { el, fmtDate } from './socket.js';
 
 // panels maps a contact id to the function that redraws its thread.
@@ -16,7 +20,26 @@ export function emailPanel(v, csrf, onError) {
   if (!v.contact || v.contact.channel !== 'email') return null;
   const id = v.id;
   const thread = el('div', { class: 'email-thread', 'data-testid': 'email-thread', role: 'log' });
-  const text = el('textarea', { rows: 6, 'data-testid': 'email-text', 'aria-label': 'Reply' });
+  // A contenteditable editor: execCommand writes <b>, <i>, <a>, <ul>, <ol>
+  // and the server's sanitiser keeps nothing else.
+  const text = el('div', { class: 'email-editor', contenteditable: 'true', role: 'textbox', 'aria-multiline': 'true',
+    'data-testid': 'email-text', 'aria-label': 'Reply' });
+  const fmt = (cmd, label, testid, arg) => {
+    const b = el('button', { type: 'button', class: 'fmt', title: label, 'aria-label': label, 'data-testid': testid }, label);
+    b.addEventListener('mousedown', (e) => e.preventDefault()); // keep the selection
+    b.addEventListener('click', () => {
+      text.focus();
+      if (cmd === 'createLink') {
+        const url = (window.prompt('Link address (https://…)') || '').trim();
+        if (!/^(https?:\/\/|mailto:)/i.test(url)) return;
+        document.execCommand('createLink', false, url);
+      } else document.execCommand(cmd, false, arg);
+    });
+    return b;
+  };
+  const toolbar = el('div', { class: 'email-toolbar', role: 'toolbar', 'aria-label': 'Formatting' },
+    fmt('bold', 'B', 'email-bold'), fmt('italic', 'I', 'email-italic'), fmt('createLink', 'Link', 'email-link'),
+    fmt('insertUnorderedList', '• List', 'email-ul'), fmt('insertOrderedList', '1. List', 'email-ol'));
   const cc = el('input', { type: 'text', placeholder: 'Cc (optional)', 'data-testid': 'email-cc', 'aria-label': 'Cc' });
   const canned = el('select', { 'data-testid': 'email-canned', 'aria-label': 'Canned response' },
     el('option', { value: '' }, 'Canned response…'));
@@ -24,6 +47,8 @@ export function emailPanel(v, csrf, onError) {
   const fileList = el('ul', { class: 'email-files' });
   const status = el('span', { class: 'muted', role: 'status', 'data-testid': 'email-status' });
   const sendBtn = el('button', { class: 'send', 'data-testid': 'email-send' }, 'Send reply');
+  const sendPendingBtn = el('button', { 'data-testid': 'email-send-pending', title: 'Send, then wait for the customer' }, 'Send and set pending');
+  const pendingBtn = el('button', { 'data-testid': 'email-set-pending', title: 'Wait for the customer without replying' }, 'Set pending');
   let uploads = []; // { id, name }
   let clientID = newID();
 
@@ -53,7 +78,8 @@ export function emailPanel(v, csrf, onError) {
   canned.addEventListener('change', () => {
     if (!canned.value) return;
     // Unknown placeholders stay visible ({{…}}) for the agent to fill.
-    text.value = text.value ? text.value + '\n\n' + canned.value : canned.value;
+    if (text.textContent.trim()) text.append(el('div', {}, el('br')));
+    for (const line of canned.value.split('\n')) text.append(el('div', {}, line || el('br')));
     canned.value = '';
     text.focus();
   });
@@ -76,29 +102,46 @@ export function emailPanel(v, csrf, onError) {
     status.textContent = '';
   });
 
-  sendBtn.addEventListener('click', async () => {
-    if (!text.value.trim()) return;
-    sendBtn.disabled = true;
+  async function send(pending) {
+    const plain = text.innerText.trim();
+    if (!plain) return;
+    // Formatting goes as HTML; plain typing as text alone.
+    const formatted = text.querySelector('b, strong, i, em, u, a, ul, ol, blockquote') !== null;
+    sendBtn.disabled = sendPendingBtn.disabled = true;
     status.textContent = 'Queuing…';
     try {
       const res = await api('/email/reply', {
         method: 'POST', headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({
-          client_id: clientID, text: text.value,
+          client_id: clientID, text: text.innerText, html: formatted ? text.innerHTML : '', pending,
           cc: cc.value.split(',').map((s) => s.trim()).filter(Boolean),
           attachment_ids: uploads.map((u) => u.id),
         }),
       });
       if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
-      text.value = ''; cc.value = ''; uploads = []; fileList.replaceChildren();
+      text.replaceChildren(); cc.value = ''; uploads = []; fileList.replaceChildren();
       clientID = newID(); // the next reply is a new one; a resend of this one is not
-      status.textContent = 'Queued';
+      status.textContent = pending ? 'Queued; waiting for the customer' : 'Queued';
       load();
     } catch (err) {
       status.textContent = '';
       onError('The reply was not queued: ' + err.message);
     } finally {
-      sendBtn.disabled = false;
+      sendBtn.disabled = sendPendingBtn.disabled = false;
+    }
+  }
+  sendBtn.addEventListener('click', () => send(false));
+  sendPendingBtn.addEventListener('click', () => send(true));
+  pendingBtn.addEventListener('click', async () => {
+    pendingBtn.disabled = true;
+    try {
+      const res = await api('/email/pending', { method: 'POST' });
+      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
+      status.textContent = 'Waiting for the customer';
+    } catch (err) {
+      onError('The thread was not set pending: ' + err.message);
+    } finally {
+      pendingBtn.disabled = false;
     }
   });
 
@@ -109,7 +152,8 @@ export function emailPanel(v, csrf, onError) {
   queueMicrotask(() => v.work?.querySelector('.composer')?.setAttribute('hidden', ''));
   return el('section', { class: 'email', 'data-testid': 'email' },
     el('h4', {}, 'E-mail'), thread,
-    el('div', { class: 'email-composer' }, canned, text, cc, files, fileList, sendBtn, status));
+    el('div', { class: 'email-composer' }, canned, toolbar, text, cc, files, fileList,
+      el('div', { class: 'email-actions' }, sendBtn, sendPendingBtn, pendingBtn), status));
 }
 
 // emailFrame handles the console frames about sending: the thread of the
