@@ -113,18 +113,19 @@ func NewWebhook(conns Connectors, h phone.Hotline, log *slog.Logger) *Webhook {
 }
 
 func (wh *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := wh.serve(w, r); err != nil {
+	var c phone.Connector
+	if err := wh.serve(w, r, &c); err != nil {
 		status, code, msg := classify(err)
-		if status >= 500 {
-			wh.log.ErrorContext(r.Context(), "cti webhook failed", "connector", chi.URLParam(r, ConnectorParam), "err", err)
-		}
+		logRefusal(r.Context(), wh.log, "cti webhook", c, err)
 		writeJSON(w, status, map[string]string{"error": code, "message": msg})
 	}
 }
 
 var errNoGeneric = &apiError{http.StatusNotFound, "not_found", "no such connector"}
 
-func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request) error {
+// serve handles the request; c is set once the connector is known, for
+// the log.
+func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request, conn *phone.Connector) error {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -145,13 +146,13 @@ func (wh *Webhook) serve(w http.ResponseWriter, r *http.Request) error {
 		// as an HMAC key it was not made for.
 		return errNoGeneric
 	}
+	*conn = c
 	body, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
 	now := wh.now()
 	if err := Verify(c.Secret, r.Header.Get(HeaderSignature), r.Header.Get(HeaderTimestamp), body, now); err != nil {
-		wh.log.WarnContext(ctx, "cti webhook refused", "connector_id", c.ID, "tenant_id", c.TenantID, "reason", err.Error())
 		return &apiError{http.StatusForbidden, "bad_signature", err.Error()}
 	}
 	ev, o, err := decodeGeneric(body, now)

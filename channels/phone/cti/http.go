@@ -1,10 +1,16 @@
 package cti
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-cc/switchboard/channels/phone"
 )
 
 // MaxBody is the largest request body either endpoint reads. Call events
@@ -47,6 +53,12 @@ func classify(err error) (int, string, string) {
 		return ae.status, ae.code, ae.msg
 	case errors.As(err, &mbe):
 		return errTooLarge.status, errTooLarge.code, errTooLarge.msg
+	case errors.Is(err, phone.ErrUnknownCall):
+		return http.StatusNotFound, "unknown_call", "no new call was recorded with this call id on this connector"
+	case errors.Is(err, phone.ErrNoNumber):
+		return http.StatusUnprocessableEntity, "number_not_configured", "the dialled number (to) is not on this connector's hotline"
+	case errors.Is(err, phone.ErrInvalid):
+		return http.StatusBadRequest, "invalid", "the call event is incomplete"
 	}
 	return errInternal.status, errInternal.code, errInternal.msg
 }
@@ -62,6 +74,26 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, badRequest("bad_body", "could not read the request body")
 	}
 	return b, nil
+}
+
+// logRefusal logs a request that was not answered 2xx, once, with ids
+// only: never the body, the numbers in it, the token or the secret. 5xx
+// are errors with their cause; 403 warnings with the reason (our own
+// words); other refusals are the PBX's bad input, at info.
+func logRefusal(ctx context.Context, log *slog.Logger, what string, c phone.Connector, err error) {
+	status, code, msg := classify(err)
+	attrs := []any{"status", status, "code", code}
+	if c.ID != uuid.Nil {
+		attrs = append(attrs, "connector_id", c.ID, "tenant_id", c.TenantID)
+	}
+	switch {
+	case status >= 500:
+		log.ErrorContext(ctx, what+" failed", append(attrs, "err", err)...)
+	case status == http.StatusForbidden:
+		log.WarnContext(ctx, what+" refused", append(attrs, "reason", msg)...)
+	default:
+		log.InfoContext(ctx, what+" refused", attrs...)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

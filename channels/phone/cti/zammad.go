@@ -64,17 +64,20 @@ var (
 )
 
 func (z *Zammad) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := z.serve(w, r); err != nil {
+	var c phone.Connector
+	if err := z.serve(w, r, &c); err != nil {
 		status, _, msg := classify(err)
-		if status >= 500 {
-			z.log.ErrorContext(r.Context(), "zammad cti failed", "err", err)
-		}
+		logRefusal(r.Context(), z.log, "zammad cti", c, err)
 		// Zammad's own shape for errors.
 		writeJSON(w, status, map[string]string{"error": msg})
 	}
 }
 
-func (z *Zammad) serve(w http.ResponseWriter, r *http.Request) error {
+// serve handles the request; conn is set once a connector is found, for
+// the log (a 403 with a connector id: the store matched a token that is
+// not the connector's, or the connector is not a Zammad one in observe
+// mode).
+func (z *Zammad) serve(w http.ResponseWriter, r *http.Request, conn *phone.Connector) error {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -90,15 +93,14 @@ func (z *Zammad) serve(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return fmt.Errorf("zammad connector by token: %w", err)
 	}
+	*conn = c
 	// The look-up found it by the token; compare again in constant time so
 	// a store that matched loosely (case, prefix) or a connector without a
 	// secret never lets a request through.
 	if c.Secret == "" || subtle.ConstantTimeCompare([]byte(c.Secret), []byte(token)) != 1 || c.Kind != phone.KindZammad {
-		z.log.WarnContext(ctx, "zammad cti refused: token does not match its connector", "connector_id", c.ID, "tenant_id", c.TenantID)
 		return errBadToken
 	}
 	if c.Mode != phone.Observe {
-		z.log.WarnContext(ctx, "zammad cti refused: connector not in observe mode", "connector_id", c.ID, "tenant_id", c.TenantID)
 		return errNotObserve
 	}
 	body, err := readBody(w, r)
