@@ -318,7 +318,9 @@ func (s *Store) QueueCall(ctx context.Context, tenant, call, queue uuid.UUID, an
 // CallConnecting records that the connector was told to bridge the call to
 // agent, under key (its idempotency key): the call waits for the agent's
 // leg to answer. Only a call whose contact agent holds qualifies
-// (ErrNotHeld otherwise); a repeat with the same key is a no-op.
+// (ErrNotHeld otherwise); a repeat with the same key is a no-op. A call
+// transferred while talking is connected to its new agent the same way:
+// the connector moves the caller, ending the first agent's leg.
 func (s *Store) CallConnecting(ctx context.Context, tenant, contact, agent uuid.UUID, extension, key string) (Call, error) {
 	var k Call
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -327,7 +329,7 @@ func (s *Store) CallConnecting(ctx context.Context, tenant, contact, agent uuid.
 		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE calls SET state = 'connecting', agent_id = $3, extension = $4, connect_key = $5, connect_at = now(), last_event_at = now()
-			WHERE tenant_id = $1 AND contact_id = $2 AND state IN ('queued', 'connecting', 'ringing') AND connect_key <> $5`,
+			WHERE tenant_id = $1 AND contact_id = $2 AND state <> 'ended' AND connect_key <> $5`,
 			tenant, contact, agent, extension, key)
 		if err != nil {
 			return fmt.Errorf("call connecting %s: %w", contact, err)
