@@ -16,7 +16,7 @@ import (
 // with API keys and to let admins manage them. org.Store implements it.
 type APIKeys interface {
 	VerifyAPIKey(ctx context.Context, token string) (org.APIKey, error)
-	CreateAPIKey(ctx context.Context, tenant, actor uuid.UUID, name, role string) (org.APIKey, string, error)
+	CreateAPIKey(ctx context.Context, tenant, actor uuid.UUID, name, role string, scopes ...string) (org.APIKey, string, error)
 	APIKeys(ctx context.Context, tenant uuid.UUID) ([]org.APIKey, error)
 	RevokeAPIKey(ctx context.Context, tenant, actor, id uuid.UUID) (org.APIKey, error)
 }
@@ -24,6 +24,7 @@ type APIKeys interface {
 var (
 	errBadKey      = &deskError{http.StatusUnauthorized, "bad_api_key", "unknown, revoked or malformed API key"}
 	errReadOnlyKey = &deskError{http.StatusForbidden, "forbidden", "this API key may only read"}
+	errNoTimeline  = &deskError{http.StatusForbidden, "forbidden", `this API key may not read timelines (it needs the "timeline" scope)`}
 	errNoRecords   = &deskError{http.StatusServiceUnavailable, "unavailable", "the CRM API is not available on this server"}
 )
 
@@ -37,11 +38,25 @@ type caller struct {
 	// audit's actor for changes a system makes).
 	user uuid.UUID
 	// key is the API key's id; uuid.Nil for a session.
-	key  uuid.UUID
-	sess session
+	key uuid.UUID
+	// scopes are the API key's (org.ScopeTimeline); none for a session,
+	// whose role decides.
+	scopes []string
+	sess   session
 }
 
 func (c caller) viaKey() bool { return c.key != uuid.Nil }
+
+// hasScope tells whether the caller's API key has scope; a session has
+// none (its role decides what it may do).
+func (c caller) hasScope(scope string) bool {
+	for _, s := range c.scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
 
 func callerOf(r *http.Request) caller {
 	if c, ok := r.Context().Value(callerKey).(caller); ok {
@@ -109,7 +124,7 @@ func (s *Server) crmAuth(need org.Role) func(http.Handler) http.Handler {
 				s.writeError(w, r, errReadOnlyKey)
 				return
 			}
-			c := caller{tenant: k.TenantID, user: k.CreatedBy, key: k.ID}
+			c := caller{tenant: k.TenantID, user: k.CreatedBy, key: k.ID, scopes: k.Scopes}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
 		})
 	}
@@ -123,14 +138,15 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
+		Name   string   `json:"name"`
+		Role   string   `json:"role"`
+		Scopes []string `json:"scopes"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	k, token, err := s.keys.CreateAPIKey(r.Context(), sess.User.TenantID, sess.User.ID, body.Name, body.Role)
+	k, token, err := s.keys.CreateAPIKey(r.Context(), sess.User.TenantID, sess.User.ID, body.Name, body.Role, body.Scopes...)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/switchboard-cc/switchboard/crm"
+	"github.com/switchboard-cc/switchboard/org"
 )
 
 // Records is what the CRM API needs of crm: the records, their writes and
@@ -29,6 +31,7 @@ type Records interface {
 	CreateVehicle(ctx context.Context, tenant, customer uuid.UUID, role string, f crm.VehicleFields) (crm.VehicleRecord, error)
 	LinkVehicle(ctx context.Context, tenant, customer, vehicle uuid.UUID, role string) (crm.VehicleRecord, error)
 	UpdateVehicle(ctx context.Context, tenant, id uuid.UUID, f crm.VehicleFields) (crm.VehicleRecord, bool, error)
+	DeleteVehicle(ctx context.Context, tenant, id uuid.UUID) error
 
 	Order(ctx context.Context, tenant, id uuid.UUID) (crm.OrderRecord, error)
 	CustomerOrders(ctx context.Context, tenant, customer uuid.UUID) ([]crm.OrderRecord, error)
@@ -43,7 +46,8 @@ type Records interface {
 	FollowUp(ctx context.Context, tenant, id uuid.UUID) (crm.FollowUp, error)
 	FollowUps(ctx context.Context, tenant, customer uuid.UUID, openOnly bool) ([]crm.FollowUp, error)
 	CreateFollowUp(ctx context.Context, tenant, customer, creator uuid.UUID, n crm.NewFollowUp) (crm.FollowUp, error)
-	CompleteFollowUp(ctx context.Context, tenant, id uuid.UUID) (crm.FollowUp, error)
+	UpdateFollowUp(ctx context.Context, tenant, id uuid.UUID, f crm.FollowUpFields) (crm.FollowUp, bool, error)
+	DeleteFollowUp(ctx context.Context, tenant, id uuid.UUID) error
 
 	UpsertCustomer(ctx context.Context, tenant, actor uuid.UUID, system, externalID string, in crm.CustomerUpsert) (crm.CustomerRecord, string, error)
 	UpsertVehicle(ctx context.Context, tenant uuid.UUID, system, externalID string, in crm.VehicleUpsert) (crm.VehicleRecord, string, error)
@@ -269,6 +273,28 @@ func strField(n nullable[string]) *string {
 	return &n.V
 }
 
+// mustField maps a field that cannot be empty (a kind, a status, an
+// amount): absent nil (unchanged), null a 400 naming it, else the value.
+func mustField[T any](name string, n nullable[T]) (*T, error) {
+	switch {
+	case !n.Set:
+		return nil, nil
+	case n.Null:
+		return nil, &deskError{http.StatusBadRequest, "invalid", name + " cannot be cleared (null); leave it out to keep it"}
+	}
+	return &n.V, nil
+}
+
+// fieldErrs returns the first of errs that is not nil.
+func fieldErrs(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func intField(n nullable[int]) *int {
 	switch {
 	case !n.Set:
@@ -295,18 +321,25 @@ func customerView(c caller, rec crm.CustomerRecord) crm.CustomerRecord {
 	return rec
 }
 
+// The write bodies tell a field left out (nil in crm's fields: it stays)
+// from one sent as null (cleared: "" or none), for PATCH and upserts alike;
+// null on a field that cannot be empty is a 400 that names it.
 type customerBody struct {
-	Kind       *string             `json:"kind"`
-	Name       *string             `json:"name"`
-	Language   *string             `json:"language"`
-	Notes      *string             `json:"notes"`
-	Tier       *string             `json:"tier"`
+	Kind       nullable[string]    `json:"kind"`
+	Name       nullable[string]    `json:"name"`
+	Language   nullable[string]    `json:"language"`
+	Notes      nullable[string]    `json:"notes"`
+	Tier       nullable[string]    `json:"tier"`
 	SiteID     nullable[uuid.UUID] `json:"site_id"`
 	Identities []crm.IdentityInput `json:"identities"`
 }
 
-func (b customerBody) fields() crm.CustomerFields {
-	return crm.CustomerFields{Kind: b.Kind, Name: b.Name, Language: b.Language, Notes: b.Notes, Tier: b.Tier, SiteID: idField(b.SiteID)}
+func (b customerBody) fields() (crm.CustomerFields, error) {
+	f := crm.CustomerFields{Name: strField(b.Name), Language: strField(b.Language), Notes: strField(b.Notes), SiteID: idField(b.SiteID)}
+	var kindErr, tierErr error
+	f.Kind, kindErr = mustField("kind", b.Kind)
+	f.Tier, tierErr = mustField("tier", b.Tier)
+	return f, fieldErrs(kindErr, tierErr)
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -330,7 +363,11 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, c caller
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	rec, err := s.records.NewCustomerRecord(r.Context(), c.tenant, c.user, body.fields(), body.Identities)
+	f, err := body.fields()
+	if err != nil {
+		return err
+	}
+	rec, err := s.records.NewCustomerRecord(r.Context(), c.tenant, c.user, f, body.Identities)
 	if err != nil {
 		return err
 	}
@@ -352,10 +389,14 @@ func (s *Server) updateCustomerRecord(w http.ResponseWriter, r *http.Request, c 
 	if body.Identities != nil {
 		return &deskError{http.StatusBadRequest, "invalid", "identities change through /api/customers/{id}/identities"}
 	}
+	f, err := body.fields()
+	if err != nil {
+		return err
+	}
 	if err := s.mayView(r, c, id); err != nil {
 		return err
 	}
-	rec, _, err := s.records.UpdateCustomer(r.Context(), c.tenant, c.user, id, body.fields())
+	rec, _, err := s.records.UpdateCustomer(r.Context(), c.tenant, c.user, id, f)
 	if err != nil {
 		return err
 	}
@@ -393,17 +434,18 @@ func (s *Server) removeIdentity(w http.ResponseWriter, r *http.Request, c caller
 }
 
 type vehicleBody struct {
-	VIN          *string          `json:"vin"`
-	Plate        *string          `json:"plate"`
-	Make         *string          `json:"make"`
-	Model        *string          `json:"model"`
+	VIN          nullable[string] `json:"vin"`
+	Plate        nullable[string] `json:"plate"`
+	Make         nullable[string] `json:"make"`
+	Model        nullable[string] `json:"model"`
 	Year         nullable[int]    `json:"year"`
 	MileageKM    nullable[int]    `json:"mileage_km"`
 	PurchaseDate nullable[string] `json:"purchase_date"`
 }
 
+// fields: every vehicle field may be cleared.
 func (b vehicleBody) fields() crm.VehicleFields {
-	return crm.VehicleFields{VIN: b.VIN, Plate: b.Plate, Make: b.Make, Model: b.Model,
+	return crm.VehicleFields{VIN: strField(b.VIN), Plate: strField(b.Plate), Make: strField(b.Make), Model: strField(b.Model),
 		Year: intField(b.Year), MileageKM: intField(b.MileageKM), PurchaseDate: strField(b.PurchaseDate)}
 }
 
@@ -463,23 +505,61 @@ func (s *Server) updateVehicle(w http.ResponseWriter, r *http.Request, c caller)
 	return updateRecord(w, r, c, s.vehicleKind())
 }
 
-type orderBody struct {
-	Number        *string             `json:"number"`
-	Kind          *string             `json:"kind"`
-	Status        *string             `json:"status"`
-	Description   *string             `json:"description"`
-	Amount        *decimalText        `json:"amount"`
-	WarrantyClaim *string             `json:"warranty_claim"`
-	VehicleID     nullable[uuid.UUID] `json:"vehicle_id"`
-	SiteID        nullable[uuid.UUID] `json:"site_id"`
-	AdvisorID     nullable[uuid.UUID] `json:"advisor_id"`
-	PromisedAt    nullable[time.Time] `json:"promised_at"`
+// errDeleteRole: people delete vehicles as supervisors or admins (as they
+// delete customers); systems need a write key.
+var errDeleteRole = &deskError{http.StatusForbidden, "forbidden", "deleting a vehicle needs a supervisor or an admin"}
+
+// deleteRecord answers DELETE /api/{kind}/{id} for a record the caller may
+// see; del removes it.
+func deleteRecord[R, B any](w http.ResponseWriter, r *http.Request, c caller, k recordKind[R, B],
+	del func(ctx context.Context, tenant, id uuid.UUID) error) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := visibleRecord(r, c, k, id); err != nil {
+		return err
+	}
+	if err := del(r.Context(), c.tenant, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (b orderBody) fields() crm.OrderFields {
-	return crm.OrderFields{Number: b.Number, Kind: b.Kind, Status: b.Status, Description: b.Description,
-		Amount: decimalPtr(b.Amount), WarrantyClaim: b.WarrantyClaim, VehicleID: idField(b.VehicleID),
-		SiteID: idField(b.SiteID), AdvisorID: idField(b.AdvisorID), PromisedAt: timeField(b.PromisedAt)}
+// deleteVehicle removes a vehicle entered by mistake, with its links; one a
+// service order or deal names is 409 (those are history).
+func (s *Server) deleteVehicle(w http.ResponseWriter, r *http.Request, c caller) error {
+	if !c.viaKey() && !c.sess.User.Role.Allows(org.RoleSupervisor) {
+		return errDeleteRole
+	}
+	return deleteRecord(w, r, c, s.vehicleKind(), s.records.DeleteVehicle)
+}
+
+type orderBody struct {
+	Number        nullable[string]      `json:"number"`
+	Kind          nullable[string]      `json:"kind"`
+	Status        nullable[string]      `json:"status"`
+	Description   nullable[string]      `json:"description"`
+	Amount        nullable[decimalText] `json:"amount"`
+	WarrantyClaim nullable[string]      `json:"warranty_claim"`
+	VehicleID     nullable[uuid.UUID]   `json:"vehicle_id"`
+	SiteID        nullable[uuid.UUID]   `json:"site_id"`
+	AdvisorID     nullable[uuid.UUID]   `json:"advisor_id"`
+	PromisedAt    nullable[time.Time]   `json:"promised_at"`
+}
+
+func (b orderBody) fields() (crm.OrderFields, error) {
+	f := crm.OrderFields{Description: strField(b.Description), WarrantyClaim: strField(b.WarrantyClaim),
+		VehicleID: idField(b.VehicleID), SiteID: idField(b.SiteID), AdvisorID: idField(b.AdvisorID), PromisedAt: timeField(b.PromisedAt)}
+	var errs [4]error
+	f.Number, errs[0] = mustField("number", b.Number)
+	f.Kind, errs[1] = mustField("kind", b.Kind)
+	f.Status, errs[2] = mustField("status", b.Status)
+	var amount *decimalText
+	amount, errs[3] = mustField("amount", b.Amount)
+	f.Amount = decimalPtr(amount)
+	return f, fieldErrs(errs[:]...)
 }
 
 func (s *Server) customerOrders(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -488,7 +568,11 @@ func (s *Server) customerOrders(w http.ResponseWriter, r *http.Request, c caller
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, c caller) error {
 	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, b orderBody) (crm.OrderRecord, error) {
-		return s.records.CreateOrder(ctx, c.tenant, customer, b.fields())
+		f, err := b.fields()
+		if err != nil {
+			return crm.OrderRecord{}, err
+		}
+		return s.records.CreateOrder(ctx, c.tenant, customer, f)
 	})
 }
 
@@ -496,8 +580,10 @@ func (s *Server) orderKind() recordKind[crm.OrderRecord, orderBody] {
 	return recordKind[crm.OrderRecord, orderBody]{
 		load:    s.records.Order,
 		visible: func(r *http.Request, c caller, o crm.OrderRecord) error { return s.mayView(r, c, o.CustomerID) },
+		check:   func(b orderBody) error { _, err := b.fields(); return err },
 		update: func(ctx context.Context, c caller, id uuid.UUID, b orderBody) (crm.OrderRecord, error) {
-			o, _, err := s.records.UpdateOrder(ctx, c.tenant, id, b.fields())
+			f, _ := b.fields() // checked
+			o, _, err := s.records.UpdateOrder(ctx, c.tenant, id, f)
 			return o, err
 		},
 	}
@@ -512,19 +598,24 @@ func (s *Server) updateOrder(w http.ResponseWriter, r *http.Request, c caller) e
 }
 
 type dealBody struct {
-	Stage         *string             `json:"stage"`
-	VehicleDesc   *string             `json:"vehicle_desc"`
-	Value         *decimalText        `json:"value"`
-	ExpectedClose nullable[string]    `json:"expected_close"`
-	ContractRef   *string             `json:"contract_ref"`
-	VehicleID     nullable[uuid.UUID] `json:"vehicle_id"`
-	SalespersonID nullable[uuid.UUID] `json:"salesperson_id"`
+	Stage         nullable[string]      `json:"stage"`
+	VehicleDesc   nullable[string]      `json:"vehicle_desc"`
+	Value         nullable[decimalText] `json:"value"`
+	ExpectedClose nullable[string]      `json:"expected_close"`
+	ContractRef   nullable[string]      `json:"contract_ref"`
+	VehicleID     nullable[uuid.UUID]   `json:"vehicle_id"`
+	SalespersonID nullable[uuid.UUID]   `json:"salesperson_id"`
 }
 
-func (b dealBody) fields() crm.DealFields {
-	return crm.DealFields{Stage: b.Stage, VehicleDesc: b.VehicleDesc, Value: decimalPtr(b.Value),
-		ExpectedClose: strField(b.ExpectedClose), ContractRef: b.ContractRef,
-		VehicleID: idField(b.VehicleID), SalespersonID: idField(b.SalespersonID)}
+func (b dealBody) fields() (crm.DealFields, error) {
+	f := crm.DealFields{VehicleDesc: strField(b.VehicleDesc), ExpectedClose: strField(b.ExpectedClose),
+		ContractRef: strField(b.ContractRef), VehicleID: idField(b.VehicleID), SalespersonID: idField(b.SalespersonID)}
+	var stageErr, valueErr error
+	f.Stage, stageErr = mustField("stage", b.Stage)
+	var value *decimalText
+	value, valueErr = mustField("value", b.Value)
+	f.Value = decimalPtr(value)
+	return f, fieldErrs(stageErr, valueErr)
 }
 
 func (s *Server) customerDeals(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -533,7 +624,11 @@ func (s *Server) customerDeals(w http.ResponseWriter, r *http.Request, c caller)
 
 func (s *Server) createDeal(w http.ResponseWriter, r *http.Request, c caller) error {
 	return customerCreate(s, w, r, c, func(ctx context.Context, c caller, customer uuid.UUID, b dealBody) (crm.DealRecord, error) {
-		return s.records.CreateDeal(ctx, c.tenant, customer, b.fields())
+		f, err := b.fields()
+		if err != nil {
+			return crm.DealRecord{}, err
+		}
+		return s.records.CreateDeal(ctx, c.tenant, customer, f)
 	})
 }
 
@@ -541,8 +636,10 @@ func (s *Server) dealKind() recordKind[crm.DealRecord, dealBody] {
 	return recordKind[crm.DealRecord, dealBody]{
 		load:    s.records.DealRecord,
 		visible: func(r *http.Request, c caller, d crm.DealRecord) error { return s.mayView(r, c, d.CustomerID) },
+		check:   func(b dealBody) error { _, err := b.fields(); return err },
 		update: func(ctx context.Context, c caller, id uuid.UUID, b dealBody) (crm.DealRecord, error) {
-			d, _, err := s.records.UpdateDeal(ctx, c.tenant, id, b.fields())
+			f, _ := b.fields() // checked
+			d, _, err := s.records.UpdateDeal(ctx, c.tenant, id, f)
 			return d, err
 		},
 	}
@@ -581,26 +678,93 @@ func (s *Server) createFollowUp(w http.ResponseWriter, r *http.Request, c caller
 	})
 }
 
+// followUpBody changes a follow-up: {"done": true} completes it (again:
+// nothing changes), false opens it again; assigned_to, kind, due_at and
+// note change those (null clears the note; the others cannot be cleared).
 type followUpBody struct {
-	Done bool `json:"done"`
+	Done       *bool               `json:"done"`
+	AssignedTo nullable[uuid.UUID] `json:"assigned_to"`
+	Kind       nullable[string]    `json:"kind"`
+	DueAt      nullable[time.Time] `json:"due_at"`
+	Note       nullable[string]    `json:"note"`
 }
 
-// updateFollowUp completes a follow-up ({"done": true}); completing it
-// again changes nothing.
-func (s *Server) updateFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
-	return updateRecord(w, r, c, recordKind[crm.FollowUp, followUpBody]{
+func (b followUpBody) fields() (crm.FollowUpFields, error) {
+	f := crm.FollowUpFields{Done: b.Done, Note: strField(b.Note)}
+	var errs [3]error
+	f.AssignedTo, errs[0] = mustField("assigned_to", b.AssignedTo)
+	f.Kind, errs[1] = mustField("kind", b.Kind)
+	f.DueAt, errs[2] = mustField("due_at", b.DueAt)
+	return f, fieldErrs(errs[:]...)
+}
+
+func (s *Server) followUpKind() recordKind[crm.FollowUp, followUpBody] {
+	return recordKind[crm.FollowUp, followUpBody]{
 		load:    s.records.FollowUp,
 		visible: func(r *http.Request, c caller, f crm.FollowUp) error { return s.mayView(r, c, f.CustomerID) },
-		check: func(b followUpBody) error {
-			if !b.Done {
-				return &deskError{http.StatusBadRequest, "invalid", `a follow-up can only be completed: send {"done": true}`}
-			}
-			return nil
+		check:   func(b followUpBody) error { _, err := b.fields(); return err },
+		update: func(ctx context.Context, c caller, id uuid.UUID, b followUpBody) (crm.FollowUp, error) {
+			f, _ := b.fields() // checked
+			fu, _, err := s.records.UpdateFollowUp(ctx, c.tenant, id, f)
+			return fu, err
 		},
-		update: func(ctx context.Context, c caller, id uuid.UUID, _ followUpBody) (crm.FollowUp, error) {
-			return s.records.CompleteFollowUp(ctx, c.tenant, id)
-		},
-	})
+	}
+}
+
+// updateFollowUp changes or completes a follow-up; a body that changes
+// nothing writes nothing and sends no webhook.
+func (s *Server) updateFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
+	return updateRecord(w, r, c, s.followUpKind())
+}
+
+// deleteFollowUp removes a follow-up of a customer the caller may see.
+func (s *Server) deleteFollowUp(w http.ResponseWriter, r *http.Request, c caller) error {
+	return deleteRecord(w, r, c, s.followUpKind(), s.records.DeleteFollowUp)
+}
+
+// customerTimelineAPI answers GET /api/customers/{id}/timeline for people
+// (agents and above, in their scope) and for systems whose API key has the
+// timeline scope: the customer's contacts with their messages, newest
+// first; ?before= (RFC 3339, the last item's at) pages back, ?limit= 1 to
+// 100 (default 20). Another tenant's customer, or one outside the
+// caller's scope, is 404.
+func (s *Server) customerTimelineAPI(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.viaKey() && !c.hasScope(org.ScopeTimeline) {
+		return errNoTimeline
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var before time.Time
+	if b := q.Get("before"); b != "" {
+		if before, err = time.Parse(time.RFC3339Nano, b); err != nil {
+			return &deskError{http.StatusBadRequest, "invalid", "before must be an RFC 3339 time"}
+		}
+	}
+	limit := 0
+	if l := q.Get("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 100 {
+			return &deskError{http.StatusBadRequest, "invalid", "limit must be a number from 1 to 100"}
+		}
+	}
+	if err := s.mayView(r, c, id); err != nil {
+		return err
+	}
+	items, err := s.contacts.Timeline(r.Context(), c.tenant, id, before, limit)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []crm.TimelineItem{}
+	}
+	if c.viaKey() {
+		s.log.InfoContext(r.Context(), "timeline read by api key", "tenant_id", c.tenant, "api_key_id", c.key,
+			"customer_id", id, "items", len(items))
+	}
+	writeJSON(w, http.StatusOK, items)
+	return nil
 }
 
 // writeUpsert answers an upsert: 201 when it created the record, 200 with
@@ -621,7 +785,10 @@ func (s *Server) upsertCustomer(w http.ResponseWriter, r *http.Request, c caller
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	f := body.fields()
+	f, err := body.fields()
+	if err != nil {
+		return err
+	}
 	f.OwnerID = idField(body.OwnerID)
 	rec, outcome, err := s.records.UpsertCustomer(r.Context(), c.tenant, c.user, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"),
 		crm.CustomerUpsert{CustomerFields: f, Identities: body.Identities})
@@ -673,8 +840,12 @@ func (s *Server) upsertOrder(w http.ResponseWriter, r *http.Request, c caller) e
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
+	f, err := body.fields()
+	if err != nil {
+		return err
+	}
 	o, outcome, err := s.records.UpsertOrder(r.Context(), c.tenant, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"),
-		crm.OrderUpsert{OrderFields: body.fields(), Customer: body.ref(), VehicleExternalID: body.VehicleExternalID})
+		crm.OrderUpsert{OrderFields: f, Customer: body.ref(), VehicleExternalID: body.VehicleExternalID})
 	if err != nil {
 		return err
 	}
@@ -691,8 +862,12 @@ func (s *Server) upsertDeal(w http.ResponseWriter, r *http.Request, c caller) er
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
+	f, err := body.fields()
+	if err != nil {
+		return err
+	}
 	d, outcome, err := s.records.UpsertDeal(r.Context(), c.tenant, chi.URLParam(r, "system"), chi.URLParam(r, "external_id"),
-		crm.DealUpsert{DealFields: body.fields(), Customer: body.ref(), VehicleExternalID: body.VehicleExternalID})
+		crm.DealUpsert{DealFields: f, Customer: body.ref(), VehicleExternalID: body.VehicleExternalID})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-cc/switchboard/org"
 )
 
 // Reasons a pair of customers is suggested as one person. They name the
@@ -102,10 +104,20 @@ func duplicatePairs(pick string) string {
 	WHERE a.tenant_id = $1 AND a.kind = 'phone' AND ` + pick
 }
 
+// identityPrint is SQL for the fingerprint of a customer's identities: the
+// md5 of every (kind, system, value), sorted. Only ever compared, never
+// shown: it carries no value a reader could recover.
+func identityPrint(tenant, customer string) string {
+	return `(SELECT md5(COALESCE(string_agg(i.kind || chr(31) || i.system || chr(31) || i.value, chr(30)
+	                ORDER BY i.kind, i.system, i.value), ''))
+	 FROM customer_identities i WHERE i.tenant_id = ` + tenant + ` AND i.customer_id = ` + customer + `)`
+}
+
 // duplicateScoring ranks grouped evidence g (a, b, reasons) of live
 // customers ca and cb; it adds similar_name and drops pairs whose only
-// evidence is partial without a similar name.
-const duplicateScoring = `
+// evidence is partial without a similar name, and pairs dismissed since
+// their identities last changed.
+var duplicateScoring = `
 	s AS (
 		SELECT g.a, g.b, ca.name AS a_name, cb.name AS b_name,
 		       g.reasons || CASE WHEN ca.name <> '' AND cb.name <> '' AND (
@@ -115,7 +127,14 @@ const duplicateScoring = `
 		                    THEN ARRAY['similar_name'] ELSE ARRAY[]::text[] END AS reasons
 		FROM g
 		JOIN customers ca ON ca.tenant_id = $1 AND ca.id = g.a AND ca.deleted_at IS NULL
-		JOIN customers cb ON cb.tenant_id = $1 AND cb.id = g.b AND cb.deleted_at IS NULL),
+		JOIN customers cb ON cb.tenant_id = $1 AND cb.id = g.b AND cb.deleted_at IS NULL
+		-- A dismissed pair stays out while neither side's identities
+		-- changed since (the fingerprints still match).
+		WHERE NOT EXISTS (
+			SELECT 1 FROM duplicate_dismissals d
+			WHERE d.tenant_id = $1 AND d.customer_a = least(g.a, g.b) AND d.customer_b = greatest(g.a, g.b)
+			  AND d.identities_a = ` + identityPrint("d.tenant_id", "d.customer_a") + `
+			  AND d.identities_b = ` + identityPrint("d.tenant_id", "d.customer_b") + `)),
 	r AS (
 		SELECT s.*, (SELECT sum(w.score) FROM unnest(s.reasons) x JOIN unnest($4::text[], $5::int[]) w (reason, score)
 		             ON w.reason = x)::int AS score
@@ -191,4 +210,51 @@ func (s *Store) DuplicateSuggestions(ctx context.Context, tenant uuid.UUID, limi
 		return nil, fmt.Errorf("duplicate suggestions: %w", err)
 	}
 	return out, nil
+}
+
+// DismissDuplicate records that customer and other are not one person
+// (reason: the dismisser's words, 1 to 500 characters): the pair is left
+// out of Duplicates and DuplicateSuggestions until an identity of either
+// changes. Dismissing it again replaces the reason and takes the current
+// identities. Both must be live customers of tenant (else ErrNotFound);
+// the audit log records who, which pair, and that a reason was given (not
+// its text).
+func (s *Store) DismissDuplicate(ctx context.Context, tenant, actor, customer, other uuid.UUID, reason string) error {
+	reason, err := cleanText("reason", reason, 500)
+	if err != nil {
+		return err
+	}
+	if reason == "" {
+		return invalid("reason is required")
+	}
+	if customer == other {
+		return invalid("other_id must be another customer")
+	}
+	if actor == uuid.Nil {
+		return invalid("a dismissal needs a user")
+	}
+	a, b := customer, other
+	if b.String() < a.String() {
+		a, b = b, a
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		// Locked in id order, so two dismissals of one pair queue up.
+		for _, id := range []uuid.UUID{a, b} {
+			if _, err := customerRecord(ctx, tx, tenant, id, true); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO duplicate_dismissals (tenant_id, customer_a, customer_b, reason, identities_a, identities_b, dismissed_by)
+			VALUES ($1, $2, $3, $4, `+identityPrint("$1::uuid", "$2::uuid")+`, `+identityPrint("$1::uuid", "$3::uuid")+`, $5)
+			ON CONFLICT (tenant_id, customer_a, customer_b) DO UPDATE
+			SET reason = EXCLUDED.reason, identities_a = EXCLUDED.identities_a, identities_b = EXCLUDED.identities_b,
+			    dismissed_by = EXCLUDED.dismissed_by, dismissed_at = now()`,
+			tenant, a, b, reason, actor)
+		if err != nil {
+			return mapWriteError("dismiss duplicate", err)
+		}
+		return org.WriteAudit(ctx, tx, org.AuditEntry{TenantID: tenant, ActorID: actor, Action: "customer.duplicate_dismissed",
+			TargetKind: "customer", TargetID: customer, Data: map[string]any{"other_id": other}})
+	})
 }

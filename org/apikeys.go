@@ -25,6 +25,23 @@ const (
 	KeyWrite = "write" // also creates, updates and upserts
 )
 
+// API key scopes: what a key may do beyond its role.
+const (
+	// ScopeTimeline lets a key read customers' timelines: contacts with
+	// their messages' text, which the records a system feeds do not need.
+	ScopeTimeline = "timeline"
+)
+
+// HasScope tells whether k was given scope.
+func (k APIKey) HasScope(scope string) bool {
+	for _, s := range k.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrNoKey: the API key is malformed, unknown or revoked. One error for all
 // three, so a caller learns nothing about which.
 var ErrNoKey = errors.New("no valid API key")
@@ -37,6 +54,7 @@ type APIKey struct {
 	Name       string     `json:"name"`
 	Prefix     string     `json:"prefix"`
 	Role       string     `json:"role"`
+	Scopes     []string   `json:"scopes"`
 	CreatedBy  uuid.UUID  `json:"created_by"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
@@ -53,14 +71,23 @@ var keyPrefix = regexp.MustCompile(`^[0-9a-f]{12}$`)
 const keyScheme = "sbk_"
 
 // CreateAPIKey makes a key for tenant and returns it with the token, which
-// is shown this once. The creation is audited (ids and role only).
-func (s *Store) CreateAPIKey(ctx context.Context, tenant, actor uuid.UUID, name, role string) (APIKey, string, error) {
+// is shown this once. The creation is audited (ids, role and scopes only).
+func (s *Store) CreateAPIKey(ctx context.Context, tenant, actor uuid.UUID, name, role string, scopes ...string) (APIKey, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
 		return APIKey{}, "", fmt.Errorf("%w: name must be 1 to 200 characters", ErrInvalid)
 	}
 	if role != KeyRead && role != KeyWrite {
 		return APIKey{}, "", fmt.Errorf("%w: role must be read or write", ErrInvalid)
+	}
+	clean := []string{}
+	for _, sc := range scopes {
+		if sc != ScopeTimeline {
+			return APIKey{}, "", fmt.Errorf("%w: scopes may only hold %q", ErrInvalid, ScopeTimeline)
+		}
+		if len(clean) == 0 {
+			clean = append(clean, sc)
+		}
 	}
 	p := make([]byte, 6)
 	if _, err := rand.Read(p); err != nil {
@@ -69,17 +96,17 @@ func (s *Store) CreateAPIKey(ctx context.Context, tenant, actor uuid.UUID, name,
 	prefix := hex.EncodeToString(p)
 	secret := randomToken(32)
 	sum := sha256.Sum256([]byte(secret))
-	k := APIKey{ID: dbid.New(), TenantID: tenant, Name: name, Prefix: prefix, Role: role, CreatedBy: actor}
+	k := APIKey{ID: dbid.New(), TenantID: tenant, Name: name, Prefix: prefix, Role: role, Scopes: clean, CreatedBy: actor}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
-			INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, role, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
-			k.ID, tenant, name, prefix, sum[:], role, actor).Scan(&k.CreatedAt)
+			INSERT INTO api_keys (id, tenant_id, name, prefix, secret_hash, role, scopes, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at`,
+			k.ID, tenant, name, prefix, sum[:], role, clean, actor).Scan(&k.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("create API key: %w", err)
 		}
 		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "api_key.create", TargetKind: "api_key",
-			TargetID: k.ID, Data: map[string]any{"role": role, "prefix": prefix}})
+			TargetID: k.ID, Data: map[string]any{"role": role, "prefix": prefix, "scopes": clean}})
 	})
 	if err != nil {
 		return APIKey{}, "", err
@@ -87,11 +114,11 @@ func (s *Store) CreateAPIKey(ctx context.Context, tenant, actor uuid.UUID, name,
 	return k, keyScheme + prefix + "_" + secret, nil
 }
 
-const apiKeyColumns = `id, tenant_id, name, prefix, role, created_by, created_at, last_used_at, revoked_at`
+const apiKeyColumns = `id, tenant_id, name, prefix, role, scopes, created_by, created_at, last_used_at, revoked_at`
 
 func scanAPIKey(r pgx.CollectableRow) (APIKey, error) {
 	var k APIKey
-	err := r.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Role, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	err := r.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Role, &k.Scopes, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 	return k, err
 }
 
@@ -144,7 +171,7 @@ func (s *Store) VerifyAPIKey(ctx context.Context, token string) (APIKey, error) 
 	var hash []byte
 	row := s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+`, secret_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL`, prefix)
 	var k APIKey
-	err := row.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Role, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &hash)
+	err := row.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Role, &k.Scopes, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, ErrNoKey
 	} else if err != nil {
