@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -61,15 +60,14 @@ func (h *fakeHotline) Handle(_ context.Context, c phone.Connector, ev phone.Even
 	return h.err
 }
 
-// fakeConnectors answers both look-ups from a list; err, when set, is
-// returned for every look-up (a store that is down).
+// fakeConnectors answers both look-ups from a list (by id) and tokens (URL
+// token → connector id: as org keeps Zammad tokens apart from secrets);
+// err, when set, is returned for every look-up (a store that is down).
 type fakeConnectors struct {
 	list    []phone.Connector
+	tokens  map[string]uuid.UUID
 	err     error
 	lookups int
-	// loose makes ConnectorByToken match without regard to case, as a
-	// careless store might.
-	loose bool
 }
 
 func (f *fakeConnectors) Connector(_ context.Context, id uuid.UUID) (phone.Connector, error) {
@@ -77,6 +75,10 @@ func (f *fakeConnectors) Connector(_ context.Context, id uuid.UUID) (phone.Conne
 	if f.err != nil {
 		return phone.Connector{}, f.err
 	}
+	return f.byID(id)
+}
+
+func (f *fakeConnectors) byID(id uuid.UUID) (phone.Connector, error) {
 	for _, c := range f.list {
 		if c.ID == id {
 			return c, nil
@@ -90,12 +92,11 @@ func (f *fakeConnectors) ConnectorByToken(_ context.Context, token string) (phon
 	if f.err != nil {
 		return phone.Connector{}, f.err
 	}
-	for _, c := range f.list {
-		if c.Secret == token || (f.loose && strings.EqualFold(c.Secret, token)) {
-			return c, nil
-		}
+	id, ok := f.tokens[token]
+	if !ok {
+		return phone.Connector{}, ErrNoConnector
 	}
-	return phone.Connector{}, ErrNoConnector
+	return f.byID(id)
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
