@@ -19,7 +19,8 @@ type Field struct {
 type Message struct {
 	Fields []Field
 	// Output holds the raw lines of a legacy "Response: Follows" command
-	// reply (Asterisk before 14), without the --END COMMAND-- marker.
+	// reply (Asterisk before 14), without the --END COMMAND-- marker;
+	// non-nil for such a reply even when it is empty.
 	Output []string
 }
 
@@ -190,6 +191,7 @@ func (r *Reader) ReadMessage() (Message, error) {
 	r.text = r.text[:0]
 	r.spans = r.spans[:0]
 	follows, output, ended := false, false, false
+	size := 0
 	for {
 		l, err := r.readLine()
 		if err != nil {
@@ -198,7 +200,8 @@ func (r *Reader) ReadMessage() (Message, error) {
 			}
 			return Message{}, err
 		}
-		if len(r.text)+len(l) > r.lim.MaxBytes {
+		size += len(l) + 2
+		if size > r.lim.MaxBytes {
 			return Message{}, &LimitError{What: "message", Max: r.lim.MaxBytes}
 		}
 		if len(l) == 0 {
@@ -239,6 +242,9 @@ func (r *Reader) ReadMessage() (Message, error) {
 	// One string for the whole message; fields are slices of it.
 	all := string(r.text)
 	m := Message{Fields: make([]Field, 0, len(r.spans))}
+	if follows {
+		m.Output = []string{}
+	}
 	for _, s := range r.spans {
 		if s.k0 < 0 {
 			m.Output = append(m.Output, all[s.v0:s.v1])
