@@ -215,6 +215,10 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) (request, error
 		return req, badRequest("malformed query string")
 	}
 
+	if h.cfg.PublicURL == "" {
+		// Nothing could verify; say why in the log rather than 403 all.
+		return req, errors.New("twilio: Config.PublicURL is not set")
+	}
 	full := h.cfg.PublicURL + requestURI(r)
 	sig := r.Header.Get(SignatureHeader)
 	switch {

@@ -424,3 +424,14 @@ func TestWebhookHotlineError(t *testing.T) {
 		t.Errorf("logs lack the ids: %s", logs)
 	}
 }
+
+func TestWebhookWithoutPublicURL(t *testing.T) {
+	s := newSetup(t)
+	s.h.cfg.PublicURL = ""
+	if w := s.post(t, path(testConnID, "voice"), incomingForm()); w.Code != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500", w.Code)
+	}
+	if !strings.Contains(s.logs.String(), "PublicURL is not set") {
+		t.Errorf("log does not say why: %s", s.logs)
+	}
+}
