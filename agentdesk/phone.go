@@ -3,6 +3,7 @@ package agentdesk
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -13,15 +14,73 @@ import (
 	"github.com/switchboard-cc/switchboard/internal/ratelimit"
 )
 
+// Errors a Voice returns.
+var (
+	// ErrCallNotSupported: the telephony cannot do that from outside the phone.
+	ErrCallNotSupported = errors.New("not supported by the phone system")
+	// ErrNoLiveCall: the agent has no live call on the contact.
+	ErrNoLiveCall = errors.New("no live call")
+)
+
 // Calls is what the call panel reads of crm.
 type Calls interface {
 	CallOfContact(ctx context.Context, tenant, contact uuid.UUID) (crm.Call, error)
 }
 
 // Voice connects an accepted call to the agent's phone (the phone
-// channel's hotline, in control mode). key is the accept's offer id.
+// channel's hotline, in control mode; key is the accept's offer id), holds
+// it where the telephony can, and says whether a call is still live.
 type Voice interface {
 	Connect(ctx context.Context, tenant, contact, agent uuid.UUID, key string) error
+	Hold(ctx context.Context, tenant, agent, contact uuid.UUID, hold bool, key string) error
+	Live(ctx context.Context, tenant, contact uuid.UUID) (bool, error)
+}
+
+// callControl is the call panel's hold and resume: {"type":"call_control",
+// "contact_id", "state": "held"|"talking"}, an absolute state, so a
+// repeat is harmless.
+func (c *agentConsole) callControl(ctx context.Context, f clientFrame) error {
+	contact, err := parseID("contact_id", f.ContactID)
+	if err != nil {
+		return err
+	}
+	if c.s.voice == nil {
+		return &frameError{code: "unavailable", msg: "this server has no phone channel"}
+	}
+	if f.State != "held" && f.State != "talking" {
+		return invalid(`state must be "held" or "talking"`)
+	}
+	key := f.ID
+	if key == "" {
+		key = socketID()
+	}
+	err = c.s.voice.Hold(ctx, c.tenant, c.agent, contact, f.State == "held", "hold:"+contact.String()+":"+key)
+	switch {
+	case errors.Is(err, ErrCallNotSupported):
+		return &frameError{code: "not_supported", msg: "the phone system cannot hold calls from here: use your phone's hold button"}
+	case errors.Is(err, ErrNoLiveCall):
+		return &frameError{code: "not_live", msg: "you have no live call on that contact"}
+	case err != nil:
+		return err
+	}
+	c.send(frame{"type": "ack", "ref": f.ID})
+	return nil
+}
+
+// liveCall refuses to close a voice contact whose call is still going: the
+// phone leg decides when a call is over, and the close follows its end.
+func (c *agentConsole) liveCall(ctx context.Context, contact uuid.UUID) error {
+	if c.s.voice == nil {
+		return nil
+	}
+	live, err := c.s.voice.Live(ctx, c.tenant, contact)
+	if err != nil {
+		return err
+	}
+	if live {
+		return &frameError{code: "call_live", msg: "the call is still going: hang up on your phone, and the wrap-up starts by itself"}
+	}
+	return nil
 }
 
 // callView is the call panel's view of a call: its state and times, never

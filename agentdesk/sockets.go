@@ -471,6 +471,8 @@ func (c *agentConsole) onFrame(ctx context.Context, p []byte) {
 		err = c.read(ctx, f)
 	case "choose_customer":
 		err = c.chooseCustomer(ctx, f)
+	case "call_control":
+		err = c.callControl(ctx, f)
 	default:
 		c.refuse(f.ID, "unknown_type", fmt.Sprintf("unknown frame type %q", f.Type))
 		return
@@ -580,6 +582,9 @@ func (c *agentConsole) closeContact(ctx context.Context, f clientFrame) error {
 	}
 	if len([]rune(f.WrapUp)) > maxWrapUp {
 		return invalid(fmt.Sprintf("wrap_up longer than %d characters", maxWrapUp))
+	}
+	if err := c.liveCall(ctx, contact); err != nil {
+		return err
 	}
 	ct, err := c.s.convs.Close(ctx, c.tenant, c.agent, contact, f.WrapUp)
 	if err != nil {

@@ -220,6 +220,13 @@ type Hotline interface {
 	Handle(ctx context.Context, c Connector, ev Event) error
 }
 
+// Holder is a Controller that can also put a call on hold for the agent
+// (not every telephony can from outside: Twilio needs a conference, AMI
+// has no hold action). hold is absolute: true holds, false resumes.
+type Holder interface {
+	Hold(ctx context.Context, c Connector, call Call, a Agent, hold bool, key string) error
+}
+
 // Controller is what control mode needs of a connector. key is an
 // idempotency key: a repeat with the same key must not act twice.
 type Controller interface {

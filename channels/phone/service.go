@@ -12,7 +12,6 @@ import (
 
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/org"
-	"github.com/switchboard-cc/switchboard/routing"
 )
 
 // Errors a connector maps onto its answer to the telephony.
@@ -22,6 +21,10 @@ var (
 	// ErrNoNumber: the dialled number is not on the connector's hotline and
 	// it has no catch-all.
 	ErrNoNumber = errors.New("number not configured")
+	// ErrUnsupported: the connector cannot do that from outside the phone.
+	ErrUnsupported = errors.New("the phone system cannot do that from here")
+	// ErrNotLive: the agent has no live call on that contact.
+	ErrNotLive = errors.New("no live call")
 	// ErrInvalid: the event itself is malformed (a connector's mapping bug
 	// or bad input that got past its decoder).
 	ErrInvalid = errors.New("invalid call event")
@@ -54,8 +57,9 @@ type Lines interface {
 // Router tells the tenant's routing engine what calls did. Every method
 // is idempotent and absolute; a lost one is made good by routing's sweep.
 type Router interface {
-	// Announcement gives the NOTIFY that announces a queued call at commit.
-	Notification(tenant uuid.UUID, t routing.Task) (channel, payload string)
+	// Notification gives the NOTIFY that announces a queued call at its
+	// commit (routing's own announcement of a queued contact).
+	Notification(tenant uuid.UUID, res crm.InboundResult) (channel, payload string)
 	Cancel(ctx context.Context, tenant, contact uuid.UUID) error
 	// Release frees the agent's slot; requeue: the contact waits again.
 	Release(ctx context.Context, tenant, agent, contact uuid.UUID, requeue bool) error
@@ -303,9 +307,7 @@ func (s *Service) enqueue(ctx context.Context, c Connector, num org.PhoneNumber,
 		return Route{}, fmt.Errorf("queue %s: %w", queue, err)
 	}
 	k, res, err := s.calls.QueueCall(ctx, c.TenantID, k.ID, queue, func(res crm.InboundResult) (string, string) {
-		return s.route.Notification(c.TenantID, routing.Task{ContactID: res.ContactID, QueueID: res.QueueID, Channel: res.Channel,
-			Priority: res.Priority, ArrivedAt: res.ArrivedAt, Preferred: res.Preference.Agents,
-			PreferUntil: res.Preference.Until, PreferReason: res.Preference.Reason})
+		return s.route.Notification(c.TenantID, res)
 	})
 	if err != nil {
 		return Route{}, err
@@ -598,4 +600,40 @@ func (s *Service) sweep(ctx context.Context) {
 			s.log.WarnContext(ctx, "phone sweep: ring timeout", "tenant_id", k.TenantID, "contact_id", k.ContactID, "err", err)
 		}
 	}
+}
+
+// Hold puts the agent's live call on hold (hold true) or resumes it,
+// through the connector; its held and unheld events then update the call.
+func (s *Service) Hold(ctx context.Context, tenant, agent, contact uuid.UUID, hold bool, key string) error {
+	k, err := s.calls.CallOfContact(ctx, tenant, contact)
+	if errors.Is(err, crm.ErrNotFound) {
+		return ErrNotLive
+	} else if err != nil {
+		return err
+	}
+	if k.AgentID != agent || (k.State != crm.CallTalking && k.State != crm.CallHeld) {
+		return ErrNotLive
+	}
+	pc, err := s.lines.PhoneConnector(ctx, k.ConnectorID)
+	if err != nil {
+		return err
+	}
+	c := connectorOf(pc)
+	h, ok := s.ctl(c.Kind).(Holder)
+	if !ok || c.Mode != Control {
+		return ErrUnsupported
+	}
+	return h.Hold(ctx, c, Call{ContactID: contact, CallID: k.CallID, From: k.From, To: k.Dialled},
+		Agent{AgentID: agent, Extension: k.Extension}, hold, key)
+}
+
+// Live reports whether the contact's call is still going on the phone.
+func (s *Service) Live(ctx context.Context, tenant, contact uuid.UUID) (bool, error) {
+	k, err := s.calls.CallOfContact(ctx, tenant, contact)
+	if errors.Is(err, crm.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return k.State != crm.CallEnded, nil
 }

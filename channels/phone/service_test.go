@@ -17,7 +17,6 @@ import (
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/pgtest"
 	"github.com/switchboard-cc/switchboard/org"
-	"github.com/switchboard-cc/switchboard/routing"
 )
 
 // The telephony and routing's engine do not run in these tests; their
@@ -48,7 +47,7 @@ func (r *recorder) String() string {
 
 type router struct{ *recorder }
 
-func (router) Notification(uuid.UUID, routing.Task) (string, string) { return "test_channel", "x" }
+func (router) Notification(uuid.UUID, crm.InboundResult) (string, string) { return "test_channel", "x" }
 func (r router) Cancel(_ context.Context, _, contact uuid.UUID) error {
 	r.add("cancel %s", contact)
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,8 +24,23 @@ var (
 	_ phone.Router    = phoneRouter{}
 	_ phone.Desk      = (*agentdesk.Server)(nil)
 	_ agentdesk.Calls = (*crm.Store)(nil)
-	_ agentdesk.Voice = (*phone.Service)(nil)
+	_ agentdesk.Voice = voiceDesk{}
 )
+
+// voiceDesk is the hotline as the desk sees it: phone's errors become the
+// desk's.
+type voiceDesk struct{ *phone.Service }
+
+func (v voiceDesk) Hold(ctx context.Context, tenant, agent, contact uuid.UUID, hold bool, key string) error {
+	err := v.Service.Hold(ctx, tenant, agent, contact, hold, key)
+	switch {
+	case errors.Is(err, phone.ErrUnsupported):
+		return errors.Join(agentdesk.ErrCallNotSupported, err)
+	case errors.Is(err, phone.ErrNotLive):
+		return errors.Join(agentdesk.ErrNoLiveCall, err)
+	}
+	return err
+}
 
 // phoneRouter turns what calls did into routing commands on the bus, and
 // gives intake's NOTIFY for a queued call.
@@ -35,8 +51,10 @@ type phoneRouter struct {
 	}
 }
 
-func (r phoneRouter) Notification(tenant uuid.UUID, t routing.Task) (string, string) {
-	return r.enq.Notification(tenant, t)
+func (r phoneRouter) Notification(tenant uuid.UUID, res crm.InboundResult) (string, string) {
+	return r.enq.Notification(tenant, routing.Task{ContactID: res.ContactID, QueueID: res.QueueID, Channel: res.Channel,
+		Priority: res.Priority, ArrivedAt: res.ArrivedAt, Preferred: res.Preference.Agents,
+		PreferUntil: res.Preference.Until, PreferReason: res.Preference.Reason})
 }
 
 func (r phoneRouter) send(ctx context.Context, tenant uuid.UUID, c dispatch.Command) error {

@@ -196,7 +196,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
-		Calls: people, Voice: hotline, Phone: phoneHandler(cfg, orgs, hotline, log),
+		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log),
 	})
 	if err != nil {
 		return err

@@ -25,6 +25,13 @@ var allowed = map[string][]string{
 	"channels":                      {"crm", "org", "routing"},
 	"channels/chat":                 {"channels", "crm", "org"},
 	"channels/email":                {"channels", "crm", "org"},
+	"channels/phone":                {"channels", "crm", "org"},
+	// The phone connectors speak their telephony's protocol and map it onto
+	// the channel's call events; the hotline (channels/phone) decides.
+	"channels/phone/ami":         {"channels/phone"},
+	"channels/phone/ami/amitest": {},
+	"channels/phone/cti":         {"channels/phone"},
+	"channels/phone/twilio":      {"channels/phone"},
 	"agentdesk":                     {"agentdesk/web", "channels", "crm", "org", "routing", "routing/dispatch", "stats"},
 	"agentdesk/web":                 {},
 	"cmd/switchboard":               nil, // everything
