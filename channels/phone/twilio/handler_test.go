@@ -86,7 +86,7 @@ type setup struct {
 	logs    *strings.Builder
 }
 
-func newSetup(t *testing.T) setup {
+func newSetup(t testing.TB) setup {
 	t.Helper()
 	hl := &fakeHotline{
 		incoming: menuRoute("en"),
