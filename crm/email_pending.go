@@ -22,9 +22,9 @@ const EndPending = "pending"
 // customer's next mail reopens it with them preferred (RecordEmail).
 // Setting a thread pending that is pending already, with the agent as its
 // owner, is a no-op that returns it (a double click, a retried request).
-// A contact of another tenant, or none, or one the agent does not hold is
-// ErrNotHeld; a closed one the agent wraps up, ErrInWrapUp; a contact that
-// is not an e-mail thread, ErrInvalid.
+// A contact of another tenant, or none, is ErrNotFound; one the agent does
+// not hold, ErrNotHeld; a closed one the agent wraps up, ErrInWrapUp; a
+// contact that is not an e-mail thread, ErrInvalid.
 func (s *Store) SetPending(ctx context.Context, tenant, agent, contact uuid.UUID) (Contact, error) {
 	var c Contact
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -47,13 +47,13 @@ func (s *Store) SetPending(ctx context.Context, tenant, agent, contact uuid.UUID
 // setPending is SetPending inside tx; it reports already when the thread
 // was pending with agent as its owner and nothing was written.
 func setPending(ctx context.Context, tx pgx.Tx, tenant, agent, contact uuid.UUID) (already bool, err error) {
+	ch, err := contactChannel(ctx, tx, tenant, contact)
+	if err != nil {
+		return false, err
+	}
 	queue, state, err := lockReplyable(ctx, tx, tenant, contact, agent)
 	if err != nil {
 		return false, fmt.Errorf("set %s pending by %s: %w", contact, agent, err)
-	}
-	var ch string
-	if err := tx.QueryRow(ctx, `SELECT channel FROM contacts WHERE tenant_id = $1 AND id = $2`, tenant, contact).Scan(&ch); err != nil {
-		return false, fmt.Errorf("set %s pending: %w", contact, err)
 	}
 	if ch != "email" {
 		return false, fmt.Errorf("set %s pending: only an e-mail thread waits for its customer: %w", contact, ErrInvalid)

@@ -26,8 +26,8 @@ func TestSetPendingAndReopen(t *testing.T) {
 	if _, err := b.store.SetPending(ctx, o.ID, o.Agent2, th.contact); !errors.Is(err, crm.ErrNotHeld) {
 		t.Errorf("SetPending by another agent = %v, want ErrNotHeld", err)
 	}
-	if _, err := b.store.SetPending(ctx, b.b.ID, o.Agent, th.contact); !errors.Is(err, crm.ErrNotHeld) {
-		t.Errorf("SetPending in another tenant = %v, want ErrNotHeld", err)
+	if _, err := b.store.SetPending(ctx, b.b.ID, o.Agent, th.contact); !errors.Is(err, crm.ErrNotFound) {
+		t.Errorf("SetPending in another tenant = %v, want ErrNotFound", err)
 	}
 	c, err := b.store.SetPending(ctx, o.ID, o.Agent, th.contact)
 	if err != nil || c.State != crm.StatePending {

@@ -352,6 +352,9 @@ func TestEmailReplyEndToEnd(t *testing.T) {
 		map[string]any{"client_id": "x", "text": "hi"}, nil); st != http.StatusConflict {
 		t.Errorf("reply by an agent not holding the contact = %d, want 409", st)
 	}
+	if st := apiJSON(t, wangleiHTTP, a.url, wangleiCSRF, "POST", "/api/contacts/"+contactID+"/email/pending", nil, nil); st != http.StatusConflict {
+		t.Errorf("pending by an agent not holding the contact = %d, want 409", st)
+	}
 	o := otherTenantEmail(t, pool)
 	for _, c := range []struct {
 		client    *http.Client
@@ -360,6 +363,7 @@ func TestEmailReplyEndToEnd(t *testing.T) {
 	}{
 		{linaHTTP, linaCSRF, "GET", "/api/contacts/" + o.contact + "/email"},
 		{linaHTTP, linaCSRF, "POST", "/api/contacts/" + o.contact + "/email/reply"},
+		{linaHTTP, linaCSRF, "POST", "/api/contacts/" + o.contact + "/email/pending"},
 		{linaHTTP, linaCSRF, "POST", "/api/contacts/" + o.contact + "/email/uploads?name=x.txt"},
 		{linaHTTP, linaCSRF, "GET", "/api/contacts/" + o.contact + "/email/attachments/" + o.attachment},
 		{linaHTTP, linaCSRF, "GET", "/api/contacts/" + contactID + "/email/attachments/" + o.attachment},
