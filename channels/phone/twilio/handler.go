@@ -156,6 +156,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var he *httpError
 	if errors.As(err, &he) {
 		status, msg = he.status, he.msg
+	} else if errors.Is(err, phone.ErrUnknownCall) {
+		// Not worth a retry: no call of that CallSid was ever reported.
+		status, msg = http.StatusNotFound, "unknown call"
 	}
 	attrs := []any{"endpoint", req.endpoint, "status", status, "err", err}
 	if req.conn.ID != uuid.Nil {

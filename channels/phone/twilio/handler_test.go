@@ -3,6 +3,7 @@ package twilio
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -433,5 +434,15 @@ func TestWebhookWithoutPublicURL(t *testing.T) {
 	}
 	if !strings.Contains(s.logs.String(), "PublicURL is not set") {
 		t.Errorf("log does not say why: %s", s.logs)
+	}
+}
+
+// A call the Hotline never saw is 404, not a 500 Twilio would retry.
+func TestWebhookUnknownCall(t *testing.T) {
+	s := newSetup(t)
+	s.hotline.err = fmt.Errorf("waiting: %w", phone.ErrUnknownCall)
+	w := s.post(t, path(testConnID, "wait"), url.Values{"CallSid": {"CAold"}})
+	if w.Code != http.StatusNotFound || strings.TrimSpace(w.Body.String()) != "unknown call" {
+		t.Errorf("%d %q, want 404 unknown call", w.Code, w.Body)
 	}
 }
