@@ -38,7 +38,7 @@ var (
 )
 
 // ErrNoConnector is what a connector look-up returns when there is no such
-// connector (cmd's adapter maps the store's not-found onto it). The
+// connector (cmd's adapter maps org.ErrNotFound onto it). The
 // telephony gets 404 on the generic webhook and 403 on Zammad's.
 var ErrNoConnector = errors.New("cti: no such connector")
 
