@@ -52,8 +52,6 @@ type Controller struct {
 	now    func() time.Time
 }
 
-var _ phone.Controller = (*Controller)(nil)
-
 // NewController returns a Controller sending through client; nil gives a
 // client of its own. Redirects are never followed, whatever the client: a
 // signed command goes to the configured URL or nowhere.

@@ -18,6 +18,9 @@ import (
 	"github.com/switchboard-cc/switchboard/channels/phone"
 )
 
+// cmd keeps the wiring's check; this one keeps the package honest alone.
+var _ phone.Controller = (*Controller)(nil)
+
 // pbx is a PBX's callback endpoint as docs/phone.md tells its author to
 // write it: verify the signature, then act once per idempotency key.
 type pbx struct {
