@@ -22,6 +22,8 @@ type Callbacks interface {
 	Callbacks(ctx context.Context, tenant uuid.UUID, state string, limit int) ([]crm.Callback, error)
 	CallbackOfContact(ctx context.Context, tenant, contact uuid.UUID) (crm.Callback, error)
 	CallbackOutcome(ctx context.Context, tenant, agent, contact uuid.UUID, outcome string, retryAfter time.Duration) (crm.Callback, crm.Contact, error)
+	// Unreturned counts per queue the callbacks owed for missed contacts.
+	Unreturned(ctx context.Context, tenant uuid.UUID) (map[uuid.UUID]int, error)
 }
 
 var errNoCallbacks = &deskError{http.StatusServiceUnavailable, "unavailable", "callbacks are not available on this server"}

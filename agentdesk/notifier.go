@@ -170,7 +170,21 @@ func (n *Notifier) WrapUpEnded(ctx context.Context, tenant, agent, contact uuid.
 // to the open ones.
 func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges, today dispatch.Today) {
 	s := n.s
-	b, err := json.Marshal(wallboardGauges(g, today))
+	wg := wallboardGauges(g, today)
+	if s.callbacks != nil {
+		// One indexed count a second per tenant, on routing's notes: a
+		// short timeout keeps a slow database from holding up offers.
+		qctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		owed, err := s.callbacks.Unreturned(qctx, tenant)
+		cancel()
+		if err != nil {
+			s.log.Warn("wallboard: unreturned callbacks", "tenant_id", tenant, "err", err)
+		}
+		for i := range wg.Queues {
+			wg.Queues[i].Unreturned = owed[wg.Queues[i].ID]
+		}
+	}
+	b, err := json.Marshal(wg)
 	if err != nil {
 		return
 	}
@@ -202,6 +216,9 @@ type queueGauge struct {
 	LongestWait int       `json:"longest_wait_seconds"`
 	Offered     int       `json:"offered"`
 	Today       todayJSON `json:"today"`
+	// Unreturned: missed calls (and other missed contacts) owed a callback
+	// that nobody has made yet.
+	Unreturned int `json:"unreturned"`
 }
 
 // todayJSON is a queue's figures since local midnight. The service level

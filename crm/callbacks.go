@@ -575,3 +575,26 @@ func (s *Store) Callbacks(ctx context.Context, tenant uuid.UUID, state string, l
 	}
 	return cs, nil
 }
+
+// Unreturned counts, per queue, the callbacks owed for missed contacts
+// (an origin) that no agent has made yet: the wallboard's "missed, not
+// called back".
+func (s *Store) Unreturned(ctx context.Context, tenant uuid.UUID) (map[uuid.UUID]int, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT queue_id, count(*) FROM callbacks
+		WHERE tenant_id = $1 AND state IN ('scheduled', 'queued') AND origin_contact_id IS NOT NULL
+		GROUP BY queue_id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("unreturned callbacks: %w", err)
+	}
+	out := map[uuid.UUID]int{}
+	for rows.Next() {
+		var q uuid.UUID
+		var n int
+		if err := rows.Scan(&q, &n); err != nil {
+			return nil, fmt.Errorf("unreturned callbacks: %w", err)
+		}
+		out[q] = n
+	}
+	return out, rows.Err()
+}

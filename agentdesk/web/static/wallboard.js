@@ -28,7 +28,8 @@ function render() {
       el('td', { class: 'answered' }, q.today ? `${q.today.answered} / ${q.today.offered}` : '–'),
       el('td', { class: 'abandoned' }, q.today ? String(q.today.abandoned) : '–'),
       el('td', { class: 'asa' }, q.today && q.today.asa_seconds != null ? mmss(q.today.asa_seconds) : '–'),
-      el('td', { class: 'aht' }, q.today && q.today.aht_seconds != null ? mmss(q.today.aht_seconds) : '–'));
+      el('td', { class: 'aht' }, q.today && q.today.aht_seconds != null ? mmss(q.today.aht_seconds) : '–'),
+      el('td', { class: 'unreturned' + (q.unreturned > 0 ? ' amber' : ''), 'data-testid': 'unreturned' }, String(q.unreturned ?? 0)));
   }));
   const q0 = gauges.queues.find((q) => q.today);
   document.getElementById('sl-definition').textContent = q0
