@@ -37,6 +37,11 @@ type Config struct {
 	Limits                 Limits
 }
 
+// LogValue keeps the secret out of logs even when a whole Config is logged.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("address", c.Address), slog.String("username", c.Username), slog.String("secret", "[redacted]"))
+}
+
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -166,3 +166,11 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigLogValueHidesSecret(t *testing.T) {
+	log, lb := testLog(t)
+	log.Info("config", "ami", Config{Address: "pbx:5038", Username: "switchboard", Secret: "hunter2"})
+	if strings.Contains(lb.String(), "hunter2") || !strings.Contains(lb.String(), "pbx:5038") {
+		t.Errorf("logged %q", lb.String())
+	}
+}
