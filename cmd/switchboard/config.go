@@ -73,6 +73,9 @@ type Config struct {
 	EmailReload time.Duration `env:"SWITCHBOARD_EMAIL_RELOAD_INTERVAL" envDefault:"1m"`
 	EmailIdle   bool          `env:"SWITCHBOARD_EMAIL_IDLE" envDefault:"true"`
 	EmailBatch  int           `env:"SWITCHBOARD_EMAIL_FETCH_BATCH" envDefault:"100"`
+	// EmailCommit is how many fetched messages commit in one transaction
+	// with the mailbox's checkpoint (email.Config.Commit).
+	EmailCommit int `env:"SWITCHBOARD_EMAIL_COMMIT_BATCH" envDefault:"50"`
 
 	// PurgeAfter is how long a deleted customer stays in the recycle bin
 	// before their personal data is erased (crm.Purger).
@@ -90,6 +93,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.NodeID == "" {
 		host, _ := os.Hostname()
 		c.NodeID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.EmailCommit < 1 || c.EmailCommit > 1000 {
+		return Config{}, fmt.Errorf("configuration: SWITCHBOARD_EMAIL_COMMIT_BATCH must be 1 to 1000 messages, not %d", c.EmailCommit)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return Config{}, fmt.Errorf("configuration: SWITCHBOARD_LOG_FORMAT must be text or json, not %q", c.LogFormat)

@@ -254,7 +254,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	g.Go(func() error {
 		recv := email.NewReceiver(people, intake, desk, crm.ReplyKey([]byte(cfg.Secret)), email.Limits{}, crm.EmailPolicy{}, log)
 		return email.NewIngester(email.Config{Holder: cfg.NodeID, Poll: cfg.EmailPoll, Reload: cfg.EmailReload,
-			DisableIdle: !cfg.EmailIdle, Batch: cfg.EmailBatch}, orgs, recv, log).Run(gctx)
+			DisableIdle: !cfg.EmailIdle, Batch: cfg.EmailBatch, Commit: cfg.EmailCommit}, orgs, recv, log).Run(gctx)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
