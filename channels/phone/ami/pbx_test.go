@@ -63,7 +63,7 @@ func start(t *testing.T, secret string, mod func(*Options)) *setup {
 		if strings.Contains(lb.String(), testSecret) {
 			t.Errorf("the AMI secret was logged:\n%s", lb)
 		}
-		if strings.Contains(lb.String(), "13800138000") {
+		if strings.Contains(lb.String(), "13800138000") || strings.Contains(lb.String(), "13900139000") {
 			t.Errorf("a caller's number was logged:\n%s", lb)
 		}
 	})
@@ -321,4 +321,41 @@ func TestNotConnected(t *testing.T) {
 	if !errors.Is(err, ErrNotConnected) {
 		t.Errorf("Connect while disconnected = %v, want ErrNotConnected", err)
 	}
+}
+
+// A call Switchboard never saw (it started while the connection was down)
+// is adopted from CoreShowChannels after the reconnect.
+func TestResyncAdoptsOverTCP(t *testing.T) {
+	s := start(t, testSecret, nil)
+	ctx := waitCtx(t)
+	if err := s.srv.WaitResyncs(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.SetChannels([]amitest.Message{
+		amitest.M("Channel", "PJSIP/trunk-cn-000000c8", "ChannelState", "6", "ChannelStateDesc", "Up", "CallerIDNum", "13900139000",
+			"Context", "from-trunk", "Exten", "4008001234", "Priority", "3", "Uniqueid", "1715000000.200", "Linkedid", "1715000000.200",
+			"BridgeId", "b1e0c0de-0200", "Application", "Queue", "ApplicationData", "service", "Duration", "00:02:10"),
+		amitest.M("Channel", "PJSIP/1003-000000c9", "ChannelState", "6", "ChannelStateDesc", "Up", "CallerIDNum", "1003",
+			"Context", "from-queue", "Exten", "1003", "Priority", "1", "Uniqueid", "1715000000.201", "Linkedid", "1715000000.200",
+			"BridgeId", "b1e0c0de-0200", "Application", "AppQueue", "ApplicationData", "(Outgoing Line)", "Duration", "00:01:50"),
+	})
+	s.srv.Drop()
+	got := s.sink.waitEvents(t, 2)
+	check(t, "adopted", got, []want{{phone.Ringing, "", "", ""}, {phone.Answered, "1003", "", ""}})
+	if got[0].CallID != "1715000000.200" || got[0].From != "13900139000" || got[0].To != "4008001234" {
+		t.Errorf("adopted Ringing = %+v", got[0])
+	}
+	// The call goes on: Connect can move it, and its hang-up ends it.
+	if ch, ok := s.pbx.Tracker().CallerChannel("1715000000.200"); !ok || ch != "PJSIP/trunk-cn-000000c8" {
+		t.Errorf("CallerChannel = %q, %v", ch, ok)
+	}
+	if err := s.srv.Send(amitest.M("Event", "Hangup", "Privilege", "call,all", "Channel", "PJSIP/trunk-cn-000000c8",
+		"Uniqueid", "1715000000.200", "Linkedid", "1715000000.200", "Cause", "16", "Cause-txt", "Normal Clearing")); err != nil {
+		t.Fatal(err)
+	}
+	got = s.sink.waitEvents(t, 4)
+	check(t, "adopted, then hung up", got, []want{
+		{phone.Ringing, "", "", ""}, {phone.Answered, "1003", "", ""},
+		{phone.Ended, "1003", phone.CauseNormal, ""}, {phone.Ended, "", phone.CauseNormal, ""},
+	})
 }

@@ -28,6 +28,15 @@ type Field struct{ Key, Value string }
 // Message is an action received or an event to send.
 type Message []Field
 
+// M builds a Message from key, value pairs.
+func M(kv ...string) Message {
+	m := make(Message, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m = append(m, Field{kv[i], kv[i+1]})
+	}
+	return m
+}
+
 // Get is the first value of key, case-insensitive.
 func (m Message) Get(key string) string {
 	for _, f := range m {
