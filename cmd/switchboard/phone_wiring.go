@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/switchboard-cc/switchboard/agentdesk"
 	"github.com/switchboard-cc/switchboard/channels/phone"
+	"github.com/switchboard-cc/switchboard/channels/phone/cti"
+	"github.com/switchboard-cc/switchboard/channels/phone/twilio"
 	"github.com/switchboard-cc/switchboard/crm"
 	"github.com/switchboard-cc/switchboard/internal/bus"
 	"github.com/switchboard-cc/switchboard/org"
@@ -97,11 +100,72 @@ func (d deskRef) CallState(ctx context.Context, tenant uuid.UUID, k crm.Call) {
 }
 
 // phoneControllers gives each connector kind's control-mode implementation.
-func phoneControllers(log *slog.Logger) phone.Controllers {
-	return func(kind string) phone.Controller { return nil }
+func phoneControllers(cfg Config) phone.Controllers {
+	generic := cti.NewController(nil)
+	rest := twilio.NewREST(twilioConfig(cfg), nil)
+	return func(kind string) phone.Controller {
+		switch kind {
+		case phone.KindGeneric:
+			return generic
+		case phone.KindTwilio:
+			return rest
+		}
+		return nil
+	}
 }
 
-// phoneHandler serves the connectors' webhooks under /phone.
+// twilioConfig is the Twilio connector's share of the configuration. Its
+// menu plays as often as the hotline lets a caller go round it.
+func twilioConfig(cfg Config) twilio.Config {
+	return twilio.Config{PublicURL: cfg.PublicURL, MenuPlays: phoneMenuTries}
+}
+
+// phoneMenuTries is how often a caller hears the menu before going to the
+// number's own queue; the hotline and the Twilio TwiML must agree.
+const phoneMenuTries = 3
+
+// phoneHandler serves the connectors' webhooks under /phone: each
+// authenticates its telephony itself.
 func phoneHandler(cfg Config, orgs *org.Store, hotline *phone.Service, log *slog.Logger) http.Handler {
-	return nil
+	r := chi.NewRouter()
+	r.Method(http.MethodPost, "/cti/{"+cti.ConnectorParam+"}", cti.NewWebhook(ctiConnectors{orgs}, hotline, log))
+	r.Method(http.MethodPost, "/zammad/{token}", cti.NewZammad(ctiConnectors{orgs}, hotline, log))
+	r.Mount("/twilio", twilio.NewHandler(twilioConnectors{orgs}, hotline, twilioConfig(cfg), log))
+	return r
+}
+
+// ctiConnectors and twilioConnectors look connectors up for their
+// webhooks, mapping org's not-found to each package's own error.
+type ctiConnectors struct{ orgs *org.Store }
+
+func (a ctiConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
+	pc, err := a.orgs.PhoneConnector(ctx, id)
+	if errors.Is(err, org.ErrNotFound) {
+		return phone.Connector{}, errors.Join(cti.ErrNoConnector, err)
+	} else if err != nil {
+		return phone.Connector{}, err
+	}
+	return phone.ConnectorOf(pc), nil
+}
+
+func (a ctiConnectors) ConnectorByToken(ctx context.Context, token string) (phone.Connector, error) {
+	pc, err := a.orgs.PhoneConnectorByToken(ctx, token)
+	if errors.Is(err, org.ErrNotFound) {
+		return phone.Connector{}, errors.Join(cti.ErrNoConnector, err)
+	} else if err != nil {
+		return phone.Connector{}, err
+	}
+	return phone.ConnectorOf(pc), nil
+}
+
+type twilioConnectors struct{ orgs *org.Store }
+
+func (a twilioConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
+	pc, err := a.orgs.PhoneConnector(ctx, id)
+	if errors.Is(err, org.ErrNotFound) {
+		return phone.Connector{}, errors.Join(twilio.ErrNoConnector, err)
+	} else if err != nil {
+		return phone.Connector{}, err
+	}
+	return phone.ConnectorOf(pc), nil
 }

@@ -183,8 +183,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	// The hotline is built before the desk it tells (deskRef), and the
 	// desk before routing, which tells the desk.
 	var deskRef0 *agentdesk.Server
-	hotline := phone.NewService(phone.Config{RingTimeout: cfg.PhoneRingTimeout}, people, orgs,
-		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(log), log)
+	hotline := phone.NewService(phone.Config{RingTimeout: cfg.PhoneRingTimeout, MaxMenuTries: phoneMenuTries}, people, orgs,
+		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(cfg), log)
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody, ImportMaxBody: cfg.ImportMaxBody}
 	if demo != nil {

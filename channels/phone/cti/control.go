@@ -21,7 +21,7 @@ const CommandTimeout = 5 * time.Second
 
 // Command is the body of a control command POSTed to the PBX's callback URL.
 type Command struct {
-	Command   string `json:"command"` // "connect" or "cancel"
+	Command   string `json:"command"` // "connect", "cancel", "hold" or "unhold"
 	CallID    string `json:"call_id"`
 	Extension string `json:"extension,omitempty"`
 	// Number is the agent's own phone (E.164) when the agent takes calls
@@ -71,6 +71,18 @@ func (ct *Controller) Connect(ctx context.Context, c phone.Connector, call phone
 }
 
 // Cancel tells the PBX to stop ringing the agent's phone.
+// Hold asks the PBX to hold (hold true) or resume the caller: command
+// "hold" or "unhold". Its held and unheld events then update the call.
+func (ct *Controller) Hold(ctx context.Context, c phone.Connector, call phone.Call, a phone.Agent, hold bool, key string) error {
+	command := "unhold"
+	if hold {
+		command = "hold"
+	}
+	return ct.send(ctx, c, command, call, a, key)
+}
+
+var _ phone.Holder = (*Controller)(nil)
+
 func (ct *Controller) Cancel(ctx context.Context, c phone.Connector, call phone.Call, a phone.Agent, key string) error {
 	return ct.send(ctx, c, "cancel", call, a, key)
 }
