@@ -4,6 +4,7 @@
 import { connect, el, fmtTime, fmtDate } from './socket.js';
 import { callbackPanel } from './callbacks.js';
 import { emailPanel, emailFrame } from './email.js';
+import { callPanel, callFrame, callReply, callRinging, callSummary, dropCall, dropRinging, draftNote, ringingCards, setCall, withdrawnText } from './call.js';
 
 const csrf = document.querySelector('meta[name=csrf-token]').content;
 const offers = new Map();   // offer_id → offer frame
@@ -129,7 +130,7 @@ function renderOffers() {
     };
     card._countdown();
     return card;
-  }));
+  }), ...ringingCards((p) => screenPop(p, 'ringing-customer-name')));
   document.title = (offers.size ? `(${offers.size}) ` : '') + 'Switchboard';
 }
 
@@ -162,6 +163,8 @@ function hold(item) {
   v.contact = item.contact;
   v.pop = item.screen_pop;
   v.callback = item.callback; // set only for a callback attempt
+  setCall(v, item.call); // set only for a voice contact's call
+  dropRinging(id); // an observed ring the agent answered
   for (const m of item.messages || []) v.messages.set(m.seq, m);
   v.customerRead = Math.max(v.customerRead || 0, item.contact.customer_read_seq || 0);
   v.agentRead = Math.max(v.agentRead || 0, item.contact.agent_read_seq || 0);
@@ -277,7 +280,8 @@ function panelFor(v) {
     if (opt.dataset.kind === 'agent') f.agent_id = opt.value; else f.queue_id = opt.value;
     sock.send(f);
   } }, 'Transfer');
-  const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), emailPanel(v, csrf, toast), list,
+  const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), emailPanel(v, csrf, toast),
+    callPanel(v, (f) => sock.send(f), toast), list,
     el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
     el('div', { class: 'wrapup' }, closeBtn),
     el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));
@@ -302,6 +306,7 @@ function refresh(v) {
 
 function forget(v) {
   contacts.delete(v.id);
+  dropCall(v.id);
   if (selected === v.id) selected = contacts.keys().next().value || null;
   renderAll();
 }
@@ -319,12 +324,13 @@ function showWrapUp(v) {
   };
   countdown._tick();
   v.note = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: 'Wrap-up note', maxlength: 2000 });
+  v.note.value = draftNote(v); // the call panel's notes
   const done = el('button', { 'data-testid': 'done', class: 'done', onclick: () => {
     if (sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value })) done.disabled = true;
     else toast('Not connected; try again.');
   } }, 'Done');
   const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, 'Loading the customer’s history…'));
-  v.work.replaceChildren(el('h3', {}, 'Closed. Wrap-up ', countdown),
+  v.work.replaceChildren(el('h3', {}, v.call ? 'Call ended — wrap up ' : 'Closed. Wrap-up ', countdown), callSummary(v),
     v.endedByCustomer ? el('p', { class: 'notice', 'data-testid': 'ended-notice' }, 'The visitor ended the chat.') : null,
     el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, v.note, done),
     el('h4', {}, 'Customer history'), box);
@@ -493,6 +499,10 @@ function onFrame(f) {
         v.endedByCustomer = true;
         if (!f.customer_id) f.customer_id = v.contact.customer_id;
       }
+      if (f.ended_by === 'call' && v.call && v.call.state !== 'ended') {
+        // The phone leg ended it; its last call frame may not follow.
+        setCall(v, { ...v.call, state: 'ended', ended_at: new Date().toISOString() });
+      }
       v.closed = true;
       v.customerID = f.customer_id;
       v.wrapUntil = f.wrap_up_until || null;
@@ -537,8 +547,29 @@ function onFrame(f) {
     }
     case 'ack':
       if (wanted && f.ref === wanted.id) wanted = null;
+      callReply(f, toast);
       break;
+    case 'call': { // the call panel's state (call.js)
+      const v = contacts.get(f.contact_id);
+      if (!v) break;
+      setCall(v, f.call);
+      // A panel built before the call was known is rebuilt with it; one
+      // not built yet will have it.
+      if (!v.closed && v.panel && !callFrame(v)) { v.panel = null; if (v.id === selected) renderAll(); }
+      break;
+    }
+    case 'call_ringing': // observe mode: the PBX rings the agent's phone
+      callRinging(f, renderOffers);
+      break;
+    case 'contact_withdrawn': { // the call left this agent (call.js says why)
+      const rang = dropRinging(f.contact_id);
+      const v = contacts.get(f.contact_id);
+      if (v) forget(v); else if (rang) renderOffers();
+      if (v || rang) toast(withdrawnText(f.reason));
+      break;
+    }
     case 'error':
+      if (callReply(f, toast)) break;
       if (f.offer_id && offers.delete(f.offer_id)) renderOffers();
       if (typeof f.ref === 'string' && f.ref.startsWith('choose:')) {
         const v = contacts.get(f.ref.slice('choose:'.length));
