@@ -49,6 +49,8 @@ type Records interface {
 	UpdateFollowUp(ctx context.Context, tenant, id uuid.UUID, f crm.FollowUpFields) (crm.FollowUp, bool, error)
 	DeleteFollowUp(ctx context.Context, tenant, id uuid.UUID) error
 
+	DismissDuplicate(ctx context.Context, tenant, actor, customer, other uuid.UUID, reason string) error
+
 	UpsertCustomer(ctx context.Context, tenant, actor uuid.UUID, system, externalID string, in crm.CustomerUpsert) (crm.CustomerRecord, string, error)
 	UpsertVehicle(ctx context.Context, tenant uuid.UUID, system, externalID string, in crm.VehicleUpsert) (crm.VehicleRecord, string, error)
 	UpsertOrder(ctx context.Context, tenant uuid.UUID, system, externalID string, in crm.OrderUpsert) (crm.OrderRecord, string, error)
@@ -533,8 +535,17 @@ func (s *Server) deleteVehicle(w http.ResponseWriter, r *http.Request, c caller)
 	if !c.viaKey() && !c.sess.User.Role.Allows(org.RoleSupervisor) {
 		return errDeleteRole
 	}
-	return deleteRecord(w, r, c, s.vehicleKind(), s.records.DeleteVehicle)
+	return deleteRecord(w, r, c, s.vehicleKind(), func(ctx context.Context, tenant, id uuid.UUID) error {
+		if err := s.records.DeleteVehicle(ctx, tenant, id); errors.Is(err, crm.ErrConflict) {
+			return errVehicleInUse
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
 }
+
+var errVehicleInUse = &deskError{http.StatusConflict, "conflict", "service orders or deals name this vehicle; it cannot be deleted"}
 
 type orderBody struct {
 	Number        nullable[string]      `json:"number"`

@@ -55,8 +55,8 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Use(s.requireRole(org.RoleAgent), s.sameOrigin, s.requireCSRF)
 		r.Get("/console", s.consolePage)
 		r.Get("/ws/agent", s.agentSocket)
-		r.Get("/api/customers/{id}/timeline", s.customerTimeline)
 		r.Get("/api/customers/{id}/duplicates", s.customerDuplicates)
+		r.Post("/api/customers/{id}/duplicates/dismiss", s.dismissDuplicate)
 		r.Get("/api/search", s.search)
 		r.Post("/api/callbacks", s.scheduleCallback)
 		r.Post("/api/contacts/{id}/callback-outcome", s.callbackOutcome)
@@ -155,6 +155,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/customers/{id}/vehicles", s.crmHandler(s.addCustomerVehicle))
 		r.Get("/api/vehicles/{id}", s.crmHandler(s.getVehicle))
 		r.Patch("/api/vehicles/{id}", s.crmHandler(s.updateVehicle))
+		r.Delete("/api/vehicles/{id}", s.crmHandler(s.deleteVehicle))
 		r.Get("/api/customers/{id}/orders", s.crmHandler(s.customerOrders))
 		r.Post("/api/customers/{id}/orders", s.crmHandler(s.createOrder))
 		r.Get("/api/orders/{id}", s.crmHandler(s.getOrder))
@@ -166,6 +167,9 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/api/customers/{id}/follow-ups", s.crmHandler(s.customerFollowUps))
 		r.Post("/api/customers/{id}/follow-ups", s.crmHandler(s.createFollowUp))
 		r.Patch("/api/follow-ups/{id}", s.crmHandler(s.updateFollowUp))
+		r.Delete("/api/follow-ups/{id}", s.crmHandler(s.deleteFollowUp))
+		// Timelines carry message text: a key needs the timeline scope.
+		r.Get("/api/customers/{id}/timeline", s.crmHandler(s.customerTimelineAPI))
 	})
 
 	// Systems' idempotent upserts by external id: a write key, or an admin's session.

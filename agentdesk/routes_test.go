@@ -33,7 +33,7 @@ var access = map[string]string{
 	"POST /logout":                     "session + CSRF",
 	"GET /console":                     "agent",
 	"GET /ws/agent":                    "agent",
-	"GET /api/customers/{id}/timeline": "agent, cross-tenant tested",
+	"GET /api/customers/{id}/timeline": "agent or API key with the timeline scope, cross-tenant tested",
 	"GET /api/search":                  "agent (no id; results are the caller's tenant and scope: crm TestSearchScopeAndTenant)",
 	"GET /wallboard":                   "supervisor",
 	"GET /ws/wallboard":                "supervisor",
@@ -59,13 +59,14 @@ var access = map[string]string{
 	// TestMergeAndRecycleBinOverHTTP has their cross-tenant cases (path and
 	// body ids; another tenant's live, binned and merged records), and
 	// TestChooseCustomerEndToEnd those of the console's choose_customer.
-	"GET /api/customers/{id}/duplicates": "agent, cross-tenant tested",
-	"GET /api/duplicates":                "supervisor",
-	"POST /api/customers/{id}/merge":     "supervisor, cross-tenant tested (path and body ids)",
-	"POST /api/merges/{id}/undo":         "supervisor, cross-tenant tested",
-	"DELETE /api/customers/{id}":         "supervisor, cross-tenant tested",
-	"POST /api/customers/{id}/restore":   "supervisor, cross-tenant tested",
-	"GET /api/recycle-bin":               "supervisor",
+	"GET /api/customers/{id}/duplicates":          "agent, cross-tenant tested",
+	"POST /api/customers/{id}/duplicates/dismiss": "agent (session only), cross-tenant tested (path and body ids)",
+	"GET /api/duplicates":                         "supervisor",
+	"POST /api/customers/{id}/merge":              "supervisor, cross-tenant tested (path and body ids)",
+	"POST /api/merges/{id}/undo":                  "supervisor, cross-tenant tested",
+	"DELETE /api/customers/{id}":                  "supervisor, cross-tenant tested",
+	"POST /api/customers/{id}/restore":            "supervisor, cross-tenant tested",
+	"GET /api/recycle-bin":                        "supervisor",
 
 	// CRM records for people (session) and systems (API key); cmd/switchboard
 	// TestCRMAPI has their cross-tenant cases (path and body ids).
@@ -82,6 +83,7 @@ var access = map[string]string{
 	"POST /api/customers/{id}/vehicles":                "agent or API key (write), cross-tenant tested",
 	"GET /api/vehicles/{id}":                           "agent or API key, cross-tenant tested",
 	"PATCH /api/vehicles/{id}":                         "agent or API key (write), cross-tenant tested",
+	"DELETE /api/vehicles/{id}":                        "supervisor or API key (write), cross-tenant tested",
 	"GET /api/customers/{id}/orders":                   "agent or API key, cross-tenant tested",
 	"POST /api/customers/{id}/orders":                  "agent or API key (write), cross-tenant tested",
 	"GET /api/orders/{id}":                             "agent or API key, cross-tenant tested",
@@ -93,6 +95,7 @@ var access = map[string]string{
 	"GET /api/customers/{id}/follow-ups":               "agent or API key, cross-tenant tested",
 	"POST /api/customers/{id}/follow-ups":              "agent or API key (write), cross-tenant tested",
 	"PATCH /api/follow-ups/{id}":                       "agent or API key (write), cross-tenant tested",
+	"DELETE /api/follow-ups/{id}":                      "agent or API key (write), cross-tenant tested",
 	// {system} and {external_id} are the caller's own names, scoped to its tenant.
 	"PUT /api/ext/{system}/customers/{external_id}": "admin or API key (write), cross-tenant tested",
 	"PUT /api/ext/{system}/vehicles/{external_id}":  "admin or API key (write), cross-tenant tested",

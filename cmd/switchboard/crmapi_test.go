@@ -311,3 +311,219 @@ func TestCRMAPI(t *testing.T) {
 	code, body = keyCall(t, "GET", api+"/openapi.json", "", "")
 	want(t, "openapi.json", code, body, 200, `"openapi": "3.1.0"`)
 }
+
+// TestCRMAPIGaps covers issue 4's closed gaps over HTTP (synthetic data):
+//   - null clears a field in PATCH and upserts, a field left out stays, null
+//     on a field that cannot be empty is a 400 naming it;
+//   - an API key reads a customer's timeline only with the timeline scope
+//     (a read key without it is 403), never another tenant's customer
+//     (404), and people still read it with their session;
+//   - vehicles (supervisor or write key; 409 while an order names one) and
+//     follow-ups can be deleted, another tenant's are 404;
+//   - an agent dismisses a duplicate pair with a reason and it leaves the
+//     customer's duplicates; another tenant's ids are 404;
+//   - a webhook receiver on a loopback or private address is refused
+//     (400) while SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE is off (the default).
+func TestCRMAPIGaps(t *testing.T) {
+	a := startApp(t, nil)
+	ctx := context.Background()
+	admin, adminCSRF := a.login(t, "admin@huadong.example")
+	agent, agentCSRF := a.login(t, "lina@huadong.example")
+	sup, supCSRF := a.login(t, "supervisor@huadong.example")
+	api := a.url + "/api"
+	pool, err := pgxpool.New(ctx, a.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var lina, tenant, queue, site string
+	if err := pool.QueryRow(ctx, `SELECT u.id::text, u.tenant_id::text,
+		       (SELECT q.id::text FROM queues q WHERE q.tenant_id = u.tenant_id ORDER BY q.name LIMIT 1),
+		       (SELECT s.id::text FROM sites s WHERE s.tenant_id = u.tenant_id ORDER BY s.name LIMIT 1)
+		FROM users u WHERE u.email = 'lina@huadong.example'`).Scan(&lina, &tenant, &queue, &site); err != nil {
+		t.Fatal(err)
+	}
+	code, body := post(t, admin, api+"/api-keys", adminCSRF, `{"name":"DMS","role":"write"}`)
+	want(t, "create write key", code, body, 201, `"scopes":[]`)
+	writeKey := field(t, body, "token").(string)
+
+	// 1. null clears, absent keeps.
+	code, body = keyCall(t, "PUT", api+"/ext/dms/customers/N-1", writeKey,
+		`{"name":"Synthetic Zhou","language":"zh-CN","notes":"likes tea","identities":[{"kind":"email","value":"zhou.null@example.cn"}]}`)
+	want(t, "upsert customer", code, body, 201, `"notes":"likes tea"`)
+	customer := field(t, body, "record", "id").(string)
+	code, body = keyCall(t, "PUT", api+"/ext/dms/customers/N-1", writeKey, `{"notes":null}`)
+	want(t, "upsert with notes null", code, body, 200, `"result":"updated"`)
+	if field(t, body, "record", "notes") != "" || field(t, body, "record", "language") != "zh-CN" || field(t, body, "record", "name") != "Synthetic Zhou" {
+		t.Errorf("notes null: %s; want notes cleared, language and name kept", body)
+	}
+	code, body = keyCall(t, "PUT", api+"/ext/dms/customers/N-1", writeKey, `{"notes":null}`)
+	want(t, "the same null again", code, body, 200, `"result":"unchanged"`)
+	code, body = call(t, agent, "PATCH", api+"/customers/"+customer, agentCSRF, `{"language":null}`)
+	want(t, "PATCH language null", code, body, 200, `"language":""`)
+	want(t, "PATCH keeps the name", code, body, 200, `"name":"Synthetic Zhou"`)
+	for _, c := range []struct{ url, body, field string }{
+		{"/ext/dms/customers/N-1", `{"kind":null}`, "kind"},
+		{"/ext/dms/customers/N-1", `{"tier":null}`, "tier"},
+		{"/ext/dms/orders/NO-1", `{"number":null,"customer_external_id":"N-1"}`, "number"},
+		{"/ext/dms/orders/NO-1", `{"number":"N-SO-1","amount":null,"customer_external_id":"N-1"}`, "amount"},
+		{"/ext/dms/deals/ND-1", `{"stage":null,"customer_external_id":"N-1"}`, "stage"},
+		{"/ext/dms/deals/ND-1", `{"value":null,"customer_external_id":"N-1"}`, "value"},
+	} {
+		code, body := keyCall(t, "PUT", api+c.url, writeKey, c.body)
+		want(t, "upsert "+c.body, code, body, 400, c.field+" cannot be cleared")
+	}
+	code, body = keyCall(t, "PUT", api+"/ext/dms/vehicles/NV-1", writeKey,
+		`{"vin":"1HGCM82633A004352","plate":"沪B54321","make":"Honda","model":"Accord","year":2020,"customers":[{"customer_external_id":"N-1"}]}`)
+	want(t, "upsert vehicle", code, body, 201, `"plate":"沪B54321"`)
+	vehicle := field(t, body, "record", "id").(string)
+	code, body = keyCall(t, "PUT", api+"/ext/dms/vehicles/NV-1", writeKey, `{"plate":null,"year":null}`)
+	want(t, "vehicle plate and year null", code, body, 200, `"result":"updated"`)
+	if field(t, body, "record", "plate") != "" || field(t, body, "record", "year") != nil || field(t, body, "record", "model") != "Accord" {
+		t.Errorf("vehicle after nulls: %s; want plate and year cleared, model kept", body)
+	}
+	code, body = call(t, agent, "PATCH", api+"/vehicles/"+vehicle, agentCSRF, `{"model":null}`)
+	want(t, "PATCH vehicle model null", code, body, 200, `"model":""`)
+	code, body = keyCall(t, "PUT", api+"/ext/dms/orders/NO-1", writeKey,
+		`{"number":"N-SO-1","description":"brakes","warranty_claim":"","customer_external_id":"N-1","vehicle_external_id":"NV-1"}`)
+	want(t, "upsert order", code, body, 201, `"description":"brakes"`)
+	code, body = keyCall(t, "PUT", api+"/ext/dms/orders/NO-1", writeKey, `{"description":null,"vehicle_id":null}`)
+	want(t, "order description and vehicle null", code, body, 200, `"result":"updated"`)
+	if field(t, body, "record", "description") != "" || field(t, body, "record", "vehicle_id") != nil || field(t, body, "record", "number") != "N-SO-1" {
+		t.Errorf("order after nulls: %s", body)
+	}
+	code, body = keyCall(t, "PUT", api+"/ext/dms/deals/ND-1", writeKey, `{"vehicle_desc":"red SUV","contract_ref":"HT-9","customer_external_id":"N-1"}`)
+	want(t, "upsert deal", code, body, 201, `"contract_ref":"HT-9"`)
+	code, body = keyCall(t, "PUT", api+"/ext/dms/deals/ND-1", writeKey, `{"contract_ref":null}`)
+	want(t, "deal contract_ref null", code, body, 200, `"contract_ref":""`)
+	want(t, "deal keeps vehicle_desc", code, body, 200, `"vehicle_desc":"red SUV"`)
+
+	// 2. Timelines: a contact of the customer, read by people and by keys
+	// with the scope only.
+	store := crm.NewStore(pool)
+	res, err := store.RecordInbound(ctx, crm.Inbound{TenantID: uuid.MustParse(tenant), SiteID: uuid.MustParse(site), QueueID: uuid.MustParse(queue),
+		Channel: org.Email, Identities: []crm.Identity{{Kind: crm.KindEmail, Value: "zhou.null@example.cn"}},
+		Subject: "Brakes squeal", Body: "Synthetic: the brakes squeal again", IdempotencyKey: "gaps-timeline-1"})
+	if err != nil || res.CustomerID.String() != customer {
+		t.Fatalf("RecordInbound = %+v, %v; want a contact of %s", res, err, customer)
+	}
+	code, body = post(t, admin, api+"/api-keys", adminCSRF, `{"name":"Reports","role":"read"}`)
+	want(t, "create read key", code, body, 201, `"role":"read"`)
+	plainRead := field(t, body, "token").(string)
+	code, body = post(t, admin, api+"/api-keys", adminCSRF, `{"name":"CTI history","role":"read","scopes":["timeline"]}`)
+	want(t, "create timeline key", code, body, 201, `"scopes":["timeline"]`)
+	timelineKey := field(t, body, "token").(string)
+	code, body = post(t, admin, api+"/api-keys", adminCSRF, `{"name":"x","role":"read","scopes":["everything"]}`)
+	want(t, "unknown scope", code, body, 400, "scopes may only hold")
+	code, body = keyCall(t, "GET", api+"/customers/"+customer+"/timeline", plainRead, "")
+	want(t, "read key without the scope", code, body, 403, "timeline")
+	code, body = keyCall(t, "GET", api+"/customers/"+customer+"/timeline", writeKey, "")
+	want(t, "write key without the scope", code, body, 403, "timeline")
+	code, body = keyCall(t, "GET", api+"/customers/"+customer+"/timeline?limit=5", timelineKey, "")
+	want(t, "timeline key", code, body, 200, `"contact_id":"`+res.ContactID.String()+`"`)
+	want(t, "timeline key gets the messages", code, body, 200, "the brakes squeal again")
+	code, body = keyCall(t, "GET", api+"/customers/"+customer+"/timeline?limit=500", timelineKey, "")
+	want(t, "timeline bad limit", code, body, 400, "limit must be")
+	code, body = keyCall(t, "GET", api+"/customers/"+customer+"/timeline?before=yesterday", timelineKey, "")
+	want(t, "timeline bad before", code, body, 400, "before must be")
+	code, body = keyCall(t, "POST", api+"/customers/"+customer+"/timeline", timelineKey, "")
+	if code != 405 && code != 403 {
+		t.Errorf("POST timeline with a read key = %d %s; want 403 or 405", code, body)
+	}
+	code, body = call(t, agent, "GET", api+"/customers/"+customer+"/timeline", "", "")
+	want(t, "agent reads the timeline", code, body, 200, `"contact_id":"`+res.ContactID.String()+`"`)
+
+	other := otherTenantRecords(t, a.dsn)
+	code, body = keyCall(t, "GET", api+"/customers/"+other["customer"]+"/timeline", timelineKey, "")
+	want(t, "timeline key, another tenant's customer", code, body, 404, "not_found")
+	code, body = call(t, agent, "GET", api+"/customers/"+other["customer"]+"/timeline", "", "")
+	want(t, "session, another tenant's customer's timeline", code, body, 404, "not_found")
+	// The other tenant's own timeline key cannot read ours either.
+	otherPool := pool
+	var otherAdmin uuid.UUID
+	if err := otherPool.QueryRow(ctx, `SELECT id FROM users WHERE email = 'admin@other.example'`).Scan(&otherAdmin); err != nil {
+		t.Fatal(err)
+	}
+	otherTenant := uuid.Nil
+	if err := otherPool.QueryRow(ctx, `SELECT tenant_id FROM users WHERE id = $1`, otherAdmin).Scan(&otherTenant); err != nil {
+		t.Fatal(err)
+	}
+	_, otherToken, err := org.NewStore(pool).CreateAPIKey(ctx, otherTenant, otherAdmin, "their CTI", org.KeyRead, org.ScopeTimeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body = keyCall(t, "GET", api+"/customers/"+customer+"/timeline", otherToken, "")
+	want(t, "another tenant's timeline key on our customer", code, body, 404, "not_found")
+	code, body = keyCall(t, "GET", api+"/customers/"+other["customer"]+"/timeline", otherToken, "")
+	want(t, "their key on their customer", code, body, 200, "[]")
+
+	// 3. Deletes.
+	code, body = keyCall(t, "DELETE", api+"/vehicles/"+vehicle, plainRead, "")
+	want(t, "read key deletes a vehicle", code, body, 403, "may only read")
+	code, body = call(t, agent, "DELETE", api+"/vehicles/"+vehicle, agentCSRF, "")
+	want(t, "agent deletes a vehicle", code, body, 403, "supervisor")
+	code, body = call(t, sup, "DELETE", api+"/vehicles/"+vehicle, supCSRF, "")
+	want(t, "supervisor deletes a vehicle an order names... (it no longer does)", code, body, 204, "")
+	code, body = keyCall(t, "PUT", api+"/ext/dms/vehicles/NV-2", writeKey, `{"vin":"LSVAU2182N2183290","customers":[{"customer_external_id":"N-1"}]}`)
+	want(t, "upsert second vehicle", code, body, 201, `"result":"created"`)
+	vehicle2 := field(t, body, "record", "id").(string)
+	code, body = keyCall(t, "PUT", api+"/ext/dms/orders/NO-1", writeKey, `{"vehicle_external_id":"NV-2"}`)
+	want(t, "order names the second vehicle", code, body, 200, `"result":"updated"`)
+	code, body = keyCall(t, "DELETE", api+"/vehicles/"+vehicle2, writeKey, "")
+	want(t, "delete a vehicle an order names", code, body, 409, "service orders")
+	code, body = post(t, agent, api+"/customers/"+customer+"/follow-ups", agentCSRF, `{"assigned_to":"`+lina+`","kind":"reminder","due_at":"2026-05-02T09:00:00+08:00","note":"synthetic"}`)
+	want(t, "create follow-up", code, body, 201, `"kind":"reminder"`)
+	followUp := field(t, body, "id").(string)
+	code, body = call(t, agent, "PATCH", api+"/follow-ups/"+followUp, agentCSRF, `{"note":null,"due_at":"2026-05-03T09:00:00+08:00"}`)
+	want(t, "PATCH follow-up note null", code, body, 200, `"note":""`)
+	want(t, "PATCH follow-up due_at", code, body, 200, `"due_at":"2026-05-03T01:00:00Z"`)
+	code, body = call(t, agent, "PATCH", api+"/follow-ups/"+followUp, agentCSRF, `{"due_at":null}`)
+	want(t, "PATCH follow-up due_at null", code, body, 400, "due_at cannot be cleared")
+	code, body = call(t, agent, "DELETE", api+"/follow-ups/"+followUp, agentCSRF, "")
+	want(t, "delete follow-up", code, body, 204, "")
+	code, body = call(t, agent, "DELETE", api+"/follow-ups/"+followUp, agentCSRF, "")
+	want(t, "delete follow-up again", code, body, 404, "not_found")
+	for _, c := range []struct{ url string }{{"/vehicles/" + other["vehicle"]}, {"/follow-ups/" + other["follow-up"]}} {
+		code, body := keyCall(t, "DELETE", api+c.url, writeKey, "")
+		want(t, "key: DELETE "+c.url, code, body, 404, "not_found")
+		code, body = call(t, sup, "DELETE", api+c.url, supCSRF, "")
+		want(t, "session: DELETE "+c.url, code, body, 404, "not_found")
+	}
+
+	// 4. Dismissing a duplicate suggestion.
+	code, body = keyCall(t, "PUT", api+"/ext/dms/customers/N-2", writeKey, `{"name":"Synthetic Zhou Jr","identities":[{"kind":"phone","value":"021 6666 0001"}]}`)
+	want(t, "second customer", code, body, 201, `"result":"created"`)
+	second := field(t, body, "record", "id").(string)
+	// An agent may give a second customer a number another has (an upsert
+	// may not: that is a conflict).
+	code, body = post(t, agent, api+"/customers/"+customer+"/identities", agentCSRF, `{"kind":"phone","value":"021 6666 0001"}`)
+	want(t, "shared landline", code, body, 201, `"kind":"phone"`)
+	code, body = call(t, agent, "GET", api+"/customers/"+customer+"/duplicates", "", "")
+	want(t, "suggested", code, body, 200, second)
+	dismiss := api + "/customers/" + customer + "/duplicates/dismiss"
+	code, body = post(t, agent, dismiss, agentCSRF, `{"other_id":"`+second+`"}`)
+	want(t, "dismiss without a reason", code, body, 400, "reason is required")
+	code, body = post(t, agent, dismiss, "", `{"other_id":"`+second+`","reason":"father and son"}`)
+	want(t, "dismiss without CSRF", code, body, 403, "csrf")
+	code, body = keyCall(t, "POST", dismiss, writeKey, `{"other_id":"`+second+`","reason":"father and son"}`)
+	if code != 401 && code != 403 {
+		t.Errorf("dismiss with an API key = %d %s; want 401 or 403 (sessions only)", code, body)
+	}
+	code, body = post(t, agent, dismiss, agentCSRF, `{"other_id":"`+other["customer"]+`","reason":"x"}`)
+	want(t, "dismiss with another tenant's customer", code, body, 404, "not_found")
+	code, body = post(t, agent, api+"/customers/"+other["customer"]+"/duplicates/dismiss", agentCSRF, `{"other_id":"`+customer+`","reason":"x"}`)
+	want(t, "dismiss on another tenant's customer", code, body, 404, "not_found")
+	code, body = post(t, agent, dismiss, agentCSRF, `{"other_id":"`+second+`","reason":"father and son"}`)
+	want(t, "dismiss", code, body, 204, "")
+	code, body = call(t, agent, "GET", api+"/customers/"+customer+"/duplicates", "", "")
+	if code != 200 || strings.Contains(body, second) {
+		t.Errorf("duplicates after dismissing = %d %s; want the pair gone", code, body)
+	}
+
+	// 5. Webhook receivers inside the network are refused by default.
+	for _, u := range []string{"http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://10.1.2.3/hook", "http://169.254.169.254/latest"} {
+		code, body = post(t, admin, api+"/webhooks", adminCSRF, `{"url":"`+u+`"}`)
+		want(t, "webhook at "+u, code, body, 400, "url must reach a public address")
+	}
+	a.assertNoPersonalData(t)
+}
