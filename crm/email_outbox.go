@@ -510,8 +510,15 @@ type OutboundEmail struct {
 	References                         []string
 	ReplyToken                         string
 	// Attempt is this attempt's number (1 for the first): the fence that
-	// EmailSent and EmailAttemptFailed check.
-	Attempt     int
+	// EmailHanded, EmailSent and EmailAttemptFailed check.
+	Attempt int
+	// Uncertain: the previous attempt handed the message to the SMTP
+	// server (EmailHanded) and its outcome is unknown (its worker died, or
+	// the connection broke after the message's end), so the server may
+	// have accepted it. This attempt sends the same message again (same
+	// Message-ID and Date): clients that de-duplicate by Message-ID show
+	// one copy.
+	Uncertain   bool
 	CreatedAt   time.Time
 	Attachments []EmailFile
 }
@@ -530,18 +537,22 @@ type EmailFile struct {
 func (s *Store) ClaimEmailOutbox(ctx context.Context, limit int, lease time.Duration) ([]OutboundEmail, error) {
 	rows, err := s.pool.Query(ctx, `
 		WITH due AS (
-			SELECT id FROM email_outbox
+			SELECT id,
+			       handed_attempt > 0 AND handed_attempt = attempts
+			       AND (state = 'sending' OR last_error LIKE 'uncertain:%') AS uncertain
+			FROM email_outbox
 			WHERE state IN ('queued', 'sending') AND next_attempt_at <= now()
 			ORDER BY next_attempt_at
 			LIMIT $1
 			FOR UPDATE SKIP LOCKED)
 		UPDATE email_outbox o
 		SET state = 'sending', attempts = o.attempts + 1,
-		    next_attempt_at = now() + $2::bigint * interval '1 microsecond'
+		    next_attempt_at = now() + $2::bigint * interval '1 microsecond',
+		    uncertain_resends = o.uncertain_resends + due.uncertain::int
 		FROM due WHERE o.id = due.id
 		RETURNING o.id, o.tenant_id, o.contact_id, o.mailbox_id, o.agent_id, o.kind, o.to_addrs, o.cc_addrs,
 		          o.subject, o.text_body, COALESCE(o.html_body, ''), o.message_id, o.in_reply_to, o."references",
-		          o.reply_token, o.attempts, o.created_at, o.email_message_id`,
+		          o.reply_token, o.attempts, o.created_at, o.email_message_id, due.uncertain`,
 		limit, lease.Microseconds())
 	if err != nil {
 		return nil, fmt.Errorf("claim e-mail outbox: %w", err)
@@ -554,7 +565,7 @@ func (s *Store) ClaimEmailOutbox(ctx context.Context, limit int, lease time.Dura
 		var c claimed
 		err := r.Scan(&c.ID, &c.TenantID, &c.ContactID, &c.MailboxID, &c.AgentID, &c.Kind, &c.To, &c.CC,
 			&c.Subject, &c.Text, &c.HTML, &c.MessageID, &c.InReplyTo, &c.References,
-			&c.ReplyToken, &c.Attempt, &c.CreatedAt, &c.emailID)
+			&c.ReplyToken, &c.Attempt, &c.CreatedAt, &c.emailID, &c.Uncertain)
 		return c, err
 	})
 	if err != nil {
@@ -581,6 +592,22 @@ func (s *Store) ClaimEmailOutbox(ctx context.Context, limit int, lease time.Dura
 		out = append(out, c.OutboundEmail)
 	}
 	return out, nil
+}
+
+// EmailHanded records, in a commit of its own, that attempt of the entry is
+// about to hand the message to the SMTP server (right before DATA): from
+// now on a lost outcome means the message may have been delivered, and
+// the next attempt is Uncertain. ok is false when the attempt is no longer
+// the entry's current one (its lease ran out and another worker took it):
+// the caller must not send, so two workers never both hand it over.
+func (s *Store) EmailHanded(ctx context.Context, tenant, id uuid.UUID, attempt int) (ok bool, err error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE email_outbox SET handed_attempt = $3, handed_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND attempts = $3 AND state = 'sending'`, tenant, id, attempt)
+	if err != nil {
+		return false, fmt.Errorf("outbox %s handed: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // EmailSent records that attempt of the entry was accepted by the SMTP

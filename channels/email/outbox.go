@@ -28,6 +28,7 @@ import (
 // outbox that QueueReply and QueueTranscript fill.
 type OutboxStore interface {
 	ClaimEmailOutbox(ctx context.Context, limit int, lease time.Duration) ([]crm.OutboundEmail, error)
+	EmailHanded(ctx context.Context, tenant, id uuid.UUID, attempt int) (bool, error)
 	EmailSent(ctx context.Context, tenant, id uuid.UUID, attempt int) (crm.OutboxEntry, bool, error)
 	EmailAttemptFailed(ctx context.Context, tenant, id uuid.UUID, attempt int, reason string, retryAt time.Time) (crm.OutboxEntry, bool, error)
 }
@@ -153,20 +154,46 @@ func (o *Outbox) SendDue(ctx context.Context) (int, error) {
 
 // sendOne sends one claimed entry and records the outcome. Recording uses a
 // context that outlives a stopping ctx: an SMTP server's answer is a fact.
+//
+// At most one visible copy, and the window that remains. The entry's
+// message is fixed when it is queued (Message-ID, threading headers, text)
+// and its Date is the queueing time, so every attempt sends the same
+// message. An attempt records "handed to SMTP" (EmailHanded, fenced by the
+// attempt number, its own commit) right before DATA, and the success right
+// after the server's 250 to the message's end, before QUIT. What is left:
+// a worker that dies (or loses its database) between that 250 and the
+// commit of EmailSent, or a connection that breaks after the message's end
+// but before the server's answer arrives, leaves a message the server may
+// have accepted with no record of it; the next attempt, after the claim's
+// lease, sends it again, marked Uncertain (logged, counted in the row's
+// uncertain_resends). The customer then has two deliveries of one
+// Message-ID: Gmail and most threading clients show one, some (Outlook
+// among them) show both. Not sending again would lose the reply whenever
+// the server had in fact refused or never got it, which is worse; no SMTP
+// extension lets a client ask whether a message was taken.
 func (o *Outbox) sendOne(ctx context.Context, e crm.OutboundEmail) error {
-	failure, permanent := o.send(ctx, e)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if failure == "" {
+	if e.Uncertain {
+		o.log.WarnContext(ctx, "e-mail sent again: an earlier attempt may have been delivered", "tenant_id", e.TenantID,
+			"contact_id", e.ContactID, "outbox_id", e.ID, "kind", e.Kind, "attempt", e.Attempt)
+	}
+	var sentErr error
+	accepted := func() {
 		entry, ok, err := o.store.EmailSent(rctx, e.TenantID, e.ID, e.Attempt)
 		if err != nil {
-			return fmt.Errorf("outbox %s sent: %w", e.ID, err)
+			sentErr = fmt.Errorf("outbox %s sent: %w", e.ID, err)
+			return
 		}
 		if ok {
 			o.log.InfoContext(ctx, "e-mail sent", "tenant_id", e.TenantID, "contact_id", e.ContactID, "outbox_id", e.ID, "kind", e.Kind, "attempt", e.Attempt)
 			o.tell(rctx, e, entry)
 		}
-		return nil
+	}
+	handed := func() (bool, error) { return o.store.EmailHanded(rctx, e.TenantID, e.ID, e.Attempt) }
+	failure, permanent := o.send(ctx, e, handed, accepted)
+	if failure == "" {
+		return sentErr
 	}
 	var retryAt time.Time
 	if !permanent && e.Attempt < o.cfg.MaxAttempts {
@@ -205,10 +232,11 @@ func Backoff(attempt int, base, max time.Duration, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-// send delivers e over SMTP from its mailbox. It returns "" on success, or
-// a failure class for last_error (never an address or text) and whether it
-// is permanent (retrying cannot help).
-func (o *Outbox) send(ctx context.Context, e crm.OutboundEmail) (failure string, permanent bool) {
+// send delivers e over SMTP from its mailbox; handed and accepted are as
+// for deliver. It returns "" on success, or a failure class for last_error
+// (never an address or text) and whether it is permanent (retrying cannot
+// help).
+func (o *Outbox) send(ctx context.Context, e crm.OutboundEmail, handed func() (bool, error), accepted func()) (failure string, permanent bool) {
 	mb, err := o.mailboxes.MailboxWithCredentials(ctx, e.TenantID, e.MailboxID)
 	if errors.Is(err, org.ErrNotFound) {
 		return "mailbox gone", true
@@ -218,19 +246,26 @@ func (o *Outbox) send(ctx context.Context, e crm.OutboundEmail) (failure string,
 	if mb.SMTPHost == "" {
 		return "no smtp server", true
 	}
-	raw, err := BuildMessage(e, mb, o.cfg.Now())
+	// Dated when it was queued, so that every attempt sends the same message.
+	date := e.CreatedAt
+	if date.IsZero() {
+		date = o.cfg.Now()
+	}
+	raw, err := BuildMessage(e, mb, date)
 	if err != nil {
 		return "build message", true
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	return o.deliver(ctx, mb, e.MessageID, append(append([]string{}, e.To...), e.CC...), raw)
+	return o.deliver(ctx, mb, append(append([]string{}, e.To...), e.CC...), raw, handed, accepted)
 }
 
 // deliver runs one SMTP session: connect (TLS, STARTTLS or plain), AUTH
 // PLAIN when the mailbox has a password, MAIL, RCPT for each recipient,
-// DATA, QUIT.
-func (o *Outbox) deliver(ctx context.Context, mb org.Mailbox, msgID string, rcpts []string, raw []byte) (string, bool) {
+// DATA, QUIT. handed is asked right before DATA (false or an error: the
+// claim is lost or unrecorded, and nothing is sent); accepted is called
+// once the server has answered 250 to the message's end, before QUIT.
+func (o *Outbox) deliver(ctx context.Context, mb org.Mailbox, rcpts []string, raw []byte, handed func() (bool, error), accepted func()) (string, bool) {
 	addr := net.JoinHostPort(mb.SMTPHost, strconv.Itoa(mb.SMTPPort))
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -290,6 +325,11 @@ func (o *Outbox) deliver(ctx context.Context, mb org.Mailbox, msgID string, rcpt
 			return smtpFailure("rcpt", err)
 		}
 	}
+	if ok, err := handed(); err != nil {
+		return "outbox unwritable", false
+	} else if !ok {
+		return "claim lost", false
+	}
 	w, err := c.Data()
 	if err != nil {
 		return smtpFailure("data", err)
@@ -298,10 +338,18 @@ func (o *Outbox) deliver(ctx context.Context, mb org.Mailbox, msgID string, rcpt
 		return smtpFailure("data", err)
 	}
 	if err := w.Close(); err != nil {
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) {
+			// The message's end went out but its answer never came: the
+			// server may have taken it (the next attempt is Uncertain).
+			f, _ := smtpFailure("data end", err)
+			return "uncertain: " + f, false
+		}
 		return smtpFailure("data", err)
 	}
-	// The message is accepted once DATA's final reply is 250; a failing
-	// QUIT changes nothing.
+	// The message is accepted once DATA's final reply is 250: recorded
+	// before QUIT, whose answer changes nothing and may be slow.
+	accepted()
 	c.Quit()
 	return "", false
 }

@@ -192,6 +192,9 @@ func (f *fakeOutbox) ClaimEmailOutbox(ctx context.Context, limit int, lease time
 	f.claimed += len(out)
 	return out, nil
 }
+func (f *fakeOutbox) EmailHanded(ctx context.Context, tenant, id uuid.UUID, attempt int) (bool, error) {
+	return true, nil
+}
 func (f *fakeOutbox) EmailSent(ctx context.Context, tenant, id uuid.UUID, attempt int) (crm.OutboxEntry, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
