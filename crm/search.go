@@ -227,6 +227,13 @@ func (a *sqlArgs) add(v any) string {
 
 const hitColumns = `k.id, k.name, k.kind, k.tier, k.site_id`
 
+// hanInnerWindow is how many customers, in id order, the inner-name tier
+// looks through for a page before it asks the GIN index instead: enough
+// for a common given-name character to fill a page, small enough that a
+// rare one costs little before the index takes over (and well under 1% of
+// a large tenant, the benchmark's limit on rows filtered).
+const hanInnerWindow = 1000
+
 // searchStatements returns the statements of the tiers that apply to st,
 // best tier first, each limited to limit rows and starting after cur.
 func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCursor, limit int) []searchStmt {
@@ -310,17 +317,43 @@ func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCurs
 			a, where := base(tierHanInner, "")
 			// The grams find names with every pair of the query inside them;
 			// strpos keeps those where the pairs are in a row and not at the
-			// start (those were tierHanStart's). MATERIALIZED keeps the
-			// planner on the GIN index: with ORDER BY id LIMIT it would
-			// otherwise walk an id-ordered index and filter every customer
-			// until it has a page, which for a rare character is all of them.
+			// start (those were tierHanStart's). Two plans, one statement:
+			//
+			// f walks the tenant's customers in id order (the (tenant_id,
+			// id) index) from the cursor, at most hanInnerWindow of them,
+			// and keeps the matches. When that window holds a page of
+			// matches, they are the page: any match after the window has a
+			// larger id. A common character (伟 in one name of twelve)
+			// fills a page within a few hundred customers, so nothing
+			// collects and sorts every match.
+			//
+			// Otherwise the character is rare, so its matches are few: m
+			// takes them from the GIN index (MATERIALIZED keeps the planner
+			// off an id-ordered walk of every customer) and sorts them. The
+			// count of f is an InitPlan, so m's scan never starts when f
+			// was enough.
+			win := "k.tenant_id = $1"
+			if cur.Tier == tierHanInner {
+				win += " AND k.id > " + a.add(cur.ID)
+			}
+			grams, han, lim := a.add(hanGrams(tenant, st.han)), a.add(st.han), a.add(limit)
+			match := ` AND k.name_grams @> ` + grams + `::text[] AND strpos(k.name_han, ` + han + `) > 1`
 			out = append(out, searchStmt{tierHanInner, `
-				WITH m AS MATERIALIZED (
+				WITH f AS MATERIALIZED (
+					SELECT ` + hitColumns + ` FROM (
+						SELECT * FROM customers k WHERE ` + win + ` ORDER BY k.id LIMIT ` + strconv.Itoa(hanInnerWindow) + `) k
+					WHERE ` + where + match + `
+					ORDER BY k.id LIMIT ` + lim + `),
+				m AS MATERIALIZED (
 					SELECT ` + hitColumns + ` FROM customers k
-					WHERE ` + where + ` AND k.name_grams @> ` + a.add(hanGrams(tenant, st.han)) + `::text[]
-					  AND strpos(k.name_han, ` + a.add(st.han) + `) > 1)
-				SELECT m.id, m.name, m.kind, m.tier, m.site_id, 'name', '' FROM m
-				ORDER BY m.id LIMIT ` + a.add(limit), a.args})
+					WHERE ` + where + match + `)
+				SELECT f.id, f.name, f.kind, f.tier, f.site_id, 'name', '' FROM f
+				WHERE (SELECT count(*) FROM f) >= ` + lim + `
+				UNION ALL
+				(SELECT m.id, m.name, m.kind, m.tier, m.site_id, 'name', '' FROM m
+				 WHERE (SELECT count(*) FROM f) < ` + lim + `
+				 ORDER BY m.id LIMIT ` + lim + `)
+				ORDER BY 1`, a.args})
 		}
 	}
 

@@ -209,3 +209,51 @@ func TestSearchScopeAndTenant(t *testing.T) {
 		t.Errorf("Search for a deleted customer's order = %v, %v, want nothing", page.Hits, err)
 	}
 }
+
+// TestSearchInnerNameBeyondWindow: the inner-name tier first looks
+// through a window of customers in id order; matches that lie beyond it
+// (a rare character) come from the name index, complete and in id order,
+// one big page and pages of one alike. Synthetic names.
+func TestSearchInnerNameBeyondWindow(t *testing.T) {
+	b := setup(t)
+	ctx := ctxT(t)
+	// 1,500 customers in id order; 伟 inside the name of the 3rd, the
+	// 1,200th and the 1,400th only (past a window of 1,000).
+	if _, err := b.pool.Exec(ctx, `
+		INSERT INTO customers (id, tenant_id, name)
+		SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, $1,
+		       CASE WHEN g IN (3, 1200, 1400) THEN '李伟' ELSE '张三' END
+		FROM generate_series(1, 1500) g`, b.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	all := crm.Scope{AllSites: true}
+	page, err := b.store.Search(ctx, b.a.ID, crm.SearchQuery{Text: "伟", Scope: all, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range page.Hits {
+		got = append(got, h.ID.String()[24:])
+	}
+	want := []string{"000000000003", "0000000004b0", "000000000578"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Search(伟) = %v, want %v", got, want)
+	}
+	var walked []string
+	cursor := ""
+	for i := 0; i < 10; i++ {
+		p, err := b.store.Search(ctx, b.a.ID, crm.SearchQuery{Text: "伟", Scope: all, Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range p.Hits {
+			walked = append(walked, h.ID.String()[24:])
+		}
+		if cursor = p.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(walked, want) {
+		t.Errorf("Search(伟) paged by one = %v, want %v", walked, want)
+	}
+}
