@@ -36,6 +36,9 @@ type Config struct {
 	// PhoneRingTimeout: an agent's phone that has not answered a connected
 	// call this long is given up on; the call goes back to the queue.
 	PhoneRingTimeout time.Duration `env:"SWITCHBOARD_PHONE_RING_TIMEOUT" envDefault:"30s"`
+	// AsteriskReload: how often each node re-reads the Asterisk connectors
+	// and (re)connects to new or changed ones.
+	AsteriskReload time.Duration `env:"SWITCHBOARD_ASTERISK_RELOAD" envDefault:"30s"`
 	// CallbackInterval is how often each node looks for due callbacks.
 	CallbackInterval time.Duration `env:"SWITCHBOARD_CALLBACK_INTERVAL" envDefault:"1s"`
 

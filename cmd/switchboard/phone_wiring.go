@@ -100,7 +100,7 @@ func (d deskRef) CallState(ctx context.Context, tenant uuid.UUID, k crm.Call) {
 }
 
 // phoneControllers gives each connector kind's control-mode implementation.
-func phoneControllers(cfg Config) phone.Controllers {
+func phoneControllers(cfg Config, asterisk *amiLinks) phone.Controllers {
 	generic := cti.NewController(nil)
 	rest := twilio.NewREST(twilioConfig(cfg), nil)
 	return func(kind string) phone.Controller {
@@ -109,6 +109,8 @@ func phoneControllers(cfg Config) phone.Controllers {
 			return generic
 		case phone.KindTwilio:
 			return rest
+		case phone.KindAsterisk:
+			return asterisk
 		}
 		return nil
 	}

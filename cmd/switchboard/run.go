@@ -183,8 +183,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	// The hotline is built before the desk it tells (deskRef), and the
 	// desk before routing, which tells the desk.
 	var deskRef0 *agentdesk.Server
+	asterisk := newAMILinks(orgs, cfg.AsteriskReload, log)
 	hotline := phone.NewService(phone.Config{RingTimeout: cfg.PhoneRingTimeout, MaxMenuTries: phoneMenuTries}, people, orgs,
-		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(cfg), log)
+		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(cfg, asterisk), log)
+	asterisk.hotline = hotline // the links hand events to the hotline, which commands them
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody, ImportMaxBody: cfg.ImportMaxBody}
 	if demo != nil {
@@ -233,6 +235,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	// Every node sweeps calls being connected; crm's conditional updates
 	// and the connectors' idempotency keys make a double sweep harmless.
 	g.Go(func() error { return hotline.Run(gctx) })
+	// Every node follows every Asterisk connector over AMI.
+	g.Go(func() error { return asterisk.Run(gctx) })
 	// Every node runs the tier job; crm recomputes each tenant once per interval.
 	g.Go(func() error {
 		return (&crm.TierJob{Store: people, Window: cfg.TierWindow, Every: cfg.TierInterval, Log: log}).Run(gctx)
