@@ -78,8 +78,13 @@ export function emailPanel(v, csrf, onError) {
   canned.addEventListener('change', () => {
     if (!canned.value) return;
     // Unknown placeholders stay visible ({{…}}) for the agent to fill.
-    if (text.textContent.trim()) text.append(el('div', {}, el('br')));
-    for (const line of canned.value.split('\n')) text.append(el('div', {}, line || el('br')));
+    // Lines as text and <br>: innerText then gives back exactly the
+    // response's lines (block elements would add blank lines of their own).
+    if (text.textContent.trim()) text.append(el('br'), el('br'));
+    canned.value.split('\n').forEach((line, i) => {
+      if (i > 0) text.append(el('br'));
+      if (line) text.append(document.createTextNode(line));
+    });
     canned.value = '';
     text.focus();
   });
@@ -149,7 +154,12 @@ export function emailPanel(v, csrf, onError) {
   load();
   loadCanned();
   // The chat composer does not send e-mail: this panel's composer does.
-  queueMicrotask(() => v.work?.querySelector('.composer')?.setAttribute('hidden', ''));
+  // (style, not the hidden attribute: the stylesheet's display: flex on
+  // .composer wins over [hidden].)
+  queueMicrotask(() => {
+    const c = v.work?.querySelector('.composer');
+    if (c) { c.hidden = true; c.style.display = 'none'; }
+  });
   return el('section', { class: 'email', 'data-testid': 'email' },
     el('h4', {}, 'E-mail'), thread,
     el('div', { class: 'email-composer' }, canned, toolbar, text, cc, files, fileList,
