@@ -313,11 +313,23 @@ func searchStatements(tenant uuid.UUID, st searchTerms, sc Scope, cur searchCurs
 				  AND k.name_han >= ` + a.add(lo) + ` AND k.name_han < ` + a.add(hi) + `
 				ORDER BY k.name_han, k.id LIMIT ` + a.add(limit), a.args})
 		}
-		if want(tierHanInner) {
+		if want(tierHanInner) && utf8.RuneCountInString(st.han) > 1 {
+			// Two or more characters: the bigrams are selective, so the
+			// GIN index's matches are few and sorting them is cheap.
+			a, where := base(tierHanInner, "")
+			out = append(out, searchStmt{tierHanInner, `
+				WITH m AS MATERIALIZED (
+					SELECT ` + hitColumns + ` FROM customers k
+					WHERE ` + where + ` AND k.name_grams @> ` + a.add(hanGrams(tenant, st.han)) + `::text[]
+					  AND strpos(k.name_han, ` + a.add(st.han) + `) > 1)
+				SELECT m.id, m.name, m.kind, m.tier, m.site_id, 'name', '' FROM m
+				ORDER BY m.id LIMIT ` + a.add(limit), a.args})
+		} else if want(tierHanInner) {
 			a, where := base(tierHanInner, "")
 			// The grams find names with every pair of the query inside them;
 			// strpos keeps those where the pairs are in a row and not at the
-			// start (those were tierHanStart's). Two plans, one statement:
+			// start (those were tierHanStart's). One character may be in
+			// very many names; two plans, one statement:
 			//
 			// f walks the tenant's customers in id order (the (tenant_id,
 			// id) index) from the cursor, at most hanInnerWindow of them,
