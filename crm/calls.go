@@ -60,9 +60,10 @@ type NewCall struct {
 	TenantID, ConnectorID, SiteID, NumberID uuid.UUID
 	CallID                                  string
 	Direction                               string
-	// From is the caller's number in E.164 when it parsed (then the caller
-	// is resolved by it), else as the telephony sent it (withheld,
-	// "anonymous"), and FromE164 is false.
+	// From is the customer's number (the caller's; on an outbound call the
+	// number called) in E.164 when it parsed (then the customer is resolved
+	// by it), else as the telephony sent it (withheld, "anonymous"), and
+	// FromE164 is false. Dialled is our number.
 	From     string
 	FromE164 bool
 	Dialled  string

@@ -151,19 +151,25 @@ func (s *Service) Incoming(ctx context.Context, c Connector, ev Event) (Route, e
 	if ev.CallID == "" {
 		return Route{}, fmt.Errorf("%w: no call id", ErrInvalid)
 	}
-	num, err := s.lines.PhoneNumberFor(ctx, c.TenantID, c.ID, numberForms(ev.To))
+	dir := ev.Direction
+	if dir == "" {
+		dir = Inbound
+	}
+	// Ours is the number called, or, on a call an agent places, the number
+	// calling; the customer's is the other one.
+	ours, theirs := ev.To, ev.From
+	if dir == Outbound {
+		ours, theirs = ev.From, ev.To
+	}
+	num, err := s.lines.PhoneNumberFor(ctx, c.TenantID, c.ID, numberForms(ours))
 	if errors.Is(err, org.ErrNotFound) {
 		return Route{}, ErrNoNumber
 	} else if err != nil {
 		return Route{}, err
 	}
-	from, e164 := s.callerNumber(ctx, c.TenantID, num.SiteID, ev.From)
-	dir := ev.Direction
-	if dir == "" {
-		dir = Inbound
-	}
+	customer, e164 := s.callerNumber(ctx, c.TenantID, num.SiteID, theirs)
 	k, fresh, err := s.calls.StartCall(ctx, crm.NewCall{TenantID: c.TenantID, ConnectorID: c.ID, SiteID: num.SiteID, NumberID: num.ID,
-		CallID: ev.CallID, Direction: dir, From: from, FromE164: e164, Dialled: ev.To, At: ev.At})
+		CallID: ev.CallID, Direction: dir, From: customer, FromE164: e164, Dialled: ours, At: ev.At})
 	if err != nil {
 		return Route{}, err
 	}
@@ -374,11 +380,18 @@ func (s *Service) Handle(ctx context.Context, c Connector, ev Event) error {
 		_, err := s.Choose(ctx, c, ev.CallID, ev.Digits)
 		return err
 	case Ringing:
-		if ev.Extension == "" {
-			// A new call through an event-only connector (AMI, the
-			// generic API's observe mode).
-			_, err := s.Incoming(ctx, c, ev)
+		// A new call through an event-only connector (AMI, Zammad's
+		// format); with an extension, the agent's device rings too (an
+		// agent placing a call at the PBX rings first).
+		if _, err := s.calls.CallByExternal(ctx, c.TenantID, c.ID, ev.CallID); errors.Is(err, crm.ErrNotFound) {
+			if _, err := s.Incoming(ctx, c, ev); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
+		}
+		if ev.Extension == "" {
+			return nil
 		}
 		ev.Kind = Offered // the agent's device rings: the same thing
 	}
