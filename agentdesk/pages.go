@@ -6,11 +6,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 
 	"github.com/switchboard-cc/switchboard/agentdesk/web"
 )
@@ -82,35 +78,6 @@ func (s *Server) chatScript(w http.ResponseWriter, r *http.Request) {
 	// Dealers' pages load this from their own origin.
 	w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
 	w.Write(b)
-}
-
-func (s *Server) customerTimeline(w http.ResponseWriter, r *http.Request) {
-	sess, _ := sessionFrom(r.Context())
-	id, err := uuid.Parse(chi.URLParam(r, "id"))
-	if err != nil {
-		s.writeError(w, r, errBadID)
-		return
-	}
-	// Customer first: another tenant's id, or a customer outside the
-	// caller's scope, is "not found", not an empty list.
-	if _, err := s.requireVisible(r, id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var before time.Time
-	if b := r.URL.Query().Get("before"); b != "" {
-		if before, err = time.Parse(time.RFC3339Nano, b); err != nil {
-			s.writeError(w, r, &deskError{http.StatusBadRequest, "invalid", "before must be an RFC 3339 time"})
-			return
-		}
-	}
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	items, err := s.contacts.Timeline(r.Context(), sess.User.TenantID, id, before, limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, items)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

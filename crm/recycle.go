@@ -226,6 +226,10 @@ var purgeSteps = []struct{ what, sql string }{
 		       subject = '', subject_key = '', text_body = '', html_sanitized = '', html_original = '', quoted_folded = '',
 		       bounce_recipient = ''
 		WHERE tenant_id = $1 AND id IN (` + purgedEmails + `)`},
+	{"calls", `
+		UPDATE calls k SET from_number = '', recording_url = '', transferred_to = '', customer_id = NULL, candidates = '{}'
+		WHERE k.tenant_id = $1 AND (k.customer_id = $2 OR k.candidates @> ARRAY[$2::uuid]
+		   OR k.contact_id IN (SELECT id FROM contacts WHERE tenant_id = $1 AND customer_id = $2))`},
 	{"callback links", `
 		UPDATE contacts SET callback_id = NULL
 		WHERE tenant_id = $1 AND callback_id IN (SELECT id FROM callbacks WHERE tenant_id = $1 AND customer_id = $2)`},
@@ -250,6 +254,9 @@ var purgeSteps = []struct{ what, sql string }{
 	{"deals", `UPDATE deals SET vehicle_desc = '', contract_ref = '' WHERE tenant_id = $1 AND customer_id = $2`},
 	{"follow-ups", `UPDATE follow_ups SET note = '' WHERE tenant_id = $1 AND customer_id = $2`},
 	{"outbox", `DELETE FROM webhook_outbox WHERE tenant_id = $1 AND customer_id = $2`},
+	{"duplicate dismissals", `
+		UPDATE duplicate_dismissals SET reason = '-'
+		WHERE tenant_id = $1 AND (customer_a = $2 OR customer_b = $2)`},
 	{"merge reasons", `
 		UPDATE customer_merges SET reason = ''
 		WHERE tenant_id = $1 AND reason <> '' AND (survivor_id = $2 OR merged_ids @> ARRAY[$2::uuid])`},

@@ -156,6 +156,21 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 		map[string]any{"customer_id": c, "name": name, "phone": tel}); err != nil {
 		t.Fatal(err)
 	}
+	// A call from the customer's phone, with its recording link (still in
+	// the menu: no contact, so the statistics fixture stays as it is).
+	connector := uuid.New()
+	if _, err := b.pool.Exec(ctx, `INSERT INTO phone_connectors (id, tenant_id, name, kind, mode, secret_enc)
+		VALUES ($1, $2, 'PBX', 'generic', 'observe', '\x00')`, connector, b.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.store.StartCall(ctx, crm.NewCall{TenantID: b.a.ID, ConnectorID: connector, CallID: "purge-call",
+		From: tel, FromE164: true, Dialled: "+862160001000"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.ApplyCallEvent(ctx, crm.CallEvent{TenantID: b.a.ID, ConnectorID: connector, CallID: "purge-call",
+		EventID: "rec", Kind: "recording", Recording: "https://pbx.example/rec/Purgeable.wav"}); err != nil {
+		t.Fatal(err)
+	}
 	statsBefore, kindsBefore := b.tally(t, b.a)
 	messagesBefore := b.count(t, `SELECT count(*) FROM messages WHERE tenant_id = $1`, b.a.ID)
 
