@@ -28,7 +28,12 @@ var errSlowPath = errors.New("append inbound: take the general path")
 // is not open or a line with this idempotency key is already committed;
 // a concurrent first copy still in flight is caught by the insert's ON
 // CONFLICT (msg empty), and the caller rolls back. The two events are one
-// INSERT so that 'reopened' gets the lower id, as before.
+// INSERT so that 'reopened' gets the lower id, as before. The stored line is
+// returned from here rather than read back through messageSelect, whose
+// joins on a tenant's tables without statistics yet were planned as scans
+// of all the tenant's contacts and customers (most of the backend's time
+// per line in BenchmarkChatInbound); an attachment is linked before its
+// line is sent, so this statement's snapshot sees it.
 const appendLineSQL = `
 WITH upd AS (
 	UPDATE contacts c SET last_seq = c.last_seq + 1, updated_at = now(),
@@ -43,7 +48,7 @@ WITH upd AS (
 	INSERT INTO messages (id, tenant_id, contact_id, seq, author_kind, body, idempotency_key, created_at)
 	SELECT $5, $1, $2, upd.last_seq, 'customer', $6, $4, COALESCE($3, now()) FROM upd
 	ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-	RETURNING id
+	RETURNING id, created_at
 ), ev AS (
 	INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, data)
 	SELECT $1, $2, k.kind, upd.queue_id,
@@ -53,12 +58,17 @@ WITH upd AS (
 	ORDER BY k.ord
 )
 SELECT upd.last_seq, upd.state, upd.queue_id, upd.channel, upd.priority, upd.arrived_at, upd.customer_id,
-       upd.candidates, (SELECT id FROM msg)
-FROM upd`
+       upd.candidates, msg.id, msg.created_at,
+       COALESCE((SELECT cu.name FROM customers cu
+                 WHERE cu.tenant_id = $1 AND cu.id = upd.customer_id AND cu.deleted_at IS NULL), ''),
+       ca.id, COALESCE(ca.name, ''), COALESCE(ca.content_type, ''), COALESCE(ca.size, 0)
+FROM upd
+LEFT JOIN msg ON true
+LEFT JOIN chat_attachments ca ON ca.tenant_id = $1 AND ca.message_key = $4`
 
 // appendInbound records in (ContactID set, no caller's lock or tail) in two
-// round trips: BEGIN, the line's statement and the reads of what it stored
-// in one pipelined batch; then COMMIT, with the Announce NOTIFY ahead of it
+// round trips: BEGIN, the line's statement and the read of the contact's
+// agent in one pipelined batch; then COMMIT, with the Announce NOTIFY ahead of it
 // when the contact is queued. The transaction is managed by hand because
 // pgx.Tx would spend a round trip on BEGIN alone. It returns errSlowPath,
 // having written nothing, when the item is anything but a new line on an
@@ -75,9 +85,11 @@ func (s *Store) appendInbound(ctx context.Context, in Inbound) (InboundResult, e
 	res := InboundResult{ContactID: in.ContactID, Candidates: []uuid.UUID{}}
 	msgID := dbid.New()
 	var (
-		customer, agent, stored *uuid.UUID
-		candidates              []uuid.UUID
-		found                   bool
+		customer, agent, stored, attID *uuid.UUID
+		candidates                     []uuid.UUID
+		found                          bool
+		att                            AttachmentInfo
+		at                             *time.Time
 	)
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
@@ -86,7 +98,8 @@ func (s *Store) appendInbound(ctx context.Context, in Inbound) (InboundResult, e
 			for rows.Next() {
 				found = true
 				if err := rows.Scan(&res.Seq, &res.State, &res.QueueID, &res.Channel, &res.Priority, &res.ArrivedAt,
-					&customer, &candidates, &stored); err != nil {
+					&customer, &candidates, &stored, &at, &res.Message.AuthorName,
+					&attID, &att.Name, &att.ContentType, &att.Size); err != nil {
 					return err
 				}
 			}
@@ -96,13 +109,6 @@ func (s *Store) appendInbound(ctx context.Context, in Inbound) (InboundResult, e
 	// accept that committed while this line waited for the lock is seen.
 	b.Queue(`SELECT (SELECT agent_id FROM assignments WHERE tenant_id = $1 AND contact_id = $2 AND ended_at IS NULL)`,
 		in.TenantID, in.ContactID).QueryRow(func(r pgx.Row) error { return r.Scan(&agent) })
-	b.Queue(messageSelect+` WHERE m.tenant_id = $1 AND m.id = $2`, in.TenantID, msgID).Query(func(rows pgx.Rows) error {
-		ms, err := pgx.CollectRows(rows, scanMessage)
-		if len(ms) == 1 {
-			res.Message = ms[0]
-		}
-		return err
-	})
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return InboundResult{}, rollback(conn, fmt.Errorf("record inbound: line on %s: %w", in.ContactID, err))
 	}
@@ -117,6 +123,15 @@ func (s *Store) appendInbound(ctx context.Context, in Inbound) (InboundResult, e
 	res.MessageID, res.CustomerID, res.AssignedAgent = *stored, dbid.Deref(customer), dbid.Deref(agent)
 	if candidates != nil {
 		res.Candidates = candidates
+	}
+	m := &res.Message
+	m.ID, m.ContactID, m.Seq, m.AuthorKind, m.Body, m.ClientID = *stored, in.ContactID, res.Seq, "customer", in.Body, clientIDFromKey(in.IdempotencyKey)
+	if at != nil {
+		m.At = *at
+	}
+	if attID != nil {
+		att.ID = *attID
+		m.Attachment = &att
 	}
 
 	end := &pgx.Batch{}

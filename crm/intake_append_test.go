@@ -216,3 +216,32 @@ func TestAppendRefusals(t *testing.T) {
 		t.Errorf("next line = seq %d, want 2", r.Seq)
 	}
 }
+
+// TestAppendReturnsTheStoredLine: the line an append returns is the one
+// Messages reads back, with the sender's client id and the attachment
+// linked to it beforehand.
+func TestAppendReturnsTheStoredLine(t *testing.T) {
+	b := setup(t)
+	ctx := ctxT(t)
+	first := inbound(b.a, "chat:v1:c1", "attach@example.cn")
+	first.Channel = org.Chat
+	open := b.record(t, first)
+	info, err := b.store.SaveAttachment(ctx, b.a.ID, open.ContactID, "car.png", "image/png", []byte("\x89PNG\r\n\x1a\nfake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.LinkAttachment(ctx, b.a.ID, open.ContactID, info.ID, "chat:v1:c2"); err != nil {
+		t.Fatal(err)
+	}
+	r := b.record(t, line(b.a, open.ContactID, "chat:v1:c2"))
+	ms, err := b.store.Messages(ctx, b.a.ID, open.ContactID, 1)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("Messages = %v, %v, want the line", ms, err)
+	}
+	if diff := cmp.Diff(ms[0], r.Message); diff != "" {
+		t.Errorf("returned line (-stored +returned):\n%s", diff)
+	}
+	if r.Message.ClientID != "c2" || r.Message.Attachment == nil || r.Message.Attachment.ID != info.ID || r.Message.AuthorName != "Wang Wei" {
+		t.Errorf("returned line = %+v, want client id c2, attachment %s, author Wang Wei", r.Message, info.ID)
+	}
+}

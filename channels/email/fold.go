@@ -14,6 +14,12 @@ var historyStarts = []*regexp.Regexp{
 	// Gmail and Apple Mail in Chinese: "在 2026年3月3日 17:15，X 写道：", "X 于 … 写道："
 	regexp.MustCompile(`^\s*(在|于).{0,300}写道[:：]?\s*$`),
 	regexp.MustCompile(`^.{0,300}\s于\s.{0,300}写道[:：]?\s*$`),
+	// Gmail in Chinese writes the date right after 于: "X <x@y> 于2023年3月24日周五 00:20写道："
+	// (a real capture: testdata/gmail_reply_zh.eml).
+	regexp.MustCompile(`^.{0,300}于\s?\d{4}\s?年.{0,100}写道[:：]?\s*$`),
+	// Outlook in plain text and mailing-list clients: "Name <x@y> wrote:"
+	// (testdata/outlook_reply_exchange.eml).
+	regexp.MustCompile(`^.{1,200}<[^<>\s]+@[^<>\s]+>\s*wrote:\s*$`),
 	// German and French clients, which dealer groups' customers also use.
 	regexp.MustCompile(`^\s*Am\b.{0,300}\bschrieb\b.{0,100}:\s*$`),
 	regexp.MustCompile(`^\s*Le\b.{0,300}\ba écrit\s*:\s*$`),

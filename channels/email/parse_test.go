@@ -44,14 +44,20 @@ func TestParseCorpus(t *testing.T) {
 		htmlHas      []string
 		htmlHasNot   []string
 	}{
-		{file: "outlook_reply.eml", messageID: "SG2PR06MB1234ABCD@SG2PR06MB1234.apcprd06.prod.outlook.com",
-			inReplyTo: "sb-out-0001@dealer.example", from: "li.ming@customer.example", name: "Li Ming",
-			subject: "RE: Brake noise after service", folded: "Thursday morning works for me. I will bring the car at 9.\n\nLi Ming",
-			notInFolded: []string{"could you bring the car"}, textHas: []string{"could you bring the car"}},
-		{file: "gmail_reply.eml", messageID: "CAF7x9Q2Bp4kLm3nOp5qRs6tUv7wXy8z9AbCdEf@mail.gmail.com",
-			inReplyTo: "sb-out-0002@dealer.example", from: "zhang.wei.1988@gmail.com", name: "Zhang Wei",
-			subject: "Re: Your quote for the X5 service", folded: "Thanks, the price is fine. Please book it.",
-			notInFolded: []string{"2,400 yuan"}, textHas: []string{"2,400 yuan"}},
+		// Real captures (testdata/SOURCES.md): Outlook (Exchange) in plain
+		// text, quote on top, the answer below; Gmail in Chinese, its
+		// attribution "于…写道：", the answer between quotes.
+		{file: "outlook_reply_exchange.eml", messageID: "dd207e59f26842b984302e1162a9b4ad@realtek.com",
+			inReplyTo: "1f544dc4-17f6-4401-995d-5cb4567b82fa@gmail.com", from: "pkshih@realtek.com", name: "Ping-Ke Shih",
+			subject:     "RE: [PATCH rtw-next 2/3] wifi: rtl8xxxu: Dump the efuse right after reading it",
+			folded:      "Reviewed-by: Ping-Ke Shih <pkshih@realtek.com>",
+			notInFolded: []string{"Bitterblue Smith", "magic value"}, textHas: []string{"> the expected magic value of 0x8129."}},
+		{file: "gmail_reply_zh.eml", messageID: "CAJedcCznj8Ve7GOJxopG6X9eDXfi8MMKr+BtTZK7D1xDf0PaBQ@mail.gmail.com",
+			inReplyTo: "ZBx8S0tSz/Ot+xw7@kroah.com", from: "hackerzheng666@gmail.com", name: "Zheng Hacker",
+			subject:     "Re: [PATCH] USB: gadget: udc: Fix use after free bug in udc_plat_remove due to race condition",
+			folded:      "Hi,\n\nSorry for my late reply. I will try to simulate a device in qemu to test.\n\nBest regards,\nZheng",
+			notInFolded: []string{"写道", "Please test this", "greg k-h"},
+			textHas:     []string{"Greg KH <gregkh@linuxfoundation.org> 于2023年3月24日周五 00:20写道：", "Platform driver\")"}},
 		{file: "forward.eml", messageID: "9f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b@customer.example", from: "chen.jie@customer.example",
 			name: "Chen Jie", subject: "Fwd: Insurance claim 2026-0388", attachments: 1,
 			// A forward is the customer's content, not history: it stays.
@@ -60,6 +66,20 @@ func TestParseCorpus(t *testing.T) {
 			inReplyTo: "sb-out-0004@dealer.example", from: "wang.xm@foxmail.com", name: "王小明",
 			subject: "回复: 保养预约 周六上午", folded: "好的，周六上午十点到店。\n车牌 沪A12345。\n\n王小明",
 			notInFolded: []string{"原始邮件", "方便到店"}, textHas: []string{"原始邮件", "您好，请问周六上午方便到店保养吗？"}},
+		// A real Foxmail 7.2 reply in GB2312 (base64 text, quoted-printable
+		// HTML) through a list: the subject's encoded word decodes, the
+		// header block "发件人：/发送时间：" starts the history. Foxmail put
+		// the writer's inline answers inside that unmarked block, so Fold
+		// hides them too (they stay in the text, behind "show quoted"): no
+		// marker tells them from the quote.
+		{file: "foxmail_gb2312_list_reply.eml", messageID: "2020101911134102451012@oppo.com",
+			from: "huangjianan@oppo.com", name: "huangjianan@oppo.com",
+			subject: "回复: [WIP] [PATCH 04/12] erofs-utils: fuse: adjust larger extent handling", noise: NoiseList,
+			folded:      "Hi, Gao Xiang，",
+			notInFolded: []string{"发件人", "主题"},
+			textHas:     []string{"发送时间： 2020-10-17 13:16", "I think you mean map.m_llen intesad of map_m_llen.", "本电子邮件及其附件含有OPPO公司的保密信息"},
+			htmlHas:     []string{"<b>发件人：</b>", "I think you mean map.m_llen"},
+			htmlHasNot:  []string{"<style", "line-height", "<meta"}},
 		{file: "list_reply_gb18030.eml", messageID: "5050b57d-bf2d-9615-fb2c-9f3edfbd84d5@huawei.com",
 			inReplyTo: "tencent_4AE55DADBCB537681FA35D97D66948F2E209@qq.com", from: "gaoxiang25@huawei.com", name: "Gao Xiang",
 			subject: "Re: 回复：eros性能问题", noise: NoiseList,
@@ -208,6 +228,9 @@ func TestFold(t *testing.T) {
 		{"在 2026年3月3日 17:15，销售 写道：\n> 报价", "在 2026年3月3日 17:15，销售 写道：\n> 报价"}, // all history: shown whole
 		{"I wrote: nothing special on Monday", "I wrote: nothing special on Monday"},
 		{"> only a quote", "> only a quote"},
+		{"王伟 <w@example.cn> 于2026年3月3日周二 17:15写道：\n> 报价\n\n好的，谢谢", "好的，谢谢"},
+		{"Li Ming <li@example.cn> wrote:\n> the quote\n\nAgreed.", "Agreed."},
+		{"He said Bob <b@x.example> wrote: it first", "He said Bob <b@x.example> wrote: it first"},
 	}
 	for _, tt := range tests {
 		if got := Fold(tt.in); got != tt.want {

@@ -108,7 +108,7 @@ func testReceiveCorpus(t *testing.T, batch int) {
 			flush()
 		}
 	}
-	for _, f := range []string{"gmail_reply.eml", "outlook_reply.eml", "foxmail_gbk_reply.eml", "forward.eml",
+	for _, f := range []string{"gmail_reply_zh.eml", "outlook_reply_exchange.eml", "foxmail_gbk_reply.eml", "forward.eml",
 		"attachment_over_limit.eml", "no_message_id.eml", "html_only_script.eml"} {
 		receive(readFixture(t, f))
 	}
@@ -117,7 +117,7 @@ func testReceiveCorpus(t *testing.T, batch int) {
 		receive(readFixture(t, f))
 	}
 	// A resend of a customer's message and of one without Message-ID.
-	receive(readFixture(t, "gmail_reply.eml"))
+	receive(readFixture(t, "gmail_reply_zh.eml"))
 	receive(readFixture(t, "no_message_id.eml"))
 	// A message crm refuses (ErrInvalid, as for a Message-ID over 998
 	// bytes), and one that cannot be parsed.
@@ -157,8 +157,8 @@ func testReceiveCorpus(t *testing.T, batch int) {
 		t.Errorf("checkpoint did not reach uid %d", uid)
 	}
 	if n := count(`SELECT count(*) FROM messages m JOIN email_messages e ON e.contact_id = m.contact_id AND e.message_seq = m.seq
-		WHERE e.tenant_id = $1 AND e.message_id = 'CAF7x9Q2Bp4kLm3nOp5qRs6tUv7wXy8z9AbCdEf@mail.gmail.com'
-		AND m.body = 'Thanks, the price is fine. Please book it.'`, tenant); n != 1 {
+		WHERE e.tenant_id = $1 AND e.message_id = 'CAJedcCznj8Ve7GOJxopG6X9eDXfi8MMKr+BtTZK7D1xDf0PaBQ@mail.gmail.com'
+		AND m.body = E'Hi,\n\nSorry for my late reply. I will try to simulate a device in qemu to test.\n\nBest regards,\nZheng'`, tenant); n != 1 {
 		t.Error("the Gmail reply's conversation line is not its folded text")
 	}
 }

@@ -483,10 +483,19 @@ func BenchmarkChatInbound(b *testing.B) {
 			relayed.Add(1)
 		}
 	})
+	db, err := pgxpool.New(context.Background(), a.dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
 	for b.Loop() {
 		var total atomic.Int64
 		var mu sync.Mutex
 		var lat []time.Duration
+		cpu0, err := sampleCPU(context.Background(), db)
+		if err != nil {
+			b.Fatal(err)
+		}
 		stop := time.Now().Add(time.Duration(seconds) * time.Second)
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -519,12 +528,23 @@ func BenchmarkChatInbound(b *testing.B) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
+		cpu1, err := sampleCPU(context.Background(), db)
+		if err != nil {
+			b.Fatal(err)
+		}
 		close(errs)
 		for err := range errs {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(total.Load())/elapsed.Seconds(), "msg/s")
 		reportLatency(b, "ack-", lat)
+		// CPU per line, of the backends and of this process (server and
+		// senders): the cost that decides the rate on a saturated machine.
+		self, backends := cpu1.since(cpu0)
+		if n := total.Load(); n > 0 {
+			b.ReportMetric(float64(backends.Microseconds())/float64(n), "pg-cpu-µs/msg")
+			b.ReportMetric(float64(self.Microseconds())/float64(n), "proc-cpu-µs/msg")
+		}
 	}
 	b.ReportMetric(float64(relayed.Load()), "relayed-to-console")
 }
