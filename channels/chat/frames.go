@@ -13,11 +13,17 @@ import (
 )
 
 // allowed counts one frame of kind against the visitor's own limit and the
-// address's, which every kind of frame shares.
+// address's, which every kind of frame shares: one Redis round trip, and a
+// frame refused by either is charged to neither.
 func (v *visitor) allowed(ctx context.Context, kind string, limit ratelimit.Limit) bool {
-	return v.c.allow(ctx, "chat:"+kind+":visitor:"+v.token.Visitor.String(), limit) &&
-		v.c.allow(ctx, "chat:msg:ip:"+v.ip, ratelimit.Limit{Rate: v.c.limits.AddressMessagesPerSecond,
-			Burst: 2 * v.c.limits.AddressMessagesPerSecond, Period: time.Second})
+	ok, _, err := v.c.limiter.AllowAll(ctx,
+		ratelimit.Rule{Key: "chat:" + kind + ":visitor:" + v.token.Visitor.String(), Limit: limit},
+		ratelimit.Rule{Key: "chat:msg:ip:" + v.ip, Limit: ratelimit.Limit{Rate: v.c.limits.AddressMessagesPerSecond,
+			Burst: 2 * v.c.limits.AddressMessagesPerSecond, Period: time.Second}})
+	if err != nil {
+		v.c.log.Warn("chat: rate limit unavailable", "err", err)
+	}
+	return ok
 }
 
 // typing tells the agent the visitor is typing. Never stored; before the
