@@ -41,6 +41,8 @@ Usage:
                                upsert customers from a file by external id
   switchboard seed [--customers N]
                                fill a benchmark database with a synthetic dealer group
+  switchboard simulate [--rate N] [--agents N] ...
+                               drive simulated calls through the demo's phone hotline
   switchboard help             show this text
 
 Configuration comes from the environment; see README.md. The essentials:
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runImport(ctx, rest, getenv, stdout, stderr)
 	case "seed":
 		return runSeed(ctx, rest, getenv, stdout, stderr)
+	case "simulate":
+		return runSimulate(ctx, rest, getenv, stdout, stderr)
 	case "serve", "migrate", "demo":
 	default:
 		fmt.Fprint(stderr, usage)
@@ -131,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	orgs, people := org.NewStore(pool, orgOpts...), crm.NewStore(pool).WithPrivateWebhooks(cfg.WebhookAllowPrivate)
 	if cmd == "demo" || *withDemo {
-		info, err := loadDemo(ctx, orgs, people, cfg.PublicURL, stderr)
+		info, err := loadDemo(ctx, orgs, people, cfg, getenv, stderr)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,10 @@
 // dozen agents with skills and a few hundred customers with phones,
 // e-mails, vehicles, service orders and deals, Chinese and English alike.
 // Everything is synthetic and generated from a fixed seed, so every machine
-// gets the same data. It sits under cmd because it writes through org and crm.
+// gets the same data. The phone demo adds a generic CTI connector in control
+// mode whose PBX is `switchboard simulate`, a hotline number with a menu and
+// an extension per agent. It sits under cmd because it writes through org
+// and crm, the only packages of ours it imports.
 package demo
 
 import (
@@ -29,8 +32,8 @@ const Password = "switchboard-demo"
 // SiteKey is the demo chat widget's key, fixed so links stay stable.
 const SiteKey = "demo-pudong"
 
-// Login is one demo user.
-type Login struct{ Email, Name, Role string }
+// Login is one demo user. Agents have a phone extension on the demo PBX.
+type Login struct{ Email, Name, Role, Extension string }
 
 // Info tells what was loaded and how to use it.
 type Info struct {
@@ -41,6 +44,9 @@ type Info struct {
 	KnownCustomer  string // an e-mail the chat recognises
 	Customers      int
 	AlreadyPresent bool
+	// Phone is the demo's telephony; nil when skipped (PhoneNote says why).
+	Phone     *Phone
+	PhoneNote string
 }
 
 var agentSeeds = []struct {
@@ -61,15 +67,68 @@ var agentSeeds = []struct {
 	{"吴婷 Wu Ting", "wuting@huadong.example", org.RoleAgent, map[string]int{"enquiries": 5, "sales": 2}},
 	{"Michael Xu", "michael@huadong.example", org.RoleAgent, map[string]int{"enquiries": 3, "sales": 4}},
 	{"黄芳 Huang Fang (supervisor)", "supervisor@huadong.example", org.RoleSupervisor, nil},
-	{"Admin", "admin@huadong.example", org.RoleAdmin, nil},
+	{"Admin", adminEmail, org.RoleAdmin, nil},
 }
 
-// Load creates the demo group unless it exists, reporting progress to w.
-func Load(ctx context.Context, orgs *org.Store, people *crm.Store, publicURL string, w io.Writer) (Info, error) {
-	info := Info{SiteKey: SiteKey, KnownCustomer: "wang.wei@example.cn"}
+const adminEmail = "admin@huadong.example"
+
+// Logins lists the demo users; agents first, in a fixed order, with their
+// extensions (8001, 8002, …).
+func Logins() []Login {
+	var out []Login
+	ext := firstExtension
 	for _, a := range agentSeeds {
-		info.Logins = append(info.Logins, Login{Email: a.email, Name: a.name, Role: string(a.role)})
+		l := Login{Email: a.email, Name: a.name, Role: string(a.role)}
+		if a.role == org.RoleAgent {
+			l.Extension = fmt.Sprint(ext)
+			ext++
+		}
+		out = append(out, l)
 	}
+	return out
+}
+
+func agentCount() int {
+	n := 0
+	for _, a := range agentSeeds {
+		if a.role == org.RoleAgent {
+			n++
+		}
+	}
+	return n
+}
+
+// Load creates the demo group unless it exists, reporting progress to w,
+// with the phone demo calling back DefaultPBXURL.
+func Load(ctx context.Context, orgs *org.Store, people *crm.Store, publicURL string, w io.Writer) (Info, error) {
+	return LoadWith(ctx, orgs, people, Options{PublicURL: publicURL}, w)
+}
+
+// LoadWith is Load with options. The phone demo is set up (or found) on
+// every call, so a demo loaded before it had one gains it.
+func LoadWith(ctx context.Context, orgs *org.Store, people *crm.Store, opts Options, w io.Writer) (Info, error) {
+	info, err := load(ctx, orgs, people, opts.PublicURL, w)
+	if err != nil {
+		return Info{}, err
+	}
+	if opts.NoPhone {
+		info.PhoneNote = "the phone demo needs SWITCHBOARD_SECRET (the connector's secret is sealed with it)"
+		return info, nil
+	}
+	callback := opts.PBXURL
+	if callback == "" {
+		callback = DefaultPBXURL
+	}
+	p, err := ensurePhone(ctx, orgs, info.TenantID, callback, w)
+	if err != nil {
+		return Info{}, fmt.Errorf("demo phone: %w", err)
+	}
+	info.Phone = &p
+	return info, nil
+}
+
+func load(ctx context.Context, orgs *org.Store, people *crm.Store, publicURL string, w io.Writer) (Info, error) {
+	info := Info{SiteKey: SiteKey, KnownCustomer: "wang.wei@example.cn", Logins: Logins()}
 	if t, err := orgs.TenantByName(ctx, TenantName); err == nil {
 		info.TenantID, info.AlreadyPresent = t.ID, true
 		sites, err := orgs.Sites(ctx, t.ID)
@@ -236,7 +295,13 @@ func (g *gen) customer(ctx context.Context, people *crm.Store, tenant uuid.UUID,
 		email = fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(firstNames[f]), strings.ToLower(lastNames[l]), i)
 	}
 	site := g.sites[r.IntN(len(g.sites))]
-	ids := []crm.Identity{{Kind: "phone", Value: fmt.Sprintf("+861%d%09d", 3+r.IntN(7), r.IntN(1e9))}}
+	phone := fmt.Sprintf("+861%d%09d", 3+r.IntN(7), r.IntN(1e9))
+	if i <= knownCallers {
+		// A number the simulator calls from (CallerNumbers); drawn
+		// all the same, so the rest of the data stays as it was.
+		phone = knownCallerPhone(i)
+	}
+	ids := []crm.Identity{{Kind: "phone", Value: phone}}
 	if r.IntN(3) > 0 {
 		ids = append(ids, crm.Identity{Kind: "email", Value: email})
 	}
