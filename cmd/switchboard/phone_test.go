@@ -30,7 +30,7 @@ type fakePBX struct {
 	cmds   chan cti.Command
 }
 
-func newFakePBX(t *testing.T, secret string) *fakePBX {
+func newFakePBX(t testing.TB, secret string) *fakePBX {
 	p := &fakePBX{secret: secret, cmds: make(chan cti.Command, 16)}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -53,7 +53,7 @@ func newFakePBX(t *testing.T, secret string) *fakePBX {
 	return p
 }
 
-func (p *fakePBX) next(t *testing.T, command string) cti.Command {
+func (p *fakePBX) next(t testing.TB, command string) cti.Command {
 	t.Helper()
 	timeout := time.After(15 * time.Second)
 	for {
@@ -78,7 +78,7 @@ type phoneRig struct {
 	pool      *pgxpool.Pool
 }
 
-func newPhoneRig(t *testing.T, a *app) *phoneRig {
+func newPhoneRig(t testing.TB, a *app) *phoneRig {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, a.dsn)
@@ -126,12 +126,12 @@ func newPhoneRig(t *testing.T, a *app) *phoneRig {
 
 // post sends one signed event to the generic webhook and returns the
 // status and decoded answer.
-func (r *phoneRig) post(t *testing.T, ev map[string]any) (int, map[string]any) {
+func (r *phoneRig) post(t testing.TB, ev map[string]any) (int, map[string]any) {
 	t.Helper()
 	return r.postAs(t, r.connector.String(), r.secret, ev)
 }
 
-func (r *phoneRig) postAs(t *testing.T, connector, secret string, ev map[string]any) (int, map[string]any) {
+func (r *phoneRig) postAs(t testing.TB, connector, secret string, ev map[string]any) (int, map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(ev)
 	req, _ := http.NewRequest(http.MethodPost, r.a.url+"/phone/cti/"+connector, bytes.NewReader(body))
