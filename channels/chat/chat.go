@@ -61,6 +61,7 @@ type Chats interface {
 	SaveAttachment(ctx context.Context, tenant, contact uuid.UUID, name, contentType string, data []byte) (crm.AttachmentInfo, error)
 	LinkAttachment(ctx context.Context, tenant, contact, id uuid.UUID, messageKey string) (crm.AttachmentInfo, error)
 	AttachmentOf(ctx context.Context, tenant, contact, id uuid.UUID) (crm.Attachment, error)
+	QueueTranscript(ctx context.Context, tenant, contact uuid.UUID, to string) (crm.OutboxEntry, error)
 }
 
 // Signaller puts typing, read, ended and state signals on a chat's topic
@@ -353,6 +354,12 @@ func (v *visitor) onFrame(ctx context.Context, p []byte, hello *time.Timer) {
 		v.read(ctx, f)
 	case f.Type == "end":
 		v.end(ctx)
+	case f.Type == "transcript":
+		if !v.allowed(ctx, "transcript", visitorTranscripts) {
+			v.refuse("rate_limited", "too many transcripts asked for; try again later", "")
+			return
+		}
+		v.transcript(ctx, f)
 	case f.Type == "offline_message":
 		if !v.avail.offline || v.token.Contact != uuid.Nil {
 			v.refuse("invalid", "chat is open: send a message instead", f.ClientID)

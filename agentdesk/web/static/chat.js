@@ -28,7 +28,8 @@
       place: 'You are number {p} in the queue', wait: ' (about {m} min)', read: 'Read', sent: 'Delivered', sending: 'Sending…',
       agent: 'Agent', you: 'You', offline: 'We are not online right now. Leave a message and we will get back to you.',
       opens: 'We are back {t}.', leave: 'Send message', thanks: 'Thank you. We have your message and will reply by e-mail.',
-      thanksCall: 'Thank you. We will call you back{t}.', at: ' from {t}', tooBig: 'The file is too large.', failed: 'Could not send the file.'
+      thanksCall: 'Thank you. We will call you back{t}.', at: ' from {t}', tooBig: 'The file is too large.', failed: 'Could not send the file.',
+      mail: 'E-mail me the transcript', mailed: 'The transcript will be sent to {e}.'
     },
     zh: {
       open: '在线咨询', title: '在线客服', close: '关闭对话窗口', name: '您的姓名', email: '电子邮箱', phone: '手机号码',
@@ -39,7 +40,8 @@
       place: '您前面还有 {p} 位', wait: '（约 {m} 分钟）', read: '已读', sent: '已送达', sending: '发送中…',
       agent: '客服', you: '我', offline: '客服当前不在线，请留言，我们会尽快回复您。',
       opens: '我们将于 {t} 恢复服务。', leave: '提交留言', thanks: '谢谢，我们已收到您的留言，将通过电子邮件回复您。',
-      thanksCall: '谢谢，我们将{t}给您回电。', at: '于 {t} ', tooBig: '文件太大。', failed: '文件发送失败。'
+      thanksCall: '谢谢，我们将{t}给您回电。', at: '于 {t} ', tooBig: '文件太大。', failed: '文件发送失败。',
+      mail: '通过邮件发送聊天记录', mailed: '聊天记录将发送至 {e}。'
     }
   };
   var lang = /^zh/i.test(navigator.language || '') ? 'zh' : 'en', T = L[lang];
@@ -77,16 +79,21 @@
   var attachBtn = h('button', { id: 'sb-attach', type: 'button', class: 'sb-icon' }, '📎');
   var endBtn = h('button', { id: 'sb-end', type: 'button', class: 'sb-link' });
   var againBtn = h('button', { id: 'sb-again', type: 'button', hidden: '' });
+  var mailBtn = h('button', { id: 'sb-mail', type: 'button', class: 'sb-link' });
+  var mailBox = h('div', { id: 'sb-mailbox', hidden: '' }), mailLabel = h('label', { for: 'sb-mail-to', class: 'sb-sr' });
+  var mailIn = h('input', { id: 'sb-mail-to', type: 'email', maxlength: '254', autocomplete: 'email' });
+  var mailGo = h('button', { id: 'sb-mail-send', type: 'button' }), mailNote = h('div', { id: 'sb-mail-note', role: 'status' });
   var head = add(h('div', { class: 'sb-head' }), titleEl, closeBtn);
   add(conv, waitEl, list, typingEl, progress,
     add(h('div', { class: 'sb-composer' }), inputLabel, input, attachBtn, fileIn, sendBtn),
-    add(h('div', { class: 'sb-foot' }), endBtn, againBtn));
+    add(h('div', { class: 'sb-foot' }), endBtn, mailBtn, againBtn), add(mailBox, mailLabel, mailIn, mailGo), mailNote);
   add(panel, head, status, form, conv);
 
   function texts() {
     launcher.textContent = T.open; titleEl.textContent = T.title; closeBtn.setAttribute('aria-label', T.close);
     inputLabel.textContent = T.message; input.placeholder = T.message; sendBtn.textContent = T.send;
     attachBtn.setAttribute('aria-label', T.attach); attachBtn.title = T.attach; endBtn.textContent = T.end; againBtn.textContent = T.again;
+    mailBtn.textContent = T.mail; mailLabel.textContent = mailIn.placeholder = T.email; mailGo.textContent = T.send;
     panel.setAttribute('lang', lang === 'zh' ? 'zh-CN' : 'en');
   }
   texts();
@@ -102,7 +109,7 @@
   var cached = get('lines', sessionStorage);
   
   var ws = null, fresh = false, delay = 500, timer = null, state = 'new', agentName = '', started = !!get('started'), contact = get('contact') || '';
-  var agentRead = 0, typingTimer = null, lastTyping = 0, ackTimer = null, offlineNote = null, offlineMsg = null;
+  var agentRead = 0, typingTimer = null, lastTyping = 0, ackTimer = null, offlineNote = null, offlineMsg = null, noMail = false;
 
   if (cached && cached.contact && cached.contact === contact) cached.lines.forEach(function (m) {
     lines[m.seq] = m; lastSeq = Math.max(lastSeq, m.seq);
@@ -126,6 +133,7 @@
     else setStatus('');
     var ended = state === 'closed' || state === 'abandoned';
     input.disabled = ended; sendBtn.disabled = ended; againBtn.hidden = !ended; endBtn.hidden = ended || state === 'new';
+    mailBtn.hidden = noMail || state === 'new';
     attachBtn.hidden = !(settings && settings.attachments);
     attachBtn.disabled = ended || state === 'new';
     if (state !== 'queued') waitEl.textContent = '';
@@ -329,6 +337,7 @@
         persist();
         break;
       case 'typing': showTyping(f.name || agentName || T.agent); break;
+      case 'transcript': mailBox.hidden = true; mailNote.textContent = fmt(T.mailed, { e: f.to }); break;
       case 'read':
         if (f.seq > agentRead) { agentRead = f.seq; list.querySelectorAll('.sb-msg-customer[data-seq]').forEach(receipt); }
         break;
@@ -342,7 +351,9 @@
         if (state === 'closed' || state === 'abandoned') { outbox = []; persist(); redraw(); }
         break;
       case 'error':
-        if (f.field || f.code === 'bad_customer_token') {
+        if (f.field === 'transcript_email') { mailBox.hidden = false; mailNote.textContent = f.code === 'email_required' ? '' : f.message; mailIn.focus(); }
+        else if (f.code === 'unavailable') { noMail = true; mailBox.hidden = true; mailNote.textContent = f.message; }
+        else if (f.field || f.code === 'bad_customer_token') {
           if (!started || offlineMsg) { offlineMsg = null; showForm(); markField(f.field, f.message); }
           else setStatus(f.message);
         } else if (f.code === 'closed') { state = 'closed'; outbox = []; persist(); redraw(); }
@@ -485,8 +496,18 @@
   attachBtn.addEventListener('click', function () { fileIn.click(); });
   fileIn.addEventListener('change', uploadFile);
   endBtn.addEventListener('click', function () { send({ type: 'end' }); });
+  // The transcript goes to the form's address, or to one asked for here.
+  function mailTranscript(to) {
+    to = to || (get('form') || {}).email || '';
+    if (!to) { mailBox.hidden = false; mailIn.focus(); return; }
+    mailNote.textContent = send({ type: 'transcript', email: to }) ? T.sending : T.reconnecting;
+  }
+  mailBtn.addEventListener('click', function () { mailTranscript(''); });
+  mailGo.addEventListener('click', function () { mailTranscript(mailIn.value.trim()); });
+  mailIn.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') { ev.preventDefault(); mailTranscript(mailIn.value.trim()); } });
   againBtn.addEventListener('click', function () {
     token = ''; contact = ''; lastSeq = 0; outbox = []; lines = {}; state = 'new'; agentName = ''; agentRead = 0; started = false;
+    mailNote.textContent = ''; mailBox.hidden = true;
     put('token', ''); put('contact', ''); put('started', false); persist(); drop();
     settings = null; refreshSettings(focusFirst);
   });
