@@ -330,10 +330,11 @@ function showWrapUp(v) {
     else toast('Not connected; try again.');
   } }, 'Done');
   const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, 'Loading the customer’s history…'));
-  v.work.replaceChildren(el('h3', {}, v.call ? 'Call ended — wrap up ' : 'Closed. Wrap-up ', countdown), callSummary(v),
+  // The DOM's replaceChildren writes a null as the text "null": filtered.
+  v.work.replaceChildren(...[el('h3', {}, v.call ? 'Call ended — wrap up ' : 'Closed. Wrap-up ', countdown), callSummary(v),
     v.endedByCustomer ? el('p', { class: 'notice', 'data-testid': 'ended-notice' }, 'The visitor ended the chat.') : null,
     el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, v.note, done),
-    el('h4', {}, 'Customer history'), box);
+    el('h4', {}, 'Customer history'), box].filter(Boolean));
   loadTimeline(v, box);
 }
 
