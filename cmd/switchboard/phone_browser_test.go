@@ -306,9 +306,14 @@ func TestBrowserCallWithdrawnAndObservedRing(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[data-action=accept]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=call-panel]`)))
 	rig.pbx.next(t, "connect")
+	// Toasts go after 6 s, which a loaded machine may take to poll: the
+	// page records every toast shown.
+	step("record toasts", poll("the toast recorder", `(() => { window.__toasts = [];
+		new MutationObserver((ms) => ms.forEach((m) => m.addedNodes.forEach((n) => window.__toasts.push(n.textContent))))
+			.observe(document.getElementById('toasts'), { childList: true }); return true; })()`))
 	post(control, rig.secret, map[string]any{"event": "hangup", "call_id": "web-call-2", "extension": "8001", "cause": "no_answer"})
 	step("the call leaves with a reason",
-		poll("the toast", `[...document.querySelectorAll('[data-testid=toast]')].some(e => e.textContent.includes('Your phone did not answer; the call went back to the queue.'))`),
+		poll("the toast", `window.__toasts.some((t) => t.includes('Your phone did not answer; the call went back to the queue.'))`),
 		poll("the card gone", `document.querySelectorAll('[data-testid=contact-tab]').length === 0 && !document.querySelector('[data-testid=call-panel]')`))
 	screenshot(t, tab, "console-call-withdrawn")
 	// The caller gives up; whatever was offered again is withdrawn.
@@ -334,7 +339,7 @@ func TestBrowserCallWithdrawnAndObservedRing(t *testing.T) {
 	// told to use the phone.
 	step("hold is refused",
 		chromedp.Click(chromedp.CSS(`button[data-testid=call-hold]`)),
-		poll("the not-supported toast", `[...document.querySelectorAll('[data-testid=toast]')].some(e => e.textContent.includes('use your phone’s hold button'))`),
+		poll("the not-supported toast", `window.__toasts.some((t) => t.includes('use your phone’s hold button'))`),
 		poll("the hint by the button", `document.querySelector('[data-testid=call-hold-note]').textContent.includes('hold button') && document.querySelector('[data-testid=call-hold]').disabled`))
 	post(observer, observerSecret, map[string]any{"event": "hangup", "call_id": "web-call-3", "cause": "normal"})
 	step("the wrap-up", chromedp.WaitVisible(chromedp.CSS(`[data-testid=wrap-up-step]`)),
