@@ -412,3 +412,292 @@ func (s *Store) Site(ctx context.Context, tenant, id uuid.UUID) (Site, error) {
 	}
 	return st, nil
 }
+
+// PhoneConnectorUpdate is what an admin changes on a connector: nil fields
+// stay as they are. The kind is fixed: it decides the connector's URLs.
+type PhoneConnectorUpdate struct {
+	Name, Mode  *string
+	Secret      *string // a new secret; sealed, never read back
+	CallbackURL *string
+	AccountSID  *string
+	APIBase     *string
+	Address     *string
+	Username    *string
+	Context     *string
+	Active      *bool
+}
+
+// changed names the fields in set, for the audit: names only, never
+// values (a secret, or a user name that may name a person).
+func (in PhoneConnectorUpdate) changed() []string {
+	out := []string{}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"name", in.Name != nil}, {"mode", in.Mode != nil}, {"secret", in.Secret != nil},
+		{"callback_url", in.CallbackURL != nil}, {"account_sid", in.AccountSID != nil}, {"api_base", in.APIBase != nil},
+		{"address", in.Address != nil}, {"username", in.Username != nil}, {"context", in.Context != nil},
+		{"active", in.Active != nil}} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// TenantPhoneConnector returns one of tenant's connectors, active or not,
+// without its secret: what the admin pages show. ErrNotFound for another
+// tenant's id.
+func (s *Store) TenantPhoneConnector(ctx context.Context, tenant, id uuid.UUID) (PhoneConnector, error) {
+	c, err := s.scanPhoneConnector(s.pool.QueryRow(ctx,
+		`SELECT `+phoneConnectorColumns+` FROM phone_connectors WHERE tenant_id = $1 AND id = $2`, tenant, id), false)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return PhoneConnector{}, ErrNotFound
+	} else if err != nil {
+		return PhoneConnector{}, fmt.Errorf("phone connector %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// UpdatePhoneConnector changes a connector's settings. The result carries
+// no secret. A Zammad-format connector has no secret to change: its URL
+// token is rotated instead (RotatePhoneConnectorToken).
+func (s *Store) UpdatePhoneConnector(ctx context.Context, tenant, id, actor uuid.UUID, in PhoneConnectorUpdate) (PhoneConnector, error) {
+	if s.sealer == nil {
+		return PhoneConnector{}, errors.New("update phone connector: no sealer configured")
+	}
+	var out PhoneConnector
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The current secret is opened only to validate the settings as a
+		// whole when no new one comes; it is not written back.
+		c, err := s.scanPhoneConnector(tx.QueryRow(ctx, `SELECT `+phoneConnectorColumns+` FROM phone_connectors
+			WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenant, id), in.Secret == nil)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if c.Kind == "zammad" && in.Secret != nil {
+			return fmt.Errorf("%w: a Zammad-format connector has no secret; rotate its URL token instead", ErrInvalid)
+		}
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&c.Name, in.Name)
+		c.Name = strings.TrimSpace(c.Name)
+		set(&c.Mode, in.Mode)
+		set(&c.Secret, in.Secret)
+		set(&c.CallbackURL, in.CallbackURL)
+		set(&c.AccountSID, in.AccountSID)
+		set(&c.APIBase, in.APIBase)
+		set(&c.Address, in.Address)
+		set(&c.Username, in.Username)
+		set(&c.Context, in.Context)
+		if in.Active != nil {
+			c.Active = *in.Active
+		}
+		if err := (PhoneConnectorSettings{Name: c.Name, Kind: c.Kind, Mode: c.Mode, Secret: c.Secret, CallbackURL: c.CallbackURL,
+			AccountSID: c.AccountSID, APIBase: c.APIBase, Address: c.Address, Username: c.Username, Context: c.Context}).validate(); err != nil {
+			return err
+		}
+		var sealed []byte // nil: the stored secret stays
+		if in.Secret != nil {
+			sealed = s.sealer.Seal([]byte(*in.Secret), phoneSealContext(tenant, id))
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE phone_connectors SET name = $3, mode = $4, secret_enc = coalesce($5, secret_enc), callback_url = $6,
+				account_sid = $7, api_base = $8, address = $9, username = $10, context = $11, active = $12
+			WHERE tenant_id = $1 AND id = $2`,
+			tenant, id, c.Name, c.Mode, sealed, c.CallbackURL, c.AccountSID, c.APIBase, c.Address, c.Username, c.Context, c.Active); err != nil {
+			return err
+		}
+		c.Secret = ""
+		out = c
+		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "phone_connector.update",
+			TargetKind: "phone_connector", TargetID: id, Data: map[string]any{"changed": in.changed(), "mode": c.Mode, "active": c.Active}})
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+			return PhoneConnector{}, err
+		}
+		return PhoneConnector{}, fmt.Errorf("update phone connector %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// DeactivatePhoneConnector stops a connector: its webhooks and token are
+// refused and the AMI link closes at the next reload. Calls, numbers and
+// agents' phones stay on record, so it can be switched on again
+// (UpdatePhoneConnector with Active). Deactivating twice is no error.
+func (s *Store) DeactivatePhoneConnector(ctx context.Context, tenant, id, actor uuid.UUID) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var was bool
+		err := tx.QueryRow(ctx, `SELECT active FROM phone_connectors WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenant, id).Scan(&was)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE phone_connectors SET active = false WHERE tenant_id = $1 AND id = $2`, tenant, id); err != nil {
+			return err
+		}
+		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "phone_connector.deactivate",
+			TargetKind: "phone_connector", TargetID: id, Data: map[string]any{"was_active": was}})
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("deactivate phone connector %s: %w", id, err)
+	}
+	return err
+}
+
+// RotatePhoneConnectorToken gives a Zammad-format connector a new URL token
+// and returns it; the old one is refused from the commit on. Only the new
+// token's hash is stored, so this is the one time it is shown.
+func (s *Store) RotatePhoneConnectorToken(ctx context.Context, tenant, id, actor uuid.UUID) (string, error) {
+	b := make([]byte, 24)
+	rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	h := sha256.Sum256([]byte(token))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var kind string
+		err := tx.QueryRow(ctx, `SELECT kind FROM phone_connectors WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenant, id).Scan(&kind)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if kind != "zammad" {
+			return fmt.Errorf("%w: only a Zammad-format connector has a URL token; change the secret instead", ErrInvalid)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE phone_connectors SET url_token_hash = $3 WHERE tenant_id = $1 AND id = $2`, tenant, id, h[:]); err != nil {
+			return err
+		}
+		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "phone_connector.rotate_token",
+			TargetKind: "phone_connector", TargetID: id})
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
+			return "", err
+		}
+		return "", fmt.Errorf("rotate phone connector token %s: %w", id, err)
+	}
+	return token, nil
+}
+
+// phoneConnectorExists is ErrNotFound unless connector is tenant's.
+func phoneConnectorExists(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, tenant, connector uuid.UUID) error {
+	var ok bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM phone_connectors WHERE tenant_id = $1 AND id = $2)`,
+		tenant, connector).Scan(&ok); err != nil {
+		return err
+	} else if !ok {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// PhoneNumbers lists the hotline numbers of one of tenant's connectors,
+// the catch-all "*" last. ErrNotFound when the connector is not tenant's.
+func (s *Store) PhoneNumbers(ctx context.Context, tenant, connector uuid.UUID) ([]PhoneNumber, error) {
+	if err := phoneConnectorExists(ctx, s.pool, tenant, connector); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("phone numbers: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, tenant_id, connector_id, number, site_id, queue_id, language, menu FROM phone_numbers
+		WHERE tenant_id = $1 AND connector_id = $2 ORDER BY number = '*', number`, tenant, connector)
+	if err != nil {
+		return nil, fmt.Errorf("phone numbers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PhoneNumber, error) {
+		var n PhoneNumber
+		var site *uuid.UUID
+		var menu []byte
+		if err := r.Scan(&n.ID, &n.TenantID, &n.ConnectorID, &n.Number, &site, &n.QueueID, &n.Language, &menu); err != nil {
+			return PhoneNumber{}, err
+		}
+		n.SiteID = dbid.Deref(site)
+		if err := json.Unmarshal(menu, &n.Menu); err != nil {
+			return PhoneNumber{}, fmt.Errorf("phone number %s: menu: %w", n.ID, err)
+		}
+		return n, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("phone numbers: %w", err)
+	}
+	return out, nil
+}
+
+// DeletePhoneNumber removes a hotline number from one of tenant's
+// connectors; number is the number as set ("+862160001000", "*") or its
+// id. Calls to it keep their record; new ones go to the catch-all, or are
+// refused without one. ErrNotFound when there is no such number.
+func (s *Store) DeletePhoneNumber(ctx context.Context, tenant, connector, actor uuid.UUID, number string) error {
+	id, _ := uuid.Parse(number) // a number never parses as an id
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var gone uuid.UUID
+		err := tx.QueryRow(ctx, `DELETE FROM phone_numbers WHERE tenant_id = $1 AND connector_id = $2 AND (number = $3 OR id = $4)
+			RETURNING id`, tenant, connector, number, id).Scan(&gone)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "phone_number.delete",
+			TargetKind: "phone_number", TargetID: gone, Data: map[string]any{"connector_id": connector}})
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("delete phone number: %w", err)
+	}
+	return err
+}
+
+// AgentPhones lists how agents are reached through one of tenant's
+// connectors, by extension. ErrNotFound when the connector is not tenant's.
+func (s *Store) AgentPhones(ctx context.Context, tenant, connector uuid.UUID) ([]AgentPhone, error) {
+	if err := phoneConnectorExists(ctx, s.pool, tenant, connector); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("agent phones: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT tenant_id, agent_id, connector_id, extension, dial, number FROM agent_phones
+		WHERE tenant_id = $1 AND connector_id = $2 ORDER BY extension`, tenant, connector)
+	if err != nil {
+		return nil, fmt.Errorf("agent phones: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AgentPhone, error) { return scanAgentPhone(r) })
+	if err != nil {
+		return nil, fmt.Errorf("agent phones: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteAgentPhone removes how agent is reached through connector: the
+// connector then neither connects calls to them nor pops their rings.
+// ErrNotFound when there is no such setting in tenant.
+func (s *Store) DeleteAgentPhone(ctx context.Context, tenant, connector, agent, actor uuid.UUID) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM agent_phones WHERE tenant_id = $1 AND connector_id = $2 AND agent_id = $3`,
+			tenant, connector, agent)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return WriteAudit(ctx, tx, AuditEntry{TenantID: tenant, ActorID: actor, Action: "agent_phone.delete",
+			TargetKind: "agent", TargetID: agent, Data: map[string]any{"connector_id": connector}})
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("delete agent phone: %w", err)
+	}
+	return err
+}
