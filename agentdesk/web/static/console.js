@@ -488,6 +488,7 @@ function onFrame(f) {
       if (!v || v.closed) break;
       if (f.transferred_to) {
         contacts.delete(v.id);
+        dropCall(v.id);
         if (selected === v.id) selected = contacts.keys().next().value || null;
         const colleague = f.transferred_to_agent && colleagues.find((a) => a.id === f.transferred_to_agent);
         toast(colleague ? `Transferred to ${colleague.name}.` : `Transferred to ${f.transferred_to}.`);
