@@ -113,55 +113,90 @@ func (s *Store) CallOfContact(ctx context.Context, tenant, contact uuid.UUID) (C
 // repeat returns the first record with fresh false. A caller whose number
 // parsed is resolved like any identity (a new number makes a new customer;
 // a shared one leaves the candidates for the agent to choose).
-func (s *Store) StartCall(ctx context.Context, n NewCall) (Call, bool, error) {
+//
+// route, when set, is asked in the same transaction where a fresh call
+// goes, given what the group knows of the caller: a queue opens its
+// contact there at once (as QueueCall would, announce giving the NOTIFY),
+// uuid.Nil leaves it in the menu. One transaction instead of three keeps a
+// caller's wait short.
+func (s *Store) StartCall(ctx context.Context, n NewCall, route func(Call, CallerContext) uuid.UUID,
+	announce func(InboundResult) (string, string)) (CallStart, error) {
 	if n.TenantID == uuid.Nil || n.ConnectorID == uuid.Nil || n.CallID == "" || len(n.CallID) > 128 {
-		return Call{}, false, fmt.Errorf("start call: tenant, connector and call id are required: %w", ErrInvalid)
+		return CallStart{}, fmt.Errorf("start call: tenant, connector and call id are required: %w", ErrInvalid)
 	}
 	if n.Direction == "" {
 		n.Direction = "inbound"
 	}
 	if n.Direction != "inbound" && n.Direction != "outbound" {
-		return Call{}, false, fmt.Errorf("start call: direction: %w", ErrInvalid)
+		return CallStart{}, fmt.Errorf("start call: direction: %w", ErrInvalid)
 	}
-	var k Call
-	fresh := false
+	var out CallStart
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out = CallStart{}
 		var id uuid.UUID
+		var started time.Time
 		err := tx.QueryRow(ctx, `
 			INSERT INTO calls (id, tenant_id, connector_id, call_id, site_id, number_id, direction, from_number, dialled, started_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()))
 			ON CONFLICT (tenant_id, connector_id, call_id) DO NOTHING
-			RETURNING id`, dbid.New(), n.TenantID, n.ConnectorID, n.CallID, dbid.Null(n.SiteID), dbid.Null(n.NumberID),
-			n.Direction, n.From, n.Dialled, nullTime(n.At)).Scan(&id)
+			RETURNING id, started_at`, dbid.New(), n.TenantID, n.ConnectorID, n.CallID, dbid.Null(n.SiteID), dbid.Null(n.NumberID),
+			n.Direction, n.From, n.Dialled, nullTime(n.At)).Scan(&id, &started)
 		if errors.Is(err, pgx.ErrNoRows) {
-			k, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.connector_id = $2 AND k.call_id = $3`, n.TenantID, n.ConnectorID, n.CallID)
+			out.Call, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.connector_id = $2 AND k.call_id = $3`, n.TenantID, n.ConnectorID, n.CallID)
 			return err
 		} else if pgCode(err) == codeForeignKeyViolation {
 			return fmt.Errorf("start call: connector or site is not the tenant's: %w", ErrInvalid)
 		} else if err != nil {
 			return fmt.Errorf("start call: %w", err)
 		}
-		fresh = true
+		out.Fresh = true
+		k := Call{ID: id, TenantID: n.TenantID, ConnectorID: n.ConnectorID, CallID: n.CallID, SiteID: n.SiteID, NumberID: n.NumberID,
+			Direction: n.Direction, From: n.From, Dialled: n.Dialled, State: CallMenu, Candidates: []uuid.UUID{}, StartedAt: started}
 		if n.FromE164 {
 			r, err := resolve(ctx, tx, n.TenantID, []Identity{{Kind: "phone", Value: n.From}}, "", n.SiteID)
 			if err != nil {
 				return fmt.Errorf("start call: %w", err)
 			}
-			if r.Candidates == nil {
-				r.Candidates = []uuid.UUID{}
+			k.CustomerID = r.CustomerID
+			if r.Candidates != nil {
+				k.Candidates = r.Candidates
 			}
 			if _, err := tx.Exec(ctx, `UPDATE calls SET customer_id = $3, candidates = $4 WHERE tenant_id = $1 AND id = $2`,
-				n.TenantID, id, dbid.Null(r.CustomerID), r.Candidates); err != nil {
+				n.TenantID, id, dbid.Null(k.CustomerID), k.Candidates); err != nil {
 				return fmt.Errorf("start call: %w", err)
 			}
 		}
-		k, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.id = $2`, n.TenantID, id)
+		if route == nil {
+			out.Call, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.id = $2`, n.TenantID, id)
+			return err
+		}
+		if out.Context, err = callerContext(ctx, tx, n.TenantID, k.CustomerID); err != nil {
+			return err
+		}
+		queue := route(k, out.Context)
+		if queue == uuid.Nil {
+			_, err := tx.Exec(ctx, `UPDATE calls SET menu_tries = 1 WHERE tenant_id = $1 AND id = $2`, n.TenantID, id)
+			k.MenuTries = 1
+			out.Call = k
+			return err
+		}
+		out.Call, out.Queued, err = queueCall(ctx, tx, k, queue, announce)
 		return err
 	})
 	if err != nil {
-		return Call{}, false, err
+		return CallStart{}, err
 	}
-	return k, fresh, nil
+	return out, nil
+}
+
+// CallStart is what StartCall did.
+type CallStart struct {
+	Call  Call
+	Fresh bool // this call was new; false: a repeat, Call as first recorded
+	// Context is what route was given (a fresh call with route only).
+	Context CallerContext
+	// Queued is the contact route's queue opened (NewContact false: none).
+	Queued InboundResult
 }
 
 // CallerContext is what the hotline decides a known caller's way by.
@@ -190,6 +225,14 @@ type CallerDeal struct {
 // CallerContext returns what the group knows of customer that decides where
 // their call goes. A zero customer has no context.
 func (s *Store) CallerContext(ctx context.Context, tenant, customer uuid.UUID) (CallerContext, error) {
+	return callerContext(ctx, s.pool, tenant, customer)
+}
+
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+func callerContext(ctx context.Context, q batcher, tenant, customer uuid.UUID) (CallerContext, error) {
 	var cc CallerContext
 	if customer == uuid.Nil {
 		return cc, nil
@@ -229,7 +272,7 @@ func (s *Store) CallerContext(ctx context.Context, tenant, customer uuid.UUID) (
 		}
 		return rows.Err()
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := q.SendBatch(ctx, b).Close(); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return CallerContext{}, fmt.Errorf("caller context: customer %s: %w", customer, ErrNotFound)
 		}
@@ -269,50 +312,59 @@ func (s *Store) QueueCall(ctx context.Context, tenant, call, queue uuid.UUID, an
 			res = InboundResult{ContactID: k.ContactID, Duplicate: true, State: k.ContactState, QueueID: k.QueueID, Channel: org.Voice}
 			return nil
 		}
-		res = InboundResult{ContactID: dbid.New(), CustomerID: k.CustomerID, Candidates: k.Candidates, NewContact: true,
-			State: StateQueued, QueueID: queue, Channel: org.Voice}
-		if res.Candidates == nil {
-			res.Candidates = []uuid.UUID{}
-		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, arrived_at, direction)
-			VALUES ($1, $2, $3, 'voice', $4, $5, $6, 'queued', now(), $7)
-			RETURNING priority, arrived_at`, res.ContactID, tenant, dbid.Null(k.SiteID), queue, dbid.Null(k.CustomerID),
-			res.Candidates, k.Direction).Scan(&res.Priority, &res.ArrivedAt)
-		if pgCode(err) == codeForeignKeyViolation {
-			return fmt.Errorf("queue call: queue %s is not the tenant's: %w", queue, ErrInvalid)
-		} else if err != nil {
-			return fmt.Errorf("queue call: open contact: %w", err)
-		}
-		if res.Preference, err = preferFromHistory(ctx, tx, tenant, res.ContactID, k.CustomerID, queue); err != nil {
-			return fmt.Errorf("queue call: %w", err)
-		}
-		if res.Priority, err = prioritiseByTier(ctx, tx, tenant, res.ContactID, k.CustomerID); err != nil {
-			return fmt.Errorf("queue call: %w", err)
-		}
-		if err := enqueueWebhook(ctx, tx, tenant, EventContactCreated, map[string]any{
-			"contact_id": res.ContactID, "channel": org.Voice, "queue_id": queue, "site_id": nullID(k.SiteID),
-			"customer_id": nullID(k.CustomerID), "candidates": res.Candidates, "arrived_at": res.ArrivedAt,
-		}); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		queueEvent(b, tenant, res.ContactID, "created", queue, uuid.Nil, map[string]any{"channel": org.Voice, "call": true})
-		b.Queue(`UPDATE calls SET contact_id = $3, state = 'queued', queued_at = now(), last_event_at = now()
-			WHERE tenant_id = $1 AND id = $2`, tenant, call, res.ContactID)
-		if announce != nil {
-			channel, payload := announce(res)
-			b.Queue(`SELECT pg_notify($1, $2)`, channel, payload)
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("queue call: %w", err)
-		}
-		k, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.id = $2`, tenant, call)
+		k, res, err = queueCall(ctx, tx, k, queue, announce)
 		return err
 	})
 	if err != nil {
 		return Call{}, InboundResult{}, err
 	}
+	return k, res, nil
+}
+
+// queueCall opens k's contact in queue; the caller holds k's row.
+func queueCall(ctx context.Context, tx pgx.Tx, k Call, queue uuid.UUID, announce func(InboundResult) (string, string)) (Call, InboundResult, error) {
+	tenant := k.TenantID
+	res := InboundResult{ContactID: dbid.New(), CustomerID: k.CustomerID, Candidates: k.Candidates, NewContact: true,
+		State: StateQueued, QueueID: queue, Channel: org.Voice}
+	if res.Candidates == nil {
+		res.Candidates = []uuid.UUID{}
+	}
+	err := tx.QueryRow(ctx, `
+		INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, arrived_at, direction)
+		VALUES ($1, $2, $3, 'voice', $4, $5, $6, 'queued', now(), $7)
+		RETURNING priority, arrived_at`, res.ContactID, tenant, dbid.Null(k.SiteID), queue, dbid.Null(k.CustomerID),
+		res.Candidates, k.Direction).Scan(&res.Priority, &res.ArrivedAt)
+	if pgCode(err) == codeForeignKeyViolation {
+		return Call{}, InboundResult{}, fmt.Errorf("queue call: queue %s is not the tenant's: %w", queue, ErrInvalid)
+	} else if err != nil {
+		return Call{}, InboundResult{}, fmt.Errorf("queue call: open contact: %w", err)
+	}
+	if res.Preference, err = preferFromHistory(ctx, tx, tenant, res.ContactID, k.CustomerID, queue); err != nil {
+		return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
+	}
+	if res.Priority, err = prioritiseByTier(ctx, tx, tenant, res.ContactID, k.CustomerID); err != nil {
+		return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
+	}
+	if err := enqueueWebhook(ctx, tx, tenant, EventContactCreated, map[string]any{
+		"contact_id": res.ContactID, "channel": org.Voice, "queue_id": queue, "site_id": nullID(k.SiteID),
+		"customer_id": nullID(k.CustomerID), "candidates": res.Candidates, "arrived_at": res.ArrivedAt,
+	}); err != nil {
+		return Call{}, InboundResult{}, err
+	}
+	b := &pgx.Batch{}
+	queueEvent(b, tenant, res.ContactID, "created", queue, uuid.Nil, map[string]any{"channel": org.Voice, "call": true})
+	b.Queue(`UPDATE calls SET contact_id = $3, state = 'queued', queued_at = now(), last_event_at = now()
+		WHERE tenant_id = $1 AND id = $2`, tenant, k.ID, res.ContactID)
+	if announce != nil {
+		channel, payload := announce(res)
+		b.Queue(`SELECT pg_notify($1, $2)`, channel, payload)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
+	}
+	k.ContactID, k.QueueID, k.ContactState, k.State = res.ContactID, queue, StateQueued, CallQueued
+	now := res.ArrivedAt
+	k.QueuedAt = &now
 	return k, res, nil
 }
 

@@ -32,8 +32,8 @@ var (
 
 // Calls is what the hotline needs of crm.
 type Calls interface {
-	StartCall(ctx context.Context, n crm.NewCall) (crm.Call, bool, error)
-	CallerContext(ctx context.Context, tenant, customer uuid.UUID) (crm.CallerContext, error)
+	StartCall(ctx context.Context, n crm.NewCall, route func(crm.Call, crm.CallerContext) uuid.UUID,
+		announce func(crm.InboundResult) (string, string)) (crm.CallStart, error)
 	CallByExternal(ctx context.Context, tenant, connector uuid.UUID, callID string) (crm.Call, error)
 	CallOfContact(ctx context.Context, tenant, contact uuid.UUID) (crm.Call, error)
 	CountMenuTry(ctx context.Context, tenant, call uuid.UUID) (int, error)
@@ -109,6 +109,7 @@ type Service struct {
 	ctl   Controllers
 	log   *slog.Logger
 	now   func() time.Time
+	cache configCache
 }
 
 // NewService returns the hotline.
@@ -122,7 +123,8 @@ func NewService(cfg Config, calls Calls, lines Lines, route Router, desk Desk, c
 	if cfg.MaxMenuTries <= 0 {
 		cfg.MaxMenuTries = 3
 	}
-	return &Service{cfg: cfg, calls: calls, lines: lines, route: route, desk: desk, ctl: ctl, log: log, now: time.Now}
+	return &Service{cfg: cfg, calls: calls, lines: lines, route: route, desk: desk, ctl: ctl, log: log, now: time.Now,
+		cache: configCache{now: time.Now}}
 }
 
 var _ Hotline = (*Service)(nil)
@@ -161,25 +163,49 @@ func (s *Service) Incoming(ctx context.Context, c Connector, ev Event) (Route, e
 	if dir == Outbound {
 		ours, theirs = ev.From, ev.To
 	}
-	num, err := s.lines.PhoneNumberFor(ctx, c.TenantID, c.ID, numberForms(ours))
+	num, err := s.number(ctx, c, ours)
 	if errors.Is(err, org.ErrNotFound) {
 		return Route{}, ErrNoNumber
 	} else if err != nil {
 		return Route{}, err
 	}
 	customer, e164 := s.callerNumber(ctx, c.TenantID, num.SiteID, theirs)
-	k, fresh, err := s.calls.StartCall(ctx, crm.NewCall{TenantID: c.TenantID, ConnectorID: c.ID, SiteID: num.SiteID, NumberID: num.ID,
-		CallID: ev.CallID, Direction: dir, From: customer, FromE164: e164, Dialled: ours, At: ev.At})
+	n := crm.NewCall{TenantID: c.TenantID, ConnectorID: c.ID, SiteID: num.SiteID, NumberID: num.ID,
+		CallID: ev.CallID, Direction: dir, From: customer, FromE164: e164, Dialled: ours, At: ev.At}
+	if c.Mode == Observe {
+		// The PBX routes: the call is only recorded.
+		start, err := s.calls.StartCall(ctx, n, nil, nil)
+		if err != nil {
+			return Route{}, err
+		}
+		return Route{Action: ActionQueue, ContactID: start.Call.ContactID, Language: num.Language}, nil
+	}
+	r := Route{Language: num.Language}
+	start, err := s.calls.StartCall(ctx, n, func(_ crm.Call, cc crm.CallerContext) uuid.UUID {
+		var queue uuid.UUID
+		queue, r.Say = s.choose(c, num, cc)
+		return queue
+	}, s.announce(c.TenantID))
 	if err != nil {
 		return Route{}, err
 	}
-	if fresh {
+	k := start.Call
+	switch {
+	case start.Fresh:
 		s.log.InfoContext(ctx, "call started", "tenant_id", c.TenantID, "connector_id", c.ID, "call", k.ID, "mode", c.Mode)
+	case k.State != crm.CallMenu:
+		return s.routed(ctx, c, num, k)
+	default:
+		// The telephony asked again about a caller in the menu (a retried
+		// webhook): the menu again, which is not one more try.
+		r.Action, r.Menu = ActionMenu, menu(num)
+		return r, nil
 	}
-	if c.Mode == Observe {
-		return Route{Action: ActionQueue, ContactID: k.ContactID, Language: num.Language}, nil
+	if start.Queued.NewContact {
+		return s.queued(ctx, c, num, k, r)
 	}
-	return s.decide(ctx, c, num, k)
+	r.Action, r.Menu = ActionMenu, menu(num)
+	return r, nil
 }
 
 // callerNumber returns the caller's number in E.164 by the site's dialling
@@ -187,7 +213,7 @@ func (s *Service) Incoming(ctx context.Context, c Connector, ev Event) (Route, e
 func (s *Service) callerNumber(ctx context.Context, tenant, site uuid.UUID, raw string) (string, bool) {
 	country, area := "CN", ""
 	if site != uuid.Nil {
-		if st, err := s.lines.Site(ctx, tenant, site); err == nil {
+		if st, err := s.site(ctx, tenant, site); err == nil {
 			if st.Country != "" {
 				country = st.Country
 			}
@@ -203,44 +229,34 @@ func (s *Service) callerNumber(ctx context.Context, tenant, site uuid.UUID, raw 
 	return raw, false
 }
 
-// decide is the hotline's rule for a call in the menu: a known caller
-// whose context says where they belong skips the menu; a caller whose car
-// is ready hears so, and can still press a key for someone; everyone else
-// hears the menu.
-func (s *Service) decide(ctx context.Context, c Connector, num org.PhoneNumber, k crm.Call) (Route, error) {
-	r := Route{Language: num.Language}
-	if k.State != crm.CallMenu {
-		return s.routed(ctx, c, num, k)
-	}
-	cc, err := s.calls.CallerContext(ctx, c.TenantID, k.CustomerID)
-	if err != nil && !errors.Is(err, crm.ErrNotFound) {
-		return Route{}, err
-	}
+// choose is the hotline's rule for a new call: a known caller whose
+// context says where they belong skips the menu; a caller whose car is
+// ready hears so, and can still choose from the menu; everyone else hears
+// the menu, unless the number has none (or the PBX runs its own IVR): then
+// the number's own queue. uuid.Nil means the menu.
+func (s *Service) choose(c Connector, num org.PhoneNumber, cc crm.CallerContext) (uuid.UUID, []string) {
+	var sayings []string
 	dept := ""
 	switch {
 	case cc.Order != nil && cc.Order.Status == "ready":
-		r.Say = append(r.Say, say(num.Language, "car_ready", cc.Order.Plate))
+		sayings = append(sayings, say(num.Language, "car_ready", cc.Order.Plate))
 	case cc.Order != nil:
 		dept = "service"
 	case cc.Deal != nil:
 		dept = "sales"
 	}
 	if opt, ok := option(num, dept); ok {
-		return s.enqueue(ctx, c, num, k, opt.QueueID, r)
+		return opt.QueueID, sayings
 	}
 	if len(num.Menu) == 0 || c.Kind == KindAsterisk {
-		// No menu here (or the PBX runs its own): the number's department.
-		return s.enqueue(ctx, c, num, k, num.QueueID, r)
+		return num.QueueID, sayings
 	}
-	tries, err := s.calls.CountMenuTry(ctx, c.TenantID, k.ID)
-	if err != nil {
-		return Route{}, err
-	}
-	if tries > s.cfg.MaxMenuTries {
-		return s.enqueue(ctx, c, num, k, num.QueueID, r)
-	}
-	r.Action, r.Menu = ActionMenu, menu(num)
-	return r, nil
+	return uuid.Nil, sayings
+}
+
+// announce gives the NOTIFY announcing a call's contact to routing.
+func (s *Service) announce(tenant uuid.UUID) func(crm.InboundResult) (string, string) {
+	return func(res crm.InboundResult) (string, string) { return s.route.Notification(tenant, res) }
 }
 
 func option(num org.PhoneNumber, dept string) (org.PhoneMenuOption, bool) {
@@ -263,7 +279,9 @@ func menu(num org.PhoneNumber) []MenuOption {
 	return out
 }
 
-// Choose applies the caller's menu choice; an unknown digit hears the menu again.
+// Choose applies the caller's menu choice. A key that is no option hears
+// the menu again, up to MaxMenuTries plays in all; no key at all (the
+// telephony's menu timed out) goes to the number's own queue.
 func (s *Service) Choose(ctx context.Context, c Connector, callID, digits string) (Route, error) {
 	k, num, err := s.callAndNumber(ctx, c, callID)
 	if err != nil {
@@ -278,16 +296,19 @@ func (s *Service) Choose(ctx context.Context, c Connector, callID, digits string
 			return s.enqueue(ctx, c, num, k, o.QueueID, r)
 		}
 	}
+	if digits == "" || len(num.Menu) == 0 {
+		// No choice: the telephony played the menu as often as it
+		// does (Twilio's <Gather> repeats, a PBX script's timeout).
+		return s.enqueue(ctx, c, num, k, num.QueueID, r)
+	}
 	tries, err := s.calls.CountMenuTry(ctx, c.TenantID, k.ID)
 	if err != nil {
 		return Route{}, err
 	}
-	if tries > s.cfg.MaxMenuTries || len(num.Menu) == 0 {
+	if tries >= s.cfg.MaxMenuTries {
 		return s.enqueue(ctx, c, num, k, num.QueueID, r)
 	}
-	if digits != "" {
-		r.Say = append(r.Say, say(num.Language, "invalid_choice", ""))
-	}
+	r.Say = append(r.Say, say(num.Language, "invalid_choice", ""))
 	r.Action, r.Menu = ActionMenu, menu(num)
 	return r, nil
 }
@@ -299,7 +320,7 @@ func (s *Service) callAndNumber(ctx context.Context, c Connector, callID string)
 	} else if err != nil {
 		return crm.Call{}, org.PhoneNumber{}, err
 	}
-	num, err := s.lines.PhoneNumberFor(ctx, c.TenantID, c.ID, numberForms(k.Dialled))
+	num, err := s.number(ctx, c, k.Dialled)
 	if errors.Is(err, org.ErrNotFound) {
 		return crm.Call{}, org.PhoneNumber{}, ErrNoNumber
 	}
@@ -308,25 +329,29 @@ func (s *Service) callAndNumber(ctx context.Context, c Connector, callID string)
 
 // enqueue puts the caller in queue, or says the queue is closed.
 func (s *Service) enqueue(ctx context.Context, c Connector, num org.PhoneNumber, k crm.Call, queue uuid.UUID, r Route) (Route, error) {
-	q, err := s.lines.Queue(ctx, c.TenantID, queue)
-	if err != nil {
-		return Route{}, fmt.Errorf("queue %s: %w", queue, err)
-	}
-	k, res, err := s.calls.QueueCall(ctx, c.TenantID, k.ID, queue, func(res crm.InboundResult) (string, string) {
-		return s.route.Notification(c.TenantID, res)
-	})
+	k, res, err := s.calls.QueueCall(ctx, c.TenantID, k.ID, queue, s.announce(c.TenantID))
 	if err != nil {
 		return Route{}, err
 	}
-	if !res.Duplicate {
-		s.log.InfoContext(ctx, "call queued", "tenant_id", c.TenantID, "call", k.ID, "contact_id", k.ContactID, "queue_id", queue)
+	if res.Duplicate {
+		return s.routed(ctx, c, num, k)
 	}
-	r.ContactID, r.QueueID, r.QueueName = k.ContactID, queue, q.Name
+	return s.queued(ctx, c, num, k, r)
+}
+
+// queued tells the connector that the caller now waits in k's queue, or,
+// when the queue is closed, what they hear instead: routing carries out
+// the queue's closed action on the contact (callback, voicemail request).
+func (s *Service) queued(ctx context.Context, c Connector, num org.PhoneNumber, k crm.Call, r Route) (Route, error) {
+	s.log.InfoContext(ctx, "call queued", "tenant_id", c.TenantID, "call", k.ID, "contact_id", k.ContactID, "queue_id", k.QueueID)
+	q, err := s.queue(ctx, c.TenantID, k.QueueID)
+	if err != nil {
+		return Route{}, fmt.Errorf("queue %s: %w", k.QueueID, err)
+	}
+	r.ContactID, r.QueueID, r.QueueName = k.ContactID, k.QueueID, q.Name
 	r.Action = ActionQueue
 	if q.Calendar != nil {
 		if open, err := q.Calendar.OpenAt(s.now()); err == nil && !open {
-			// Routing carries out the queue's closed action on the
-			// contact (callback, voicemail request); the caller hears it.
 			r.Action = ActionClosed
 			r.Voicemail = q.ClosedAction == org.ActionVoicemail
 			msg := q.ClosedMessage
@@ -351,7 +376,7 @@ func (s *Service) routed(ctx context.Context, c Connector, num org.PhoneNumber, 
 		r.Action = ActionHangup
 	default:
 		r.Action = ActionQueue
-		if q, err := s.lines.Queue(ctx, c.TenantID, k.QueueID); err == nil {
+		if q, err := s.queue(ctx, c.TenantID, k.QueueID); err == nil {
 			r.QueueName = q.Name
 		}
 	}

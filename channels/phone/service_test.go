@@ -283,16 +283,27 @@ func TestMenuChoiceInvalidDigitsAndGivingUp(t *testing.T) {
 	if err != nil || good.Action != phone.ActionQueue || good.QueueID != f.sales {
 		t.Fatalf("digit 2 = %+v, %v; want Sales", good, err)
 	}
-	// A caller who never chooses ends in the number's own queue.
+	// A caller who never chooses ends in the number's own queue, and so
+	// does one who keeps pressing keys that are no option.
 	f.incoming(f.conn, "CA4", "+8613600136000")
+	if again := f.incoming(f.conn, "CA4", "+8613600136000"); again.Action != phone.ActionMenu {
+		t.Errorf("the telephony asking again about a caller in the menu: %+v, want the menu", again)
+	}
+	if silent, err := f.svc.Choose(ctx, f.conn, "CA4", ""); err != nil || silent.Action != phone.ActionQueue || silent.QueueID != f.enquiries {
+		t.Errorf("no key: %+v, %v; want Enquiries", silent, err)
+	}
+	f.incoming(f.conn, "CA10", "+8613500135000")
 	var last phone.Route
-	for range 4 {
-		if last, err = f.svc.Choose(ctx, f.conn, "CA4", ""); err != nil {
+	for i := range 3 {
+		if last, err = f.svc.Choose(ctx, f.conn, "CA10", "7"); err != nil {
 			t.Fatal(err)
+		}
+		if i < 1 && last.Action != phone.ActionMenu {
+			t.Errorf("wrong key %d: %+v, want the menu again", i+1, last)
 		}
 	}
 	if last.Action != phone.ActionQueue || last.QueueID != f.enquiries {
-		t.Errorf("after four silent menus: %+v, want Enquiries", last)
+		t.Errorf("after three plays with wrong keys: %+v, want Enquiries", last)
 	}
 	if _, err := f.svc.Choose(ctx, f.conn, "nope", "1"); err != phone.ErrUnknownCall {
 		t.Errorf("unknown call: %v, want ErrUnknownCall", err)
