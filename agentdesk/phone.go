@@ -94,6 +94,9 @@ func callView(k crm.Call) frame {
 	if k.EndedAt != nil {
 		f["ended_at"] = k.EndedAt.UTC()
 	}
+	if k.HeldAt != nil && k.State == crm.CallHeld {
+		f["held_at"] = k.HeldAt.UTC()
+	}
 	if k.TransferredTo != "" {
 		f["transferred"] = true
 	}
@@ -149,9 +152,11 @@ func (s *Server) CallWithdrawn(ctx context.Context, tenant, agent, contact uuid.
 }
 
 // CallEnded starts the agent's wrap-up of a call that ended (the phone leg
-// decides when a call is over, not the console).
-func (s *Server) CallEnded(ctx context.Context, tenant, agent, contact uuid.UUID, until *time.Time) {
-	f := frame{"type": "contact_closed", "contact_id": contact, "state": "closed", "ended_by": "call"}
+// decides when a call is over, not the console). The frame carries the
+// call as it ended: the console stops following the contact on it.
+func (s *Server) CallEnded(ctx context.Context, tenant, agent uuid.UUID, k crm.Call, until *time.Time) {
+	contact := k.ContactID
+	f := frame{"type": "contact_closed", "contact_id": contact, "state": "closed", "ended_by": "call", "call": callView(k)}
 	if ct, err := s.contacts.Contact(ctx, tenant, contact); err == nil {
 		f["customer_id"] = ct.CustomerID
 	}

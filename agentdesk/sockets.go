@@ -310,7 +310,7 @@ func (c *agentConsole) relay(ctx context.Context, m mail) {
 		if cu := head.ScreenPop.Customer; cu != nil && cu.Restricted {
 			c.restricted[head.Contact.ID] = true
 		}
-	case "contact_closed":
+	case "contact_closed", "contact_withdrawn":
 		if u := c.subs[head.ContactID]; u != nil {
 			u()
 			delete(c.subs, head.ContactID)

@@ -46,6 +46,7 @@ type Call struct {
 	StartedAt                 time.Time
 	QueuedAt, ConnectAt       *time.Time
 	AnsweredAt, EndedAt       *time.Time
+	HeldAt                    *time.Time // on hold since, while held
 	HoldSeconds               float64
 	Cause, RecordingURL       string
 	TransferredTo             string
@@ -73,7 +74,7 @@ type NewCall struct {
 const callColumns = `k.id, k.tenant_id, k.connector_id, k.call_id, k.contact_id, k.site_id, k.number_id, k.customer_id,
 	k.candidates, k.direction, k.from_number, k.dialled, k.state, k.agent_id, k.extension, k.connect_key, k.menu_tries,
 	k.started_at, k.queued_at, k.connect_at, k.answered_at, k.ended_at, k.hold_seconds, k.cause, k.recording_url,
-	k.transferred_to, COALESCE(c.state, ''), c.queue_id`
+	k.transferred_to, COALESCE(c.state, ''), c.queue_id, k.held_at`
 
 const callFrom = ` FROM calls k LEFT JOIN contacts c ON c.tenant_id = k.tenant_id AND c.id = k.contact_id`
 
@@ -83,7 +84,7 @@ func scanCall(r pgx.Row) (Call, error) {
 	err := r.Scan(&k.ID, &k.TenantID, &k.ConnectorID, &k.CallID, &contact, &site, &number, &customer,
 		&k.Candidates, &k.Direction, &k.From, &k.Dialled, &k.State, &agent, &k.Extension, &k.ConnectKey, &k.MenuTries,
 		&k.StartedAt, &k.QueuedAt, &k.ConnectAt, &k.AnsweredAt, &k.EndedAt, &k.HoldSeconds, &k.Cause, &k.RecordingURL,
-		&k.TransferredTo, &k.ContactState, &queue)
+		&k.TransferredTo, &k.ContactState, &queue, &k.HeldAt)
 	k.ContactID, k.SiteID, k.NumberID = dbid.Deref(contact), dbid.Deref(site), dbid.Deref(number)
 	k.CustomerID, k.AgentID, k.QueueID = dbid.Deref(customer), dbid.Deref(agent), dbid.Deref(queue)
 	return k, err
@@ -428,7 +429,7 @@ func (s *Store) AcceptedUnconnected(ctx context.Context, updatedBefore time.Time
 		err := r.Scan(&k.ID, &k.TenantID, &k.ConnectorID, &k.CallID, &contact, &site, &number, &customer,
 			&k.Candidates, &k.Direction, &k.From, &k.Dialled, &k.State, &agent, &k.Extension, &k.ConnectKey, &k.MenuTries,
 			&k.StartedAt, &k.QueuedAt, &k.ConnectAt, &k.AnsweredAt, &k.EndedAt, &k.HoldSeconds, &k.Cause, &k.RecordingURL,
-			&k.TransferredTo, &k.ContactState, &queue, &holder)
+			&k.TransferredTo, &k.ContactState, &queue, &k.HeldAt, &holder)
 		k.ContactID, k.SiteID, k.NumberID = dbid.Deref(contact), dbid.Deref(site), dbid.Deref(number)
 		k.CustomerID, k.QueueID = dbid.Deref(customer), dbid.Deref(queue)
 		k.AgentID = holder

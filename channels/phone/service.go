@@ -77,8 +77,8 @@ type Desk interface {
 	// CallWithdrawn takes a contact off the agent's console (their phone did
 	// not answer; the call went back to the queue, or was transferred away).
 	CallWithdrawn(ctx context.Context, tenant, agent, contact uuid.UUID, reason string)
-	// CallEnded starts the agent's wrap-up (until nil: none).
-	CallEnded(ctx context.Context, tenant, agent, contact uuid.UUID, until *time.Time)
+	// CallEnded starts the agent's wrap-up (until nil: none) of the ended call k.
+	CallEnded(ctx context.Context, tenant, agent uuid.UUID, k crm.Call, until *time.Time)
 	// CallState tells the contact's watchers the call's state (the call panel).
 	CallState(ctx context.Context, tenant uuid.UUID, k crm.Call)
 }
@@ -477,7 +477,7 @@ func (s *Service) changed(ctx context.Context, c Connector, before crm.Call, ch 
 		warn("release after no answer", s.route.Release(ctx, tenant, ch.Missed, k.ContactID, true))
 		warn("missed offer", s.route.Missed(ctx, tenant, ch.Missed))
 	case ch.Ended:
-		s.desk.CallEnded(ctx, tenant, ch.Agent, k.ContactID, ch.WrapUpUntil)
+		s.desk.CallEnded(ctx, tenant, ch.Agent, k, ch.WrapUpUntil)
 		if ch.WrapUpUntil != nil {
 			warn("wrap-up", s.route.WrapUp(ctx, tenant, ch.Agent, k.ContactID, *ch.WrapUpUntil))
 		} else {

@@ -74,8 +74,8 @@ func (d desk) CallAssigned(_ context.Context, _, agent, contact uuid.UUID) {
 func (d desk) CallWithdrawn(_ context.Context, _, agent, contact uuid.UUID, reason string) {
 	d.add("withdrawn %s %s %s", agent, contact, reason)
 }
-func (d desk) CallEnded(_ context.Context, _, agent, contact uuid.UUID, until *time.Time) {
-	d.add("ended %s %s %v", agent, contact, until != nil)
+func (d desk) CallEnded(_ context.Context, _, agent uuid.UUID, k crm.Call, until *time.Time) {
+	d.add("ended %s %s %v", agent, k.ContactID, until != nil)
 }
 func (d desk) CallState(_ context.Context, _ uuid.UUID, k crm.Call) { d.add("state %s %s", k.ContactID, k.State) }
 

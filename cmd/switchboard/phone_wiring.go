@@ -92,8 +92,8 @@ func (d deskRef) CallAssigned(ctx context.Context, tenant, agent, contact uuid.U
 func (d deskRef) CallWithdrawn(ctx context.Context, tenant, agent, contact uuid.UUID, reason string) {
 	(*d.s).CallWithdrawn(ctx, tenant, agent, contact, reason)
 }
-func (d deskRef) CallEnded(ctx context.Context, tenant, agent, contact uuid.UUID, until *time.Time) {
-	(*d.s).CallEnded(ctx, tenant, agent, contact, until)
+func (d deskRef) CallEnded(ctx context.Context, tenant, agent uuid.UUID, k crm.Call, until *time.Time) {
+	(*d.s).CallEnded(ctx, tenant, agent, k, until)
 }
 func (d deskRef) CallState(ctx context.Context, tenant uuid.UUID, k crm.Call) {
 	(*d.s).CallState(ctx, tenant, k)

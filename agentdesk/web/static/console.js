@@ -242,6 +242,24 @@ function transcript(v) {
   return lines;
 }
 
+// The agent's file (image or PDF) for the visitor: the server checks it
+// by content and size as it checks the visitor's, stores it and sends the
+// line (chatUpload); it comes back here as any line does.
+function chatFile(v) {
+  if (v.contact.channel !== 'chat') return null;
+  const file = el('input', { type: 'file', 'data-testid': 'chat-file', 'aria-label': 'Send a file', accept: 'image/png,image/jpeg,image/gif,image/webp,application/pdf' });
+  file.addEventListener('change', async () => {
+    const f = file.files[0];
+    if (!f) return;
+    const q = `name=${encodeURIComponent(f.name)}&client_id=f-${Math.random().toString(36).slice(2, 10)}`;
+    const res = await fetch(`/api/contacts/${encodeURIComponent(v.id)}/chat/attachments?${q}`,
+      { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf }, body: f }).catch(() => null);
+    file.value = '';
+    if (!res || !res.ok) toast((res && (await res.json().catch(() => ({}))).message) || 'The file was not sent.');
+  });
+  return file;
+}
+
 function panelFor(v) {
   if (v.panel) return v.panel;
   const list = el('div', { class: 'transcript', 'data-testid': 'transcript', 'aria-live': 'polite' });
@@ -282,7 +300,7 @@ function panelFor(v) {
   } }, 'Transfer');
   const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), emailPanel(v, csrf, toast),
     callPanel(v, (f) => sock.send(f), toast), list,
-    el('div', { class: 'composer' }, input, el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
+    el('div', { class: 'composer' }, input, chatFile(v), el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
     el('div', { class: 'wrapup' }, closeBtn),
     el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));
   const side = el('aside', { class: 'side' });
@@ -501,9 +519,11 @@ function onFrame(f) {
         v.endedByCustomer = true;
         if (!f.customer_id) f.customer_id = v.contact.customer_id;
       }
-      if (f.ended_by === 'call' && v.call && v.call.state !== 'ended') {
-        // The phone leg ended it; its last call frame may not follow.
-        setCall(v, { ...v.call, state: 'ended', ended_at: new Date().toISOString() });
+      if (f.ended_by === 'call') {
+        // The phone leg ended it; the frame carries the call as it ended
+        // (no call frame follows: the contact is no longer followed).
+        if (f.call) setCall(v, f.call);
+        else if (v.call && v.call.state !== 'ended') setCall(v, { ...v.call, state: 'ended', ended_at: new Date().toISOString() });
       }
       v.closed = true;
       v.customerID = f.customer_id;
