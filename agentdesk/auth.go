@@ -175,9 +175,9 @@ func safeNext(next string) string {
 
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/chat/attachments" {
-			// The chat connector holds uploads to the site's own limit,
-			// which may exceed MaxBody.
+		if r.Method == http.MethodPost && (r.URL.Path == "/chat/attachments" || isChatUpload(r.URL.Path)) {
+			// The chat connector (and chatUpload, an agent's) holds uploads
+			// to the site's own limit, which may exceed MaxBody.
 			next.ServeHTTP(w, r)
 			return
 		}

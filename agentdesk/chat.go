@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -25,6 +27,11 @@ type ChatDesk interface {
 	AttachmentOf(ctx context.Context, tenant, contact, id uuid.UUID) (crm.Attachment, error)
 	Holder(ctx context.Context, tenant, contact uuid.UUID) (uuid.UUID, error)
 	Signal(ctx context.Context, tenant uuid.UUID, s channels.Signal)
+	// An agent's attachment: stored, tied to the agent's line, sent.
+	Contact(ctx context.Context, tenant, id uuid.UUID) (crm.Contact, error)
+	SaveAttachment(ctx context.Context, tenant, contact uuid.UUID, name, contentType string, data []byte) (crm.AttachmentInfo, error)
+	LinkAgentAttachment(ctx context.Context, tenant, contact, agent, id uuid.UUID, clientID string) (crm.AttachmentInfo, error)
+	Reply(ctx context.Context, tenant, agent, contact uuid.UUID, clientID, body string) (crm.Message, error)
 }
 
 // ChatSites are the sites' widget settings and customer-token secrets (org.Store).
@@ -145,6 +152,115 @@ func (s *Server) contactAttachment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAttachment(w, a)
+}
+
+var (
+	errNotYours       = &deskError{http.StatusConflict, "not_held", "you do not hold this chat"}
+	errNoAttachments  = &deskError{http.StatusForbidden, "forbidden", "this site's chats take no attachments"}
+	errAttachmentSize = &deskError{http.StatusRequestEntityTooLarge, "too_large", "the file is larger than this site's chats take"}
+	errAttachmentType = &deskError{http.StatusUnsupportedMediaType, "unsupported_type", "only PNG, JPEG, GIF, WebP images and PDF files can be sent"}
+)
+
+// chatUpload answers POST /api/contacts/{id}/chat/attachments?name=FILE&client_id=ID:
+// the body is the file. The agent must hold the chat; the file is held to
+// the visitor's rules (the site's size limit and whether it takes files at
+// all; the type by content, never by name) and to MaxBody. It is stored,
+// tied to the agent's line with client_id (the file's name is its text),
+// and the line is sent as any other: the visitor's widget shows it as a
+// link (a thumbnail for images) that only that visitor's token and the
+// tenant's agents can fetch. The same client_id again returns the line
+// already sent. The answer is the stored line.
+func (s *Server) chatUpload(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.chatDesk == nil || s.chatSites == nil {
+		s.writeError(w, r, errNoChat)
+		return
+	}
+	ctx, tenant, agent := r.Context(), sess.User.TenantID, sess.User.ID
+	clientID := r.URL.Query().Get("client_id")
+	if clientID == "" || len(clientID) > 64 {
+		s.writeError(w, r, &deskError{http.StatusBadRequest, "invalid", "client_id must be 1 to 64 characters"})
+		return
+	}
+	holder, err := s.chatDesk.Holder(ctx, tenant, contact)
+	if errors.Is(err, crm.ErrNotFound) || (err == nil && holder != agent) {
+		// Another tenant's chat, one nobody holds, or a colleague's.
+		s.writeError(w, r, errNotYours)
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.chatDesk.Contact(ctx, tenant, contact)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c.Channel != org.Chat || c.SiteID == nil {
+		s.writeError(w, r, &deskError{http.StatusBadRequest, "invalid", "only a chat takes attachments here"})
+		return
+	}
+	cs, err := s.chatSites.ChatSettings(ctx, tenant, *c.SiteID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !cs.Attachments {
+		s.writeError(w, r, errNoAttachments)
+		return
+	}
+	if r.ContentLength > int64(cs.MaxAttachmentBytes) {
+		s.writeError(w, r, errAttachmentSize)
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(cs.MaxAttachmentBytes)+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || len(data) > cs.MaxAttachmentBytes {
+		s.writeError(w, r, errAttachmentSize)
+		return
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ct, err := crm.SniffChatAttachment(data)
+	if err != nil {
+		s.writeError(w, r, errAttachmentType)
+		return
+	}
+	info, err := s.chatDesk.SaveAttachment(ctx, tenant, contact, uploadName(r.URL.Query().Get("name")), ct, data)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.chatDesk.LinkAgentAttachment(ctx, tenant, contact, agent, info.ID, clientID); errors.Is(err, crm.ErrConflict) {
+		// client_id names a line that already has its file: a resend,
+		// answered with that line below.
+	} else if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := s.chatDesk.Reply(ctx, tenant, agent, contact, clientID, info.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, m)
+}
+
+// isChatUpload: the path is chatUpload's, whose body limit is the site's
+// (limitBody).
+func isChatUpload(p string) bool {
+	id, ok := strings.CutPrefix(p, "/api/contacts/")
+	if !ok {
+		return false
+	}
+	id, ok = strings.CutSuffix(id, "/chat/attachments")
+	return ok && id != "" && !strings.Contains(id, "/")
 }
 
 // writeAttachment sends a stored attachment with its checked type, never

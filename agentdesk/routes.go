@@ -65,6 +65,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/customers/{id}/owner", s.setCustomerOwner)
 		r.Post("/api/customers/{id}/shares", s.shareCustomer)
 		r.Get("/api/contacts/{id}/attachments/{attachment}", s.contactAttachment)
+		r.Post("/api/contacts/{id}/chat/attachments", s.chatUpload)
 		// The e-mail panel (email.go): thread, reply, uploads, retry,
 		// canned responses to pick from, chat transcripts by e-mail.
 		r.Get("/api/contacts/{id}/email", s.emailThread)

@@ -111,6 +111,7 @@ var access = map[string]string{
 	"GET /chat/attachments/{id}": "public (visitor token of the attachment's chat), cross-tenant tested",
 
 	"GET /api/contacts/{id}/attachments/{attachment}": "agent, cross-tenant tested",
+	"POST /api/contacts/{id}/chat/attachments":        "agent holding the chat, cross-tenant tested (TestAgentSendsAttachment)",
 
 	"GET /api/sites/{id}/chat-settings": "admin, cross-tenant tested",
 	"PUT /api/sites/{id}/chat-settings": "admin, cross-tenant tested",

@@ -1,10 +1,13 @@
 package crm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"mime"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -222,4 +225,47 @@ func (s *Store) AttachmentOf(ctx context.Context, tenant, contactID, id uuid.UUI
 	}
 	copy(a.SHA256[:], sum)
 	return a, nil
+}
+
+// ChatAttachmentTypes are the files a chat line may carry, from either
+// side: images a browser shows in an <img>, and PDF. Nothing a browser
+// would run. chat_attachments admits only these.
+var ChatAttachmentTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+
+// chatMagic is each allowed type's leading bytes; http.DetectContentType
+// agrees with them, and both must.
+var chatMagic = map[string][][]byte{
+	"image/png":       {[]byte("\x89PNG\r\n\x1a\n")},
+	"image/jpeg":      {[]byte("\xff\xd8\xff")},
+	"image/gif":       {[]byte("GIF87a"), []byte("GIF89a")},
+	"image/webp":      {[]byte("RIFF")}, // and "WEBP" at offset 8, checked below
+	"application/pdf": {[]byte("%PDF-")},
+}
+
+// SniffChatAttachment returns the type of data by its content, one of
+// ChatAttachmentTypes, or ErrInvalid: a file named .png that holds HTML is
+// refused, whatever its name or declared type says.
+func SniffChatAttachment(data []byte) (string, error) {
+	ct, _, _ := mime.ParseMediaType(http.DetectContentType(data))
+	for _, p := range chatMagic[ct] {
+		if bytes.HasPrefix(data, p) {
+			if ct == "image/webp" && (len(data) < 12 || string(data[8:12]) != "WEBP") {
+				break
+			}
+			return ct, nil
+		}
+	}
+	return "", fmt.Errorf("attachment: only PNG, JPEG, GIF, WebP images and PDF files: %w", ErrInvalid)
+}
+
+// LinkAgentAttachment ties an attachment of the contact to the agent's
+// line with clientID (AppendAgentMessage's), before that line is stored,
+// as LinkAttachment does for a visitor's. A line that already has another
+// file (the same upload sent again) is ErrConflict.
+func (s *Store) LinkAgentAttachment(ctx context.Context, tenant, contactID, agent, id uuid.UUID, clientID string) (AttachmentInfo, error) {
+	info, err := s.LinkAttachment(ctx, tenant, contactID, id, agentMessageKey(agent, contactID, clientID))
+	if pgCode(err) == codeUniqueViolation {
+		return AttachmentInfo{}, fmt.Errorf("attachment %s: line %q has a file: %w", id, clientID, ErrConflict)
+	}
+	return info, err
 }

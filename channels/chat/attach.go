@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,41 +17,20 @@ import (
 	"github.com/switchboard-cc/switchboard/org"
 )
 
-// allowedTypes are the attachments a visitor may send: images a browser
-// shows in an <img> and PDF. Nothing a browser would run.
-var allowedTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
-
-// magic is each allowed type's leading bytes; http.DetectContentType
-// agrees with them, and both must.
-var magic = map[string][][]byte{
-	"image/png":       {[]byte("\x89PNG\r\n\x1a\n")},
-	"image/jpeg":      {[]byte("\xff\xd8\xff")},
-	"image/gif":       {[]byte("GIF87a"), []byte("GIF89a")},
-	"image/webp":      {[]byte("RIFF")}, // and "WEBP" at offset 8, checked below
-	"application/pdf": {[]byte("%PDF-")},
-}
-
 // ErrAttachmentType: the bytes are not one of the allowed types, whatever
 // the file's name or declared type says.
 var ErrAttachmentType = errors.New("only PNG, JPEG, GIF, WebP images and PDF files can be sent")
 
 // SniffAttachment returns the type of data by its content, or
-// ErrAttachmentType. A file named .png that holds HTML is refused.
+// ErrAttachmentType. A file named .png that holds HTML is refused. The
+// rules are crm's (crm.SniffChatAttachment), so that an agent's upload in
+// the console is held to the same.
 func SniffAttachment(data []byte) (string, error) {
-	ct, _, _ := mime.ParseMediaType(http.DetectContentType(data))
-	prefixes, ok := magic[ct]
-	if !ok {
+	ct, err := crm.SniffChatAttachment(data)
+	if err != nil {
 		return "", ErrAttachmentType
 	}
-	for _, p := range prefixes {
-		if bytes.HasPrefix(data, p) {
-			if ct == "image/webp" && (len(data) < 12 || string(data[8:12]) != "WEBP") {
-				break
-			}
-			return ct, nil
-		}
-	}
-	return "", ErrAttachmentType
+	return ct, nil
 }
 
 // cleanName keeps a file name printable and short; it is only ever shown

@@ -116,7 +116,7 @@ func widgetSettings(cs org.ChatSettings) map[string]any {
 		"offline_mode":         cs.OfflineMode,
 		"attachments":          cs.Attachments,
 		"max_attachment_bytes": cs.MaxAttachmentBytes,
-		"attachment_types":     allowedTypes,
+		"attachment_types":     crm.ChatAttachmentTypes,
 	}
 }
 
