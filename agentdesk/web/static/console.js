@@ -519,9 +519,11 @@ function onFrame(f) {
         v.endedByCustomer = true;
         if (!f.customer_id) f.customer_id = v.contact.customer_id;
       }
-      if (f.ended_by === 'call' && v.call && v.call.state !== 'ended') {
-        // The phone leg ended it; its last call frame may not follow.
-        setCall(v, { ...v.call, state: 'ended', ended_at: new Date().toISOString() });
+      if (f.ended_by === 'call') {
+        // The phone leg ended it; the frame carries the call as it ended
+        // (no call frame follows: the contact is no longer followed).
+        if (f.call) setCall(v, f.call);
+        else if (v.call && v.call.state !== 'ended') setCall(v, { ...v.call, state: 'ended', ended_at: new Date().toISOString() });
       }
       v.closed = true;
       v.customerID = f.customer_id;
