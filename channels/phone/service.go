@@ -83,6 +83,12 @@ type Desk interface {
 	CallState(ctx context.Context, tenant uuid.UUID, k crm.Call)
 }
 
+// Waits says where a waiting call stands, as routing last told it
+// (position 1 is next); ok is false when routing has said nothing yet.
+type Waits interface {
+	Wait(ctx context.Context, tenant, contact uuid.UUID) (position int, wait time.Duration, ok bool)
+}
+
 // Controllers gives the connector implementation that acts on calls of a
 // kind in control mode; nil when the kind cannot.
 type Controllers func(kind string) Controller
@@ -107,13 +113,14 @@ type Service struct {
 	route Router
 	desk  Desk
 	ctl   Controllers
+	waits Waits
 	log   *slog.Logger
 	now   func() time.Time
 	cache configCache
 }
 
 // NewService returns the hotline.
-func NewService(cfg Config, calls Calls, lines Lines, route Router, desk Desk, ctl Controllers, log *slog.Logger) *Service {
+func NewService(cfg Config, calls Calls, lines Lines, route Router, desk Desk, ctl Controllers, waits Waits, log *slog.Logger) *Service {
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = 30 * time.Second
 	}
@@ -123,7 +130,7 @@ func NewService(cfg Config, calls Calls, lines Lines, route Router, desk Desk, c
 	if cfg.MaxMenuTries <= 0 {
 		cfg.MaxMenuTries = 3
 	}
-	return &Service{cfg: cfg, calls: calls, lines: lines, route: route, desk: desk, ctl: ctl, log: log, now: time.Now,
+	return &Service{cfg: cfg, calls: calls, lines: lines, route: route, desk: desk, ctl: ctl, waits: waits, log: log, now: time.Now,
 		cache: configCache{now: time.Now}}
 }
 
@@ -383,16 +390,22 @@ func (s *Service) routed(ctx context.Context, c Connector, num org.PhoneNumber, 
 	return r, nil
 }
 
-// Waiting says where a waiting caller stands. The position is the
-// caller's place among the contacts of its queue that arrived before it;
-// routing's exact place is not shared across nodes, and an estimate is
-// what a caller is told anyway.
+// Waiting says where a waiting caller stands: their place in routing's
+// line and its rough estimate of the wait, as routing last said (every
+// couple of seconds), for the telephony to announce.
 func (s *Service) Waiting(ctx context.Context, c Connector, callID string) (Route, error) {
 	k, num, err := s.callAndNumber(ctx, c, callID)
 	if err != nil {
 		return Route{}, err
 	}
-	return s.routed(ctx, c, num, k)
+	r, err := s.routed(ctx, c, num, k)
+	if err != nil || r.Action != ActionQueue || k.ContactState != crm.StateQueued || s.waits == nil {
+		return r, err
+	}
+	if pos, wait, ok := s.waits.Wait(ctx, c.TenantID, k.ContactID); ok {
+		r.Position, r.Wait = pos, wait
+	}
+	return r, nil
 }
 
 // Handle records any other event and tells routing and the consoles.

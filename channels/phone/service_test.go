@@ -67,7 +67,9 @@ func (r router) Missed(_ context.Context, _, agent uuid.UUID) error {
 
 type desk struct{ *recorder }
 
-func (d desk) CallRinging(_ context.Context, _, agent, contact uuid.UUID) { d.add("ringing %s %s", agent, contact) }
+func (d desk) CallRinging(_ context.Context, _, agent, contact uuid.UUID) {
+	d.add("ringing %s %s", agent, contact)
+}
 func (d desk) CallAssigned(_ context.Context, _, agent, contact uuid.UUID) {
 	d.add("assigned %s %s", agent, contact)
 }
@@ -77,7 +79,9 @@ func (d desk) CallWithdrawn(_ context.Context, _, agent, contact uuid.UUID, reas
 func (d desk) CallEnded(_ context.Context, _, agent uuid.UUID, k crm.Call, until *time.Time) {
 	d.add("ended %s %s %v", agent, k.ContactID, until != nil)
 }
-func (d desk) CallState(_ context.Context, _ uuid.UUID, k crm.Call) { d.add("state %s %s", k.ContactID, k.State) }
+func (d desk) CallState(_ context.Context, _ uuid.UUID, k crm.Call) {
+	d.add("state %s %s", k.ContactID, k.State)
+}
 
 type controller struct {
 	*recorder
@@ -187,7 +191,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.svc = phone.NewService(phone.Config{RingTimeout: time.Second, SweepInterval: 50 * time.Millisecond}, f.people, f.orgs,
-		router{f.routed}, desk{f.told}, func(string) phone.Controller { return f.ctl }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		router{f.routed}, desk{f.told}, func(string) phone.Controller { return f.ctl }, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return f
 }
 

@@ -295,3 +295,33 @@ func TestPhoneWebhookRefusesBadRequests(t *testing.T) {
 		t.Errorf("unknown call: %d, want 404", status)
 	}
 }
+
+// TestWaitingCallerHearsTheirPlace: with nobody free, callers wait; the
+// PBX asks where the second stands and is told "second in line", from
+// routing's own order, whichever node answers.
+func TestWaitingCallerHearsTheirPlace(t *testing.T) {
+	a := startApp(t, nil)
+	rig := newPhoneRig(t, a)
+	for i, from := range []string{"+8613911110001", "+8613911110002"} {
+		if status, route := rig.post(t, map[string]any{"event": "new_call", "call_id": fmt.Sprint("wait-", i), "from": from, "to": "+862160009000"}); status != http.StatusOK {
+			t.Fatalf("new_call: %d %v", status, route)
+		}
+		if status, route := rig.post(t, map[string]any{"event": "digits", "call_id": fmt.Sprint("wait-", i), "digits": "1"}); status != http.StatusOK || route["action"] != "queue" {
+			t.Fatalf("digits: %d %v", status, route)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, route := rig.post(t, map[string]any{"event": "waiting", "call_id": "wait-1"})
+		if status != http.StatusOK {
+			t.Fatalf("waiting: %d %v", status, route)
+		}
+		if route["position"] == float64(2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second caller was never told their place: %v", route)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

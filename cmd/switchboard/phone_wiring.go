@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -170,4 +172,47 @@ func (a twilioConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Co
 		return phone.Connector{}, err
 	}
 	return phone.ConnectorOf(pc), nil
+}
+
+// callWaits keeps, for any node's hotline, where each waiting call stands,
+// as routing last told (in Redis, for a little longer than routing's
+// interval between tellings).
+type callWaits struct{ b *bus.Bus }
+
+const callWaitTTL = 30 * time.Second
+
+func (w callWaits) key(tenant, contact uuid.UUID) string {
+	return w.b.Key("callwait", tenant.String(), contact.String())
+}
+
+func (w callWaits) Waiting(ctx context.Context, tenant, contact uuid.UUID, position int, wait time.Duration) {
+	v := strconv.Itoa(position) + "," + strconv.Itoa(int(wait/time.Second))
+	w.b.Redis().Set(ctx, w.key(tenant, contact), v, callWaitTTL) // best effort, as the telling is
+}
+
+func (w callWaits) Wait(ctx context.Context, tenant, contact uuid.UUID) (int, time.Duration, bool) {
+	v, err := w.b.Redis().Get(ctx, w.key(tenant, contact)).Result()
+	if err != nil {
+		return 0, 0, false
+	}
+	p, s, ok := strings.Cut(v, ",")
+	pos, err1 := strconv.Atoi(p)
+	secs, err2 := strconv.Atoi(s)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return pos, time.Duration(secs) * time.Second, true
+}
+
+// contactWaits tells waiting chats' visitors (a signal on the contact's
+// topic) and keeps waiting calls' places for the hotline; routing does not
+// say which a contact is, and a signal nobody hears costs one publish.
+type contactWaits struct {
+	chat waitSignals
+	call callWaits
+}
+
+func (w contactWaits) Waiting(ctx context.Context, tenant, contact uuid.UUID, position int, wait time.Duration) {
+	w.chat.Waiting(ctx, tenant, contact, position, wait)
+	w.call.Waiting(ctx, tenant, contact, position, wait)
 }

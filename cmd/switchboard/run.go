@@ -189,7 +189,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	var deskRef0 *agentdesk.Server
 	asterisk := newAMILinks(orgs, cfg.AsteriskReload, log)
 	hotline := phone.NewService(phone.Config{RingTimeout: cfg.PhoneRingTimeout, MaxMenuTries: phoneMenuTries}, people, orgs,
-		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(cfg, asterisk), log)
+		phoneRouter{b: b, enq: dispatch.NewEnqueuer(pool)}, deskRef{&deskRef0}, phoneControllers(cfg, asterisk), callWaits{b}, log)
 	asterisk.hotline = hotline // the links hand events to the hotline, which commands them
 
 	dcfg := agentdesk.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SessionTTL, MaxBody: cfg.MaxBody, ImportMaxBody: cfg.ImportMaxBody}
@@ -201,6 +201,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
+		PhoneAdmin: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
 		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log),
 	})
@@ -211,7 +212,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	disp := dispatch.New(dispatch.Config{Holder: cfg.NodeID, LeaseTTL: cfg.LeaseTTL, SweepInterval: cfg.SweepInterval, Grace: cfg.DisconnectGrace},
 		dispatch.Deps{Pool: pool, Source: routingSource{orgs, people}, Connections: b, Assigner: assigner{people}, Notifier: desk.Notifier(),
 			Subscriber: b, Presence: orgs, Requeuer: assigner{people}, Overflower: assigner{people}, Closed: closedActions{people, intake},
-			WrapUps: assigner{people}, Log: log, Waits: waitSignals{intake}})
+			WrapUps: assigner{people}, Log: log, Waits: contactWaits{waitSignals{intake}, callWaits{b}}})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -10,9 +10,10 @@ import (
 	"github.com/switchboard-cc/switchboard/routing"
 )
 
-// WaitNotifier tells a waiting chat's visitor their place in the queue and
-// a rough estimate of the wait (zero: none yet today). Best effort: a
-// visitor who misses one gets the next.
+// WaitNotifier tells a waiting chat's visitor (or a waiting caller's
+// telephony, which announces it) their place in the queue and a rough
+// estimate of the wait (zero: none yet today). Best effort: a visitor who
+// misses one gets the next.
 type WaitNotifier interface {
 	Waiting(ctx context.Context, tenant, contact uuid.UUID, position int, wait time.Duration)
 }
@@ -26,9 +27,9 @@ type waitTold struct {
 	wait     time.Duration
 }
 
-// watchWait starts following a chat that joined a queue.
+// watchWait starts following a chat or call that joined a queue.
 func (tr *tenantRun) watchWait(t routing.Task) {
-	if tr.d.waits == nil || t.Channel != org.Chat {
+	if tr.d.waits == nil || (t.Channel != org.Chat && t.Channel != org.Voice) {
 		return
 	}
 	if tr.waits == nil {
