@@ -853,3 +853,50 @@ func closeCall(ctx context.Context, tx pgx.Tx, ev CallEvent, k Call, ch *CallCha
 	}
 	return enqueueWebhook(ctx, tx, ev.TenantID, EventContactClosed, contactWebhook(c))
 }
+
+// CallRecord is a call as the customer's timeline and reports show it:
+// when it started, was answered and ended, how long the caller waited,
+// talked (hold excluded), was held and the agent wrapped up, why it
+// ended, and its recording.
+type CallRecord struct {
+	Direction     string     `json:"direction"`
+	StartedAt     time.Time  `json:"started_at"`
+	AnsweredAt    *time.Time `json:"answered_at,omitempty"`
+	EndedAt       *time.Time `json:"ended_at,omitempty"`
+	WaitSeconds   float64    `json:"wait_seconds"`
+	TalkSeconds   float64    `json:"talk_seconds"`
+	HoldSeconds   float64    `json:"hold_seconds"`
+	WrapUpSeconds float64    `json:"wrap_up_seconds"`
+	Cause         string     `json:"cause,omitempty"`
+	RecordingURL  string     `json:"recording_url,omitempty"`
+}
+
+// callRecords returns the call records of contacts that have one.
+func callRecords(ctx context.Context, q dbtx, tenant uuid.UUID, contacts []uuid.UUID) (map[uuid.UUID]CallRecord, error) {
+	rows, err := q.Query(ctx, `
+		SELECT k.contact_id, k.direction, k.started_at, k.answered_at, k.ended_at,
+		       GREATEST(EXTRACT(EPOCH FROM COALESCE(k.answered_at, k.ended_at, now()) - COALESCE(k.queued_at, k.started_at)), 0)::float8,
+		       CASE WHEN k.answered_at IS NULL THEN 0
+		            ELSE GREATEST(EXTRACT(EPOCH FROM COALESCE(k.ended_at, now()) - k.answered_at) - k.hold_seconds, 0) END::float8,
+		       k.hold_seconds,
+		       COALESCE((SELECT EXTRACT(EPOCH FROM a.ended_at - a.wrap_up_at) FROM assignments a
+		                 WHERE a.tenant_id = k.tenant_id AND a.contact_id = k.contact_id
+		                   AND a.wrap_up_at IS NOT NULL AND a.ended_at IS NOT NULL
+		                 ORDER BY a.started_at DESC LIMIT 1), 0)::float8,
+		       k.cause, k.recording_url
+		FROM calls k WHERE k.tenant_id = $1 AND k.contact_id = ANY ($2)`, tenant, contacts)
+	if err != nil {
+		return nil, fmt.Errorf("call records: %w", err)
+	}
+	out := map[uuid.UUID]CallRecord{}
+	for rows.Next() {
+		var id uuid.UUID
+		var r CallRecord
+		if err := rows.Scan(&id, &r.Direction, &r.StartedAt, &r.AnsweredAt, &r.EndedAt, &r.WaitSeconds, &r.TalkSeconds,
+			&r.HoldSeconds, &r.WrapUpSeconds, &r.Cause, &r.RecordingURL); err != nil {
+			return nil, fmt.Errorf("call records: %w", err)
+		}
+		out[id] = r
+	}
+	return out, rows.Err()
+}

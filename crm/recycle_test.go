@@ -163,8 +163,8 @@ func TestPurgeKeepsStatisticsAndLeavesNoPersonalData(t *testing.T) {
 		VALUES ($1, $2, 'PBX', 'generic', 'observe', '\x00')`, connector, b.a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.store.StartCall(ctx, crm.NewCall{TenantID: b.a.ID, ConnectorID: connector, CallID: "purge-call",
-		From: tel, FromE164: true, Dialled: "+862160001000"}); err != nil {
+	if _, err := b.store.StartCall(ctx, crm.NewCall{TenantID: b.a.ID, ConnectorID: connector, CallID: "purge-call",
+		From: tel, FromE164: true, Dialled: "+862160001000"}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.store.ApplyCallEvent(ctx, crm.CallEvent{TenantID: b.a.ID, ConnectorID: connector, CallID: "purge-call",

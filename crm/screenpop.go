@@ -268,6 +268,8 @@ type TimelineItem struct {
 	At        time.Time   `json:"at"`
 	WrapUp    string      `json:"wrap_up,omitempty"`
 	Messages  []Message   `json:"messages"`
+	// Call is a voice contact's call record, when a connector carried it.
+	Call *CallRecord `json:"call,omitempty"`
 }
 
 // Timeline returns a customer's contacts with their messages, newest first,
@@ -317,6 +319,21 @@ func (s *Store) Timeline(ctx context.Context, tenant, customerID uuid.UUID, befo
 	for _, m := range ms {
 		i := index[m.ContactID]
 		items[i].Messages = append(items[i].Messages, m)
+	}
+	var voice []uuid.UUID
+	for _, it := range items {
+		if it.Channel == org.Voice {
+			voice = append(voice, it.ContactID)
+		}
+	}
+	if len(voice) > 0 {
+		records, err := callRecords(ctx, s.pool, tenant, voice)
+		if err != nil {
+			return nil, fmt.Errorf("timeline of %s: %w", customerID, err)
+		}
+		for id, r := range records {
+			items[index[id]].Call = &r
+		}
 	}
 	return items, nil
 }
