@@ -201,7 +201,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
-		PhoneAdmin: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
 		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log),
 	})
