@@ -123,6 +123,21 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Post("/api/mailboxes", s.createMailbox)
 		r.Patch("/api/mailboxes/{id}", s.updateMailbox)
 		r.Delete("/api/mailboxes/{id}", s.deleteMailbox)
+		// Phone connectors, their hotline numbers and agents' phones
+		// (phone_admin.go): secrets are write-only, a Zammad URL token is
+		// shown on creation and rotation only.
+		r.Get("/api/phone/connectors", s.listPhoneConnectors)
+		r.Post("/api/phone/connectors", s.createPhoneConnector)
+		r.Get("/api/phone/connectors/{id}", s.getPhoneConnector)
+		r.Patch("/api/phone/connectors/{id}", s.updatePhoneConnector)
+		r.Delete("/api/phone/connectors/{id}", s.deactivatePhoneConnector)
+		r.Post("/api/phone/connectors/{id}/rotate-token", s.rotatePhoneToken)
+		r.Get("/api/phone/connectors/{id}/numbers", s.listPhoneNumbers)
+		r.Put("/api/phone/connectors/{id}/numbers/{number}", s.putPhoneNumber)
+		r.Delete("/api/phone/connectors/{id}/numbers/{number}", s.deletePhoneNumber)
+		r.Get("/api/phone/connectors/{id}/agents", s.listAgentPhones)
+		r.Put("/api/phone/connectors/{id}/agents/{agent}", s.putAgentPhone)
+		r.Delete("/api/phone/connectors/{id}/agents/{agent}", s.deleteAgentPhone)
 		// Canned responses (email.go): agents read them, admins write them.
 		r.Post("/api/canned-responses", s.cannedCreate)
 		r.Patch("/api/canned-responses/{id}", s.cannedUpdate)

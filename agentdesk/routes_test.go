@@ -134,6 +134,22 @@ var access = map[string]string{
 	"PATCH /api/mailboxes/{id}":  "admin, cross-tenant tested",
 	"DELETE /api/mailboxes/{id}": "admin, cross-tenant tested",
 
+	// Phone connectors, numbers and agents' phones; cmd/switchboard
+	// TestPhoneAdminOverHTTP has the cross-tenant cases (every route with
+	// another tenant's connector; another tenant's agent, queue and site).
+	"GET /api/phone/connectors":                          "admin",
+	"POST /api/phone/connectors":                         "admin (audited)",
+	"GET /api/phone/connectors/{id}":                     "admin, cross-tenant tested",
+	"PATCH /api/phone/connectors/{id}":                   "admin, cross-tenant tested",
+	"DELETE /api/phone/connectors/{id}":                  "admin (deactivates), cross-tenant tested",
+	"POST /api/phone/connectors/{id}/rotate-token":       "admin (Zammad), cross-tenant tested",
+	"GET /api/phone/connectors/{id}/numbers":             "admin, cross-tenant tested",
+	"PUT /api/phone/connectors/{id}/numbers/{number}":    "admin, cross-tenant tested (connector; queue and site in the body)",
+	"DELETE /api/phone/connectors/{id}/numbers/{number}": "admin, cross-tenant tested",
+	"GET /api/phone/connectors/{id}/agents":              "admin, cross-tenant tested",
+	"PUT /api/phone/connectors/{id}/agents/{agent}":      "admin, cross-tenant tested (connector and agent)",
+	"DELETE /api/phone/connectors/{id}/agents/{agent}":   "admin, cross-tenant tested (connector and agent)",
+
 	// The e-mail panel, replies and canned responses (email.go);
 	// cmd/switchboard TestEmailReplyEndToEnd has the cross-tenant cases
 	// (another tenant's contact, e-mail, attachment and canned response).

@@ -114,6 +114,9 @@ type Server struct {
 	// mailboxes is nil on a server built without e-mail's admin routes:
 	// they answer 503.
 	mailboxes MailboxAdmin
+	// phoneAdmin is nil on a server built without the phone channel's
+	// admin routes: they answer 503.
+	phoneAdmin PhoneAdmin
 	// email is nil on a server built without e-mail: its routes answer 503.
 	email Email
 	// privacyAdmin is nil on a server built without it: the privacy
@@ -137,6 +140,9 @@ type Server struct {
 type Deps struct {
 	// Mailboxes: the tenant's e-mail mailboxes (org.Store).
 	Mailboxes MailboxAdmin
+	// PhoneAdmin: the tenant's phone connectors, numbers and agents'
+	// phones (org.Store).
+	PhoneAdmin PhoneAdmin
 
 	Accounts      Accounts
 	Contacts      Contacts
@@ -204,6 +210,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.webhooks, s.importer = d.Webhooks, d.Importer
 	s.chatDesk, s.chatSites = d.ChatDesk, d.ChatSites
 	s.mailboxes = d.Mailboxes
+	s.phoneAdmin = d.PhoneAdmin
 	s.email = d.Email
 	s.privacyAdmin = d.PrivacyAdmin
 	s.calls, s.voice, s.phone = d.Calls, d.Voice, d.Phone

@@ -200,7 +200,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Accounts: orgs, Contacts: people, Conversations: intake, Bus: b, Chat: chatConn,
 		Ready: pool.Ping, Log: log, Registry: reg, Limiter: limiter, Callbacks: people,
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
-		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs,
+		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs, PhoneAdmin: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
 		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log),
 	})
