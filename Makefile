@@ -13,6 +13,10 @@ TESTFLAGS ?=
 RACE_PKGS ?= ./...
 FUZZTIME ?= 30s
 ARGS ?=
+# make run SIMULATE=1: simulated callers ring the demo hotline and bot
+# agents answer, so the wallboard lives (switchboard simulate --help).
+SIMULATE ?=
+SIMULATE_ARGS ?= --rate 6 --aht 40 --abandon 0.15 --agents 3
 
 .PHONY: help build run test race bench fuzz lint clean
 
@@ -24,8 +28,29 @@ help: ## list the targets
 build: ## build bin/switchboard
 	$(GO) build -o bin/switchboard ./cmd/switchboard
 
-run: build ## start Switchboard with demo data (local PostgreSQL and Redis if none are set); ARGS=... passed to serve
+run: build ## start Switchboard with demo data (local PostgreSQL and Redis if none are set); ARGS=... passed to serve; SIMULATE=1 adds simulated calls (SIMULATE_ARGS)
+ifeq ($(SIMULATE),)
 	$(SERVICES) exec ./bin/switchboard serve --demo $(ARGS)
+else
+	$(SERVICES) exec bash -c '$(RUN_SIMULATED)'
+endif
+
+# The server and the simulator side by side: the simulator waits for the
+# server to be ready and finds the demo's connector in its database. Ctrl-C
+# stops the simulator first (it hangs up its calls), then the server, which
+# runs in a session of its own so the terminal's Ctrl-C does not reach it
+# before; the server's end stops the simulator; the simulator's end
+# (--duration, an error) leaves the server running.
+define RUN_SIMULATED
+setsid ./bin/switchboard serve --demo $(ARGS) & server=$$!; \
+./bin/switchboard simulate $(SIMULATE_ARGS) & sim=$$!; \
+stop() { kill -TERM $$sim 2>/dev/null; wait $$sim 2>/dev/null; kill -TERM $$server 2>/dev/null || true; }; \
+trap stop INT TERM; \
+status=0; wait $$server || status=$$?; \
+while kill -0 $$server 2>/dev/null; do status=0; wait $$server || status=$$?; done; \
+kill -TERM $$sim 2>/dev/null; wait $$sim 2>/dev/null || true; \
+exit $$status
+endef
 
 test: ## run all tests (PKGS, TESTFLAGS), then go vet
 	$(SERVICES) exec $(GO) test -count=1 -timeout 20m $(TESTFLAGS) $(PKGS)

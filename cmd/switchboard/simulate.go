@@ -228,7 +228,7 @@ func simulate(ctx context.Context, cfg simConfig, stdout io.Writer, log *slog.Lo
 	tr := newTraffic(cfg.Seed, cfg.Rate, cfg.AHT, cfg.Abandon, cfg.Patience, cfg.MaxWait, cfg.Known, demo.CallerNumbers())
 	transport := &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
 	p := &pbx{secret: cfg.Secret, number: cfg.Number, runID: hex.EncodeToString(runID[:]), speed: cfg.Speed, pace: humanPace,
-		tr: tr, st: st, log: log, now: time.Now, calls: map[string]*simCall{}, keys: map[string]time.Time{},
+		tr: tr, st: st, log: log, now: time.Now, calls: map[string]*simCall{}, keys: map[string]time.Time{}, lostSent: map[string]bool{},
 		cti: &ctiClient{url: cfg.URL + "/phone/cti/" + cfg.Connector.String(), secret: cfg.Secret,
 			hc: &http.Client{Timeout: 15 * time.Second, Transport: transport}, st: st}}
 	mux := http.NewServeMux()
@@ -378,6 +378,9 @@ func summary(w io.Writer, elapsed time.Duration, st *simStats, bots bool) {
 		quantile(waits, 0.9).Round(100*time.Millisecond), st.completed.Load())
 	fmt.Fprintf(w, "  abandoned    %d (%.0f%%), %d of them impatient callers\n", st.abandoned.Load(), pct(st.abandoned.Load()), st.impatient.Load())
 	fmt.Fprintf(w, "  after hours  %d; hung up at the end %d; errors %d\n", st.closed.Load(), st.cut.Load(), st.failed.Load())
+	if n := st.lost.Load(); n > 0 {
+		fmt.Fprintf(w, "  %d calls left waiting by an earlier run ended as lost\n", n)
+	}
 	fmt.Fprintf(w, "  webhook      %d requests, p50 %s, p99 %s\n", len(rtts), quantile(rtts, 0.5).Round(time.Millisecond), quantile(rtts, 0.99).Round(time.Millisecond))
 	if bots {
 		fmt.Fprintf(w, "  bot agents   %d contacts taken, %d wrap-ups done, %d callbacks made\n", st.accepted.Load(), st.done.Load(), st.callbacks.Load())

@@ -147,6 +147,9 @@ func (b *botAgent) session(ctx context.Context) error {
 	sctx, end := context.WithCancel(ctx)
 	defer end()
 	c := &botConn{b: b, hc: hc, csrf: csrf, out: make(chan map[string]any, 64), ctx: sctx}
+	bye := make(chan struct{}) // closed when the goodbye is acknowledged
+	var byeOnce sync.Once
+	readerDone := make(chan struct{})
 
 	// One writer; at the end of the run it says goodbye (offline) and
 	// closes the socket, which ends the reader.
@@ -164,16 +167,26 @@ func (b *botAgent) session(ctx context.Context) error {
 					return
 				}
 			case <-sctx.Done():
-				if ctx.Err() != nil {
-					ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
-					ws.WriteJSON(map[string]any{"type": "presence", "state": "offline"})
-					ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "simulation over"))
+				if ctx.Err() == nil {
+					return // the socket failed; run reconnects
 				}
+				// The run is over: go offline, and close once the server
+				// has stored it (closing at once would cut it short).
+				ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				if ws.WriteJSON(map[string]any{"type": "presence", "id": "bye", "state": "offline"}) == nil {
+					select {
+					case <-bye:
+					case <-readerDone:
+					case <-time.After(3 * time.Second):
+					}
+				}
+				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "simulation over"))
 				return
 			}
 		}
 	}()
 	defer wg.Wait()
+	defer close(readerDone)
 
 	first := true
 	for {
@@ -187,6 +200,10 @@ func (b *botAgent) session(ctx context.Context) error {
 		}
 		var f map[string]any
 		if err := json.Unmarshal(p, &f); err != nil {
+			continue
+		}
+		if f["type"] == "ack" && f["ref"] == "bye" {
+			byeOnce.Do(func() { close(bye) })
 			continue
 		}
 		if first {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ type simStats struct {
 	answered, completed                atomic.Int64
 	abandoned, impatient               atomic.Int64 // hung up waiting; impatient: of those with short patience
 	closed, cut, failed                atomic.Int64 // after hours, hung up at the end, gave up on an error
+	lost                               atomic.Int64 // earlier runs' calls ended as lost
 	accepted, done, callbacks          atomic.Int64 // bot agents: offers accepted, wrap-ups done, callbacks made
 
 	mu    sync.Mutex
@@ -194,6 +196,8 @@ type pbx struct {
 	mu    sync.Mutex
 	calls map[string]*simCall
 	keys  map[string]time.Time // idempotency keys acted on
+	// lostSent: calls of earlier runs reported lost (see lost).
+	lostSent map[string]bool
 }
 
 // keyMemory is how long acted-on command keys and ended calls are kept:
@@ -266,6 +270,7 @@ func (p *pbx) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case c == nil:
 		answer(http.StatusNotFound, "unknown_call", "no such call")
+		p.lost(cmd.CallID)
 		return
 	case !c.ended.IsZero() && cmd.Command == "cancel":
 		answer(http.StatusOK, "", "") // nothing rings any more
@@ -281,6 +286,28 @@ func (p *pbx) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		answer(http.StatusServiceUnavailable, "busy", "the call has too many commands pending")
 	}
+}
+
+// lost reports as lost a call of an earlier simulator run that Switchboard
+// still has waiting (that run was killed before it could hang up): no PBX
+// will ever end it otherwise, and it would be offered again and again.
+// Other call ids are not the simulator's business. Called with p.mu held.
+func (p *pbx) lost(callID string) {
+	if !strings.HasPrefix(callID, "sim-") || strings.HasPrefix(callID, "sim-"+p.runID+"-") || p.lostSent[callID] || p.cti == nil {
+		return
+	}
+	p.lostSent[callID] = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if _, err := p.cti.send(ctx, cti.Request{Event: "hangup", CallID: callID, EventID: callID + ":lost", Cause: "lost"}); err != nil {
+			p.log.Warn("simulate: could not end an earlier run's call", "call_id", callID, "err", err)
+			return
+		}
+		p.st.lost.Add(1)
+	}()
 }
 
 // forget drops keys and ended calls older than keyMemory.

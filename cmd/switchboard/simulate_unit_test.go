@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,8 +124,8 @@ func TestParseSimulate(t *testing.T) {
 // testPBX is a PBX endpoint with one live and one ended call.
 func testPBX(t testing.TB) (*pbx, *simCall, *simCall) {
 	t.Helper()
-	p := &pbx{secret: "pbx-test-secret-0123456789", log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
-		calls: map[string]*simCall{}, keys: map[string]time.Time{}}
+	p := &pbx{secret: "pbx-test-secret-0123456789", runID: "run1", st: &simStats{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
+		calls: map[string]*simCall{}, keys: map[string]time.Time{}, lostSent: map[string]bool{}}
 	live := &simCall{id: "sim-1", cmds: make(chan pbxCommand, 16)}
 	ended := &simCall{id: "sim-2", cmds: make(chan pbxCommand, 16), ended: time.Now()}
 	p.calls[live.id], p.calls[ended.id] = live, ended
@@ -218,4 +220,40 @@ func FuzzPBXCommand(f *testing.F) {
 			t.Errorf("body %q: HTTP %d", body, w.Code)
 		}
 	})
+}
+
+// TestPBXEndsEarlierRunsCalls: a connect for a call of an earlier,
+// killed simulator run is refused (404) and that call reported lost once,
+// signed, so Switchboard stops offering it; this run's and other PBXs'
+// call ids are left alone.
+func TestPBXEndsEarlierRunsCalls(t *testing.T) {
+	p, _, _ := testPBX(t)
+	var mu sync.Mutex
+	var got []cti.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := cti.Verify(p.secret, r.Header.Get(cti.HeaderSignature), r.Header.Get(cti.HeaderTimestamp), body, time.Now()); err != nil {
+			t.Errorf("the lost hangup is not signed: %v", err)
+		}
+		var req cti.Request
+		json.Unmarshal(body, &req)
+		mu.Lock()
+		got = append(got, req)
+		mu.Unlock()
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	p.cti = &ctiClient{url: srv.URL, secret: p.secret, hc: srv.Client(), st: p.st}
+	for i, id := range []string{"sim-old-3", "sim-old-3", "sim-run1-9", "pbx-77"} {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, signedCommand(t, p.secret, time.Now(), command(t, cti.Command{Command: "connect", CallID: id, Extension: "8001",
+			IdempotencyKey: fmt.Sprint("key-", i)})))
+		if w.Code != http.StatusNotFound {
+			t.Errorf("connect %s: HTTP %d, want 404", id, w.Code)
+		}
+	}
+	p.wg.Wait()
+	if len(got) != 1 || got[0].Event != "hangup" || got[0].CallID != "sim-old-3" || got[0].Cause != "lost" {
+		t.Errorf("posted %+v, want one hangup of sim-old-3 with cause lost", got)
+	}
 }
