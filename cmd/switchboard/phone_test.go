@@ -232,6 +232,29 @@ func TestCallThroughTheHotlineEndToEnd(t *testing.T) {
 	if strings.Contains(a.logs.String(), "13800138000") || strings.Contains(a.logs.String(), "0013 8000") {
 		t.Error("the caller's number is in the logs")
 	}
+
+	// The customer's timeline shows the call's record.
+	customer := path(sp, "screen_pop", "customer", "id")
+	web, _ := a.login(t, "lina@huadong.example")
+	resp, err := web.Get(fmt.Sprintf("%s/api/customers/%v/timeline", a.url, customer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var timeline []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&timeline); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("timeline: %d %v", resp.StatusCode, err)
+	}
+	var record map[string]any
+	for _, it := range timeline {
+		if it["contact_id"] == contactID {
+			record, _ = it["call"].(map[string]any)
+		}
+	}
+	if record == nil || record["cause"] != "normal" || record["answered_at"] == nil || record["ended_at"] == nil ||
+		record["wrap_up_seconds"].(float64) <= 0 {
+		t.Errorf("timeline call record = %v, want the answered call with its end, cause and wrap-up", record)
+	}
 }
 
 func TestUnansweredAgentPhoneSendsTheCallBack(t *testing.T) {
