@@ -135,7 +135,8 @@ type Tally struct {
 	contacts map[uuid.UUID]*contactState
 	counts   map[Key]*Counts
 	agents   map[uuid.UUID]*agentClock
-	holder   map[uuid.UUID]uuid.UUID // contact → the agent holding it (talk or wrap-up)
+	holder   map[uuid.UUID]uuid.UUID   // contact → the agent holding it (talk or wrap-up)
+	arrivals map[uuid.UUID][]time.Time // per queue, the last hour's arrivals (erlang.go)
 }
 
 // NewTally returns an empty tally; policy gives each queue's thresholds.
@@ -169,6 +170,7 @@ func (t *Tally) Add(e Event) {
 		cs = &contactState{key: Key{QueueID: e.QueueID, Channel: ch}, arrived: e.At, call: call}
 		t.contacts[e.ContactID] = cs
 		t.line(cs.key).Offered++
+		t.arrive(e.QueueID, e.At)
 	case "assigned":
 		if cs != nil && cs.key.Channel != org.Email && !cs.call {
 			t.answer(cs, e.At)
