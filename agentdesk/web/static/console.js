@@ -5,6 +5,8 @@ import { connect, el, fmtTime, fmtDate } from './socket.js';
 import { callbackPanel } from './callbacks.js';
 import { emailPanel, emailFrame } from './email.js';
 import { callPanel, callFrame, callReply, callRinging, callSummary, dropCall, dropRinging, draftNote, ringingCards, setCall, withdrawnText } from './call.js';
+import { t } from './i18n.js';
+import { openCustomer, setPeople } from './customer.js';
 
 const csrf = document.querySelector('meta[name=csrf-token]').content;
 const offers = new Map();   // offer_id → offer frame
@@ -15,21 +17,21 @@ let selected = null;
 let sock;
 
 function toast(text) {
-  const t = el('div', { class: 'toast', 'data-testid': 'toast', role: 'status' }, text,
-    el('button', { class: 'dismiss', 'aria-label': 'Dismiss', onclick: () => t.remove() }, '×'));
-  document.getElementById('toasts').append(t);
-  setTimeout(() => t.remove(), 6000);
+  const box = el('div', { class: 'toast', 'data-testid': 'toast', role: 'status' }, text,
+    el('button', { class: 'dismiss', 'aria-label': t('Dismiss'), onclick: () => box.remove() }, '×'));
+  document.getElementById('toasts').append(box);
+  setTimeout(() => box.remove(), 6000);
 }
 
 // ---- screen-pop ----------------------------------------------------------
 
 function section(title, items) {
   if (!items || items.length === 0) return null;
-  return el('section', { class: 'pop-section' }, el('h4', {}, title), el('ul', {}, items));
+  return el('section', { class: 'pop-section' }, el('h4', {}, t(title)), el('ul', {}, items));
 }
 
 function identityItems(ids) {
-  return ids.filter((i) => i.kind !== 'chat').map((i) => el('li', {}, el('span', { class: 'muted' }, i.kind + ' '), i.value));
+  return ids.filter((i) => i.kind !== 'chat').map((i) => el('li', {}, el('span', { class: 'muted' }, t(i.kind) + ' '), i.value));
 }
 
 // Identities come masked (+86 138****8000). "Show number" asks for the full
@@ -44,15 +46,15 @@ function contactDetails(pop) {
     try {
       const res = await fetch(`/api/customers/${encodeURIComponent(c.id)}/reveal`,
         { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
-      if (res.status === 403) return toast('Your role does not allow full numbers.');
-      if (!res.ok) return fail('Could not show the number.');
+      if (res.status === 403) return toast(t('Your role does not allow full numbers.'));
+      if (!res.ok) return fail(t('Could not show the number.'));
       const body = await res.json();
       s.querySelector('ul').replaceChildren(...identityItems(body.identities || []));
       btn.remove();
     } catch (e) {
-      fail('Could not show the number.');
+      fail(t('Could not show the number.'));
     }
-  } }, 'Show number');
+  } }, t('Show number'));
   s.append(btn);
   return s;
 }
@@ -64,17 +66,17 @@ function contactDetails(pop) {
 // yet.
 function candidateItems(cands, contactID) {
   return cands.map((k) => {
-    if (k.restricted) return el('li', { 'data-testid': 'candidate' }, 'Restricted customer (outside your sites)');
-    const li = el('li', { 'data-testid': 'candidate', 'data-customer': k.id }, el('span', { class: 'candidate-name' }, k.name || 'Unnamed customer'));
+    if (k.restricted) return el('li', { 'data-testid': 'candidate' }, t('Restricted customer (outside your sites)'));
+    const li = el('li', { 'data-testid': 'candidate', 'data-customer': k.id }, el('span', { class: 'candidate-name' }, k.name || t('Unnamed customer')));
     if (contactID) {
-      const btn = el('button', { class: 'choose', 'data-action': 'choose-customer', 'aria-label': `This is the customer: ${k.name || 'unnamed'}`,
+      const btn = el('button', { class: 'choose', 'data-action': 'choose-customer', 'aria-label': t('This is the customer: {name}', { name: k.name || t('unnamed') }),
         onclick: () => {
           if (!sock.send({ type: 'choose_customer', id: 'choose:' + contactID, contact_id: contactID, customer_id: k.id })) {
-            toast('Not connected; try again.');
+            toast(t('Not connected; try again.'));
             return;
           }
           li.closest('ul').querySelectorAll('button.choose').forEach((b) => { b.disabled = true; });
-        } }, 'This is the customer');
+        } }, t('This is the customer'));
       li.append(' ', btn);
     }
     return li;
@@ -84,11 +86,14 @@ function candidateItems(cands, contactID) {
 function screenPop(pop, nameTestID, contactID) {
   const c = pop.customer;
   // A customer outside the agent's sites comes restricted: id only.
-  const name = c ? (c.restricted ? 'Restricted customer (outside your sites)' : c.name || 'Unnamed customer') : 'Unknown visitor';
+  const name = c ? (c.restricted ? t('Restricted customer (outside your sites)') : c.name || t('Unnamed customer')) : t('Unknown visitor');
   return el('div', { class: 'pop' },
     el('div', { class: 'pop-head' },
       el('span', { class: 'pop-name', 'data-testid': nameTestID }, name),
-      c && c.tier ? el('span', { class: 'tier tier-' + c.tier }, c.tier) : null),
+      c && c.tier ? el('span', { class: 'tier tier-' + c.tier }, t(c.tier)) : null,
+      // The customer 360 (customer.js) opens beside the workspace.
+      c && c.id && !c.restricted ? el('button', { type: 'button', class: 'link open-360', 'data-testid': 'open-360',
+        'aria-label': t('Open the customer 360'), onclick: (ev) => openCustomer(c.id, ev.currentTarget) }, t('Customer 360')) : null),
     c && c.notes ? el('p', { class: 'notes' }, c.notes) : null,
     section('Possible customers', candidateItems(pop.candidates || [], contactID)),
     // Chat visitor ids identify a browser, not something an agent can use.
@@ -96,11 +101,11 @@ function screenPop(pop, nameTestID, contactID) {
     section('Vehicles', (pop.vehicles || []).map((v) => el('li', {},
       el('b', {}, v.plate || v.vin), ` ${v.make} ${v.model}${v.year ? ' ' + v.year : ''}`))),
     section('Open service orders', (pop.service_orders || []).map((o) => el('li', {},
-      el('b', {}, o.number), ` ${o.status.replace('_', ' ')}`, o.plate ? ` · ${o.plate}` : '',
-      o.description ? ` · ${o.description}` : '', o.promised_at ? ` · promised ${fmtDate(o.promised_at)}` : ''))),
-    section('Open deals', (pop.deals || []).map((d) => el('li', {}, `${d.stage.replace('_', ' ')} · ${d.vehicle_desc} · ¥${d.value}`))),
+      el('b', {}, o.number), ` ${t(o.status)}`, o.plate ? ` · ${o.plate}` : '',
+      o.description ? ` · ${o.description}` : '', o.promised_at ? ` · ${t('promised {date}', { date: fmtDate(o.promised_at) })}` : ''))),
+    section('Open deals', (pop.deals || []).map((d) => el('li', {}, `${t(d.stage)} · ${d.vehicle_desc} · ¥${d.value}`))),
     section('Recent contacts', (pop.recent || []).map((r) => el('li', {},
-      el('span', { class: 'chan' }, r.channel), ` ${fmtDate(r.at)} · ${r.state}`, r.subject ? ` · ${r.subject}` : '',
+      el('span', { class: 'chan' }, r.channel), ` ${fmtDate(r.at)} · ${t(r.state)}`, r.subject ? ` · ${r.subject}` : '',
       r.snippet ? el('div', { class: 'snippet' }, r.snippet) : null))),
   );
 }
@@ -120,10 +125,10 @@ function renderOffers() {
         countdown),
       // The screen-pop follows the offer in its own frame.
       o.screen_pop ? screenPop(o.screen_pop, 'offer-customer-name')
-        : el('p', { class: 'pop muted' }, o.pop_error ? 'Customer details could not be loaded.' : 'Loading the customer…'),
+        : el('p', { class: 'pop muted' }, o.pop_error ? t('Customer details could not be loaded.') : t('Loading the customer…')),
       el('footer', {},
-        el('button', { class: 'accept', 'data-action': 'accept', onclick: () => answer(o, 'accept') }, 'Accept (A)'),
-        el('button', { class: 'reject', 'data-action': 'reject', onclick: () => answer(o, 'reject') }, 'Reject (R)')));
+        el('button', { class: 'accept', 'data-action': 'accept', onclick: () => answer(o, 'accept') }, t('Accept (A)')),
+        el('button', { class: 'reject', 'data-action': 'reject', onclick: () => answer(o, 'reject') }, t('Reject (R)'))));
     card._countdown = () => {
       const left = Math.max(0, Math.round((new Date(o.expires_at) - Date.now()) / 1000));
       countdown.textContent = left + ' s';
@@ -179,7 +184,7 @@ function renderTabs() {
     'data-testid': 'contact-tab',
     onclick: () => { selected = v.id; v.unread = 0; renderAll(); },
   }, el('span', { class: 'chan' }, v.contact.channel), ' ',
-  (v.pop && v.pop.customer && v.pop.customer.name) || 'Visitor',
+  (v.pop && v.pop.customer && v.pop.customer.name) || t('Visitor'),
   v.unread ? el('span', { class: 'badge' }, v.unread) : null)));
 }
 
@@ -205,7 +210,7 @@ function attachmentEl(v, a) {
 function receipt(v, m) {
   if (m.author_kind !== 'agent') return null;
   const read = m.seq <= (v.customerRead || 0);
-  return el('span', { class: 'receipt' + (read ? ' read' : ''), 'data-testid': 'receipt', title: read ? 'Read' : 'Delivered' }, read ? '✓✓' : '✓');
+  return el('span', { class: 'receipt' + (read ? ' read' : ''), 'data-testid': 'receipt', title: read ? t('Read') : t('Delivered') }, read ? '✓✓' : '✓');
 }
 
 // markRead tells the server the agent has seen the selected chat's lines.
@@ -217,8 +222,8 @@ function markRead(v) {
 
 function chatNotices(v) {
   const out = [];
-  if (v.typingUntil > Date.now()) out.push(el('div', { class: 'typing muted', 'data-testid': 'typing' }, 'The visitor is typing…'));
-  if (v.endedByCustomer) out.push(el('div', { class: 'notice', 'data-testid': 'ended-notice' }, 'The visitor ended the chat.'));
+  if (v.typingUntil > Date.now()) out.push(el('div', { class: 'typing muted', 'data-testid': 'typing' }, t('The visitor is typing…')));
+  if (v.endedByCustomer) out.push(el('div', { class: 'notice', 'data-testid': 'ended-notice' }, t('The visitor ended the chat.')));
   return out;
 }
 
@@ -236,7 +241,7 @@ function transcript(v) {
   const seen = new Set([...v.messages.values()].map((m) => m.client_id).filter(Boolean));
   for (const [cid, body] of v.pending) {
     if (seen.has(cid)) { v.pending.delete(cid); continue; }
-    lines.push(el('div', { class: 'msg msg-agent pending' }, el('div', { class: 'meta' }, 'sending…'), el('div', { class: 'body' }, body)));
+    lines.push(el('div', { class: 'msg msg-agent pending' }, el('div', { class: 'meta' }, t('sending…')), el('div', { class: 'body' }, body)));
   }
   lines.push(...chatNotices(v));
   return lines;
@@ -247,7 +252,7 @@ function transcript(v) {
 // line (chatUpload); it comes back here as any line does.
 function chatFile(v) {
   if (v.contact.channel !== 'chat') return null;
-  const file = el('input', { type: 'file', 'data-testid': 'chat-file', 'aria-label': 'Send a file', accept: 'image/png,image/jpeg,image/gif,image/webp,application/pdf' });
+  const file = el('input', { type: 'file', 'data-testid': 'chat-file', 'aria-label': t('Send a file'), accept: 'image/png,image/jpeg,image/gif,image/webp,application/pdf' });
   file.addEventListener('change', async () => {
     const f = file.files[0];
     if (!f) return;
@@ -255,7 +260,7 @@ function chatFile(v) {
     const res = await fetch(`/api/contacts/${encodeURIComponent(v.id)}/chat/attachments?${q}`,
       { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf }, body: f }).catch(() => null);
     file.value = '';
-    if (!res || !res.ok) toast((res && (await res.json().catch(() => ({}))).message) || 'The file was not sent.');
+    if (!res || !res.ok) toast((res && (await res.json().catch(() => ({}))).message) || t('The file was not sent.'));
   });
   return file;
 }
@@ -263,7 +268,7 @@ function chatFile(v) {
 function panelFor(v) {
   if (v.panel) return v.panel;
   const list = el('div', { class: 'transcript', 'data-testid': 'transcript', 'aria-live': 'polite' });
-  const input = el('textarea', { 'data-testid': 'chat-input', rows: 3, placeholder: 'Write a reply… (Enter sends, Shift+Enter new line)', maxlength: 4000 });
+  const input = el('textarea', { 'data-testid': 'chat-input', rows: 3, placeholder: t('Write a reply… (Enter sends, Shift+Enter new line)'), maxlength: 4000 });
   const send = () => {
     const body = input.value.trim();
     if (!body) return;
@@ -272,7 +277,7 @@ function panelFor(v) {
       v.pending.set(cid, body);
       input.value = '';
       refresh(v);
-    } else toast('Not connected; your reply was kept.');
+    } else toast(t('Not connected; your reply was kept.'));
   };
   input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); } });
   // Typing reaches the visitor at most every 2 s; never stored.
@@ -283,13 +288,13 @@ function panelFor(v) {
     }
   });
   // The wrap-up note is written in the wrap-up step, after closing.
-  const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id }) }, 'Close and wrap up');
+  const closeBtn = el('button', { 'data-testid': 'close', class: 'close', onclick: () => sock.send({ type: 'close', contact_id: v.id }) }, t('Close and wrap up'));
   // One list: another queue, or a named colleague (offered to them first,
   // then to this contact's queue if they cannot take it in time).
-  const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': 'Transfer to a queue or a colleague' },
-    el('optgroup', { label: 'Queues' },
+  const target = el('select', { 'data-testid': 'transfer-queue', 'aria-label': t('Transfer to a queue or a colleague') },
+    el('optgroup', { label: t('Queues') },
       queues.filter((q) => q.id !== v.contact.queue_id).map((q) => el('option', { value: q.id, 'data-kind': 'queue' }, q.name))),
-    colleagues.length ? el('optgroup', { label: 'Colleagues' },
+    colleagues.length ? el('optgroup', { label: t('Colleagues') },
       colleagues.map((a) => el('option', { value: a.id, 'data-kind': 'agent' }, a.name))) : null);
   const transferBtn = el('button', { 'data-testid': 'transfer', onclick: () => {
     const opt = target.selectedOptions[0];
@@ -297,12 +302,12 @@ function panelFor(v) {
     const f = { type: 'transfer', contact_id: v.id };
     if (opt.dataset.kind === 'agent') f.agent_id = opt.value; else f.queue_id = opt.value;
     sock.send(f);
-  } }, 'Transfer');
+  } }, t('Transfer'));
   const work = el('div', { class: 'work' }, callbackPanel(v, csrf, toast), emailPanel(v, csrf, toast),
     callPanel(v, (f) => sock.send(f), toast), list,
-    el('div', { class: 'composer' }, input, chatFile(v), el('button', { 'data-testid': 'send', class: 'send', onclick: send }, 'Send')),
+    el('div', { class: 'composer' }, input, chatFile(v), el('button', { 'data-testid': 'send', class: 'send', onclick: send }, t('Send'))),
     el('div', { class: 'wrapup' }, closeBtn),
-    el('div', { class: 'transfer' }, 'Transfer to ', target, transferBtn));
+    el('div', { class: 'transfer' }, t('Transfer to '), target, transferBtn));
   const side = el('aside', { class: 'side' });
   v.panel = el('div', { class: 'contact-panel' }, work, side);
   v.list = list; v.side = side; v.work = work;
@@ -338,39 +343,39 @@ function showWrapUp(v) {
   countdown._tick = () => {
     if (!v.wrapUntil) { countdown.textContent = ''; return; }
     const left = Math.max(0, Math.round((new Date(v.wrapUntil) - Date.now()) / 1000));
-    countdown.textContent = `${left} s left`;
+    countdown.textContent = t('{n} s left', { n: left });
   };
   countdown._tick();
-  v.note = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: 'Wrap-up note', maxlength: 2000 });
+  v.note = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: t('Wrap-up note'), maxlength: 2000 });
   v.note.value = draftNote(v); // the call panel's notes
   const done = el('button', { 'data-testid': 'done', class: 'done', onclick: () => {
     if (sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value })) done.disabled = true;
-    else toast('Not connected; try again.');
-  } }, 'Done');
-  const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, 'Loading the customer’s history…'));
+    else toast(t('Not connected; try again.'));
+  } }, t('Done'));
+  const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, t('Loading the customer’s history…')));
   // The DOM's replaceChildren writes a null as the text "null": filtered.
-  v.work.replaceChildren(...[el('h3', {}, v.call ? 'Call ended — wrap up ' : 'Closed. Wrap-up ', countdown), callSummary(v),
-    v.endedByCustomer ? el('p', { class: 'notice', 'data-testid': 'ended-notice' }, 'The visitor ended the chat.') : null,
+  v.work.replaceChildren(...[el('h3', {}, v.call ? t('Call ended — wrap up ') : t('Closed. Wrap-up '), countdown), callSummary(v),
+    v.endedByCustomer ? el('p', { class: 'notice', 'data-testid': 'ended-notice' }, t('The visitor ended the chat.')) : null,
     el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, v.note, done),
-    el('h4', {}, 'Customer history'), box].filter(Boolean));
+    el('h4', {}, t('Customer history')), box].filter(Boolean));
   loadTimeline(v, box);
 }
 
 setInterval(() => document.querySelectorAll('.wrap-countdown').forEach((c) => c._tick && c._tick()), 1000);
 
 async function loadTimeline(v, box) {
-  if (!v.customerID) { box.replaceChildren(el('p', {}, 'No customer record.')); return; }
+  if (!v.customerID) { box.replaceChildren(el('p', {}, t('No customer record.'))); return; }
   try {
     const res = await fetch(`/api/customers/${encodeURIComponent(v.customerID)}/timeline`, { credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } });
     if (!res.ok) throw new Error(res.status);
     const items = await res.json();
     box.replaceChildren(...items.map((it) => el('article', { class: 'timeline-item' },
-      el('header', {}, el('span', { class: 'chan' }, it.channel), ` ${fmtDate(it.at)} · ${it.state}`, it.subject ? ` · ${it.subject}` : ''),
-      it.wrap_up ? el('p', { class: 'wrapup-note' }, 'Wrap-up: ', it.wrap_up) : null,
+      el('header', {}, el('span', { class: 'chan' }, t(it.channel)), ` ${fmtDate(it.at)} · ${t(it.state)}`, it.subject ? ` · ${it.subject}` : ''),
+      it.wrap_up ? el('p', { class: 'wrapup-note' }, t('Wrap-up: '), it.wrap_up) : null,
       el('div', {}, (it.messages || []).map((m) => el('div', { class: `msg msg-${m.author_kind}` },
         el('span', { class: 'meta' }, `${m.author_name || m.author_kind}: `), m.body))))));
   } catch (e) {
-    box.replaceChildren(el('p', { class: 'error' }, 'Could not load the history.'));
+    box.replaceChildren(el('p', { class: 'error' }, t('Could not load the history.')));
   }
 }
 
@@ -380,7 +385,7 @@ function renderAll() {
   const panel = document.getElementById('panel');
   const v = selected && contacts.get(selected);
   if (!v) {
-    panel.replaceChildren(el('p', { class: 'empty' }, 'No contacts in hand. While you are Available, offers appear above.'));
+    panel.replaceChildren(el('p', { class: 'empty' }, t('No contacts in hand. While you are Available, offers appear above.')));
     return;
   }
   if (!v.closed) refresh(v);
@@ -411,6 +416,7 @@ function onFrame(f) {
     case 'snapshot':
       queues = f.queues || [];
       colleagues = f.agents || [];
+      setPeople(f.agent, colleagues); // the 360 names owners
       offers.clear();
       // Wrap-ups are in the snapshot while they last; other closed cards
       // are this page's own.
@@ -461,8 +467,8 @@ function onFrame(f) {
     case 'offer_rescinded':
       if (offers.delete(f.offer_id)) {
         renderOffers();
-        if (f.reason === 'timeout') toast('The offer timed out and went back to the queue.');
-        else if (f.reason !== 'rejected') toast('The offer was withdrawn.');
+        if (f.reason === 'timeout') toast(t('The offer timed out and went back to the queue.'));
+        else if (f.reason !== 'rejected') toast(t('The offer was withdrawn.'));
       }
       break;
     case 'offers_reset':
@@ -497,7 +503,7 @@ function onFrame(f) {
     case 'contact_pending': { // an e-mail thread waits for its customer
       const v = contacts.get(f.contact_id);
       if (!v) break;
-      toast('Waiting for the customer: the thread comes back to you when they write.');
+      toast(t('Waiting for the customer: the thread comes back to you when they write.'));
       forget(v);
       break;
     }
@@ -509,13 +515,13 @@ function onFrame(f) {
         dropCall(v.id);
         if (selected === v.id) selected = contacts.keys().next().value || null;
         const colleague = f.transferred_to_agent && colleagues.find((a) => a.id === f.transferred_to_agent);
-        toast(colleague ? `Transferred to ${colleague.name}.` : `Transferred to ${f.transferred_to}.`);
+        toast(t('Transferred to {name}.', { name: colleague ? colleague.name : f.transferred_to }));
         renderAll();
         break;
       }
       if (f.ended_by === 'customer') {
         // The visitor ended the chat: the wrap-up starts as after a close.
-        toast('The visitor ended the chat.');
+        toast(t('The visitor ended the chat.'));
         v.endedByCustomer = true;
         if (!f.customer_id) f.customer_id = v.contact.customer_id;
       }
@@ -539,9 +545,9 @@ function onFrame(f) {
       if (f.reason === 'timeout') {
         // The note typed so far is kept: Done after the end only saves it.
         if (v.note && v.note.value.trim()) sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value });
-        toast('Wrap-up time is over; the contact is closed.');
+        toast(t('Wrap-up time is over; the contact is closed.'));
       } else if (f.reason === 'reopened') {
-        toast('The customer wrote again: the thread comes back to you.');
+        toast(t('The customer wrote again: the thread comes back to you.'));
       }
       forget(v);
       break;
@@ -550,7 +556,7 @@ function onFrame(f) {
       wanted = null;
       presence.value = f.state;
       reason.hidden = f.state !== 'away';
-      if (f.reason === 'no answer') toast('You were set Away after several unanswered offers. Set yourself Available when you are back.');
+      if (f.reason === 'no answer') toast(t('You were set Away after several unanswered offers. Set yourself Available when you are back.'));
       break;
     case 'typing': {
       const v = contacts.get(f.contact_id);
@@ -605,7 +611,7 @@ function onFrame(f) {
 sock = connect('/ws/agent', {
   onFrame,
   onState(up) {
-    document.querySelector('[data-testid=conn]').textContent = up ? 'connected' : 'reconnecting…';
+    document.querySelector('[data-testid=conn]').textContent = up ? t('connected') : t('reconnecting…');
     document.body.classList.toggle('offline', !up);
   },
   onClose(ev) {
