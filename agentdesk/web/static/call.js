@@ -14,6 +14,7 @@
 // Text from the server is only ever set as text (el). No phone numbers
 // reach this module: the call frames carry none.
 import { el, mmss } from './socket.js';
+import { t } from './i18n.js';
 
 const panels = new Map();  // contact id → { draw, tick, reply }
 const ringing = new Map(); // contact id → { frame, card, timer }
@@ -55,7 +56,7 @@ const withdrawnWords = {
 
 // withdrawnText says in plain words why a call left the agent's workspace.
 export function withdrawnText(reason) {
-  return withdrawnWords[reason] || 'The call was taken off your workspace.';
+  return t(withdrawnWords[reason] || 'The call was taken off your workspace.');
 }
 
 // isLive: the call is still going on the phone (Close must not be offered).
@@ -89,13 +90,13 @@ function timerText(k, now) {
   const heldBefore = k.hold_seconds || 0;
   switch (k.state) {
     case 'talking':
-      return k.answered_at ? `Talk ${mmss(seconds(k.answered_at, now))}` + (heldBefore >= 1 ? ` · held ${mmss(heldBefore)} in all` : '') : '';
+      return k.answered_at ? t('Talk {t}', { t: mmss(seconds(k.answered_at, now)) }) + (heldBefore >= 1 ? t(' · held {t} in all', { t: mmss(heldBefore) }) : '') : '';
     case 'held':
-      return `On hold ${mmss(seconds(k.heldSince, now))}` + (k.answered_at ? ` · talk ${mmss(seconds(k.answered_at, now))}` : '');
+      return t('On hold {t}', { t: mmss(seconds(k.heldSince, now)) }) + (k.answered_at ? t(' · talk {t}', { t: mmss(seconds(k.answered_at, now)) }) : '');
     case 'ended': {
-      if (!k.answered_at) return 'Not answered';
+      if (!k.answered_at) return t('Not answered');
       const end = k.ended_at ? Date.parse(k.ended_at) : now;
-      return `Talk ${mmss(seconds(k.answered_at, end))}` + (heldBefore >= 1 ? ` · held ${mmss(heldBefore)}` : '');
+      return t('Talk {t}', { t: mmss(seconds(k.answered_at, end)) }) + (heldBefore >= 1 ? t(' · held {t}', { t: mmss(heldBefore) }) : '');
     }
   }
   return '';
@@ -112,14 +113,14 @@ export function callPanel(v, send, toast) {
   const hint = el('span', { class: 'muted call-hint', 'data-testid': 'call-hint' });
   // Only the state is announced; the timer ticks silently (role timer).
   const status = el('p', { class: 'call-status', role: 'status', 'aria-live': 'polite' }, stateText, ' ', hint);
-  const timer = el('span', { class: 'call-timer', role: 'timer', 'aria-label': 'Call time', 'data-testid': 'call-timer' });
+  const timer = el('span', { class: 'call-timer', role: 'timer', 'aria-label': t('Call time'), 'data-testid': 'call-timer' });
   const direction = el('span', { class: 'chan' });
   const flags = el('span', { class: 'call-flags muted', 'data-testid': 'call-flags' });
-  const holdBtn = el('button', { type: 'button', class: 'call-hold', 'data-testid': 'call-hold' }, 'Hold');
+  const holdBtn = el('button', { type: 'button', class: 'call-hold', 'data-testid': 'call-hold' }, t('Hold'));
   const holdNote = el('span', { class: 'muted call-hold-note', 'data-testid': 'call-hold-note' });
   const notes = el('textarea', {
     class: 'call-notes', 'data-testid': 'call-notes', rows: 3, maxlength: 2000,
-    'aria-label': 'Call notes (kept as the wrap-up note)', placeholder: 'Notes (kept as the wrap-up note)',
+    'aria-label': t('Call notes (kept as the wrap-up note)'), placeholder: t('Notes (kept as the wrap-up note)'),
   });
   notes.value = draftNote(v);
   notes.addEventListener('input', () => saveNote(v, notes.value));
@@ -133,7 +134,7 @@ export function callPanel(v, send, toast) {
     const want = k.state === 'held' ? 'talking' : 'held';
     const ref = `call:${id}:${++seq}`;
     if (!send({ type: 'call_control', id: ref, contact_id: id, state: want })) {
-      toast('Not connected; try again.');
+      toast(t('Not connected; try again.'));
       return;
     }
     pending = want;
@@ -143,22 +144,22 @@ export function callPanel(v, send, toast) {
   function draw() {
     const k = v.call;
     if (shownState !== k.state) { // rewritten only on a change: a live region repeats what it is given
-      stateText.textContent = stateWords[k.state] || k.state;
-      hint.textContent = stateHints[k.state] || '';
+      stateText.textContent = t(stateWords[k.state] || k.state);
+      hint.textContent = stateHints[k.state] ? t(stateHints[k.state]) : '';
       shownState = k.state;
     }
-    direction.textContent = k.direction === 'outbound' ? 'outbound' : 'inbound';
+    direction.textContent = t(k.direction === 'outbound' ? 'outbound' : 'inbound');
     const f = [];
-    if (k.transferred) f.push('Transferred');
-    if (k.recording) f.push('Recording available');
-    if (k.state === 'ended' && k.cause && causeWords[k.cause]) f.push('Ended: ' + causeWords[k.cause]);
+    if (k.transferred) f.push(t('Transferred'));
+    if (k.recording) f.push(t('Recording available'));
+    if (k.state === 'ended' && k.cause && causeWords[k.cause]) f.push(t('Ended: {cause}', { cause: t(causeWords[k.cause]) }));
     flags.textContent = f.join(' · ');
     const canHold = k.state === 'talking' || k.state === 'held';
-    holdBtn.textContent = k.state === 'held' ? 'Resume' : 'Hold';
-    holdBtn.setAttribute('aria-label', k.state === 'held' ? 'Resume the call' : 'Put the caller on hold');
+    holdBtn.textContent = t(k.state === 'held' ? 'Resume' : 'Hold');
+    holdBtn.setAttribute('aria-label', t(k.state === 'held' ? 'Resume the call' : 'Put the caller on hold'));
     holdBtn.disabled = !canHold || pending !== null || v.holdUnsupported === true;
-    if (v.holdUnsupported) holdNote.textContent = 'Use your phone’s hold button: the phone system cannot hold calls from here.';
-    else if (pending) holdNote.textContent = pending === 'held' ? 'Putting the caller on hold…' : 'Taking the caller off hold…';
+    if (v.holdUnsupported) holdNote.textContent = t('Use your phone’s hold button: the phone system cannot hold calls from here.');
+    else if (pending) holdNote.textContent = t(pending === 'held' ? 'Putting the caller on hold…' : 'Taking the caller off hold…');
     else holdNote.textContent = '';
     section.dataset.state = k.state;
     tick();
@@ -183,24 +184,24 @@ export function callPanel(v, send, toast) {
     if (f.type === 'error') {
       if (f.code === 'not_supported') {
         v.holdUnsupported = true;
-        toast('Your phone system cannot hold calls from here: use your phone’s hold button.');
+        toast(t('Your phone system cannot hold calls from here: use your phone’s hold button.'));
       } else if (f.code === 'not_live') {
-        toast('The call is not live any more.');
+        toast(t('The call is not live any more.'));
       } else {
         toast(f.message || f.code);
       }
     } else if (asked && v.call.state !== asked) {
       // Acked: the phone system has the command; its held or unheld
       // event will change the state.
-      holdNote.textContent = asked === 'held' ? 'Asked the phone system to hold the call…' : 'Asked the phone system to resume the call…';
+      holdNote.textContent = t(asked === 'held' ? 'Asked the phone system to hold the call…' : 'Asked the phone system to resume the call…');
       holdBtn.disabled = false;
       return;
     }
     draw();
   }
 
-  const section = el('section', { class: 'call', 'data-testid': 'call-panel', 'aria-label': 'Call' },
-    el('h4', {}, 'Call ', direction),
+  const section = el('section', { class: 'call', 'data-testid': 'call-panel', 'aria-label': t('Call') },
+    el('h4', {}, t('Call '), direction),
     status,
     el('p', { class: 'call-time' }, timer, ' ', flags),
     el('div', { class: 'call-actions' }, holdBtn, holdNote),
@@ -259,8 +260,8 @@ export function callSummary(v) {
   const k = v.call;
   if (!k) return null;
   const bits = [timerText({ ...k, state: 'ended' }, Date.now())];
-  if (k.recording) bits.push('Recording available');
-  if (k.transferred) bits.push('Transferred');
+  if (k.recording) bits.push(t('Recording available'));
+  if (k.transferred) bits.push(t('Transferred'));
   return el('p', { class: 'call-summary muted', 'data-testid': 'call-summary' }, bits.join(' · '));
 }
 
@@ -294,13 +295,13 @@ export function ringingCards(pop) {
 
 function ringCard(f, pop) {
   const c = f.contact || {};
-  return el('article', { class: 'offer ringing', 'data-testid': 'call-ringing', 'data-contact': f.contact_id, 'aria-label': 'Your phone is ringing' },
+  return el('article', { class: 'offer ringing', 'data-testid': 'call-ringing', 'data-contact': f.contact_id, 'aria-label': t('Your phone is ringing') },
     el('header', {},
-      el('span', { class: 'chan' }, 'voice'),
+      el('span', { class: 'chan' }, t('voice')),
       el('span', { class: 'queue' }, c.queue_name || ''),
-      el('span', { class: 'ring-state' }, 'Your phone is ringing')),
+      el('span', { class: 'ring-state' }, t('Your phone is ringing'))),
     f.screen_pop ? pop(f.screen_pop) : null,
-    el('footer', {}, el('p', { class: 'answer-hint', 'data-testid': 'answer-on-phone' }, 'Answer on your phone')));
+    el('footer', {}, el('p', { class: 'answer-hint', 'data-testid': 'answer-on-phone' }, t('Answer on your phone'))));
 }
 
 setInterval(() => { for (const p of panels.values()) p.tick(); }, 1000);

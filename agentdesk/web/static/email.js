@@ -10,6 +10,7 @@
 // pending" and "Set pending" leave the thread waiting for the customer
 // (contact_pending closes the card).
 import { el, fmtDate } from './socket.js';
+import { t } from './i18n.js';
 
 // panels maps a contact id to the function that redraws its thread.
 const panels = new Map();
@@ -23,32 +24,32 @@ export function emailPanel(v, csrf, onError) {
   // A contenteditable editor: execCommand writes <b>, <i>, <a>, <ul>, <ol>
   // and the server's sanitiser keeps nothing else.
   const text = el('div', { class: 'email-editor', contenteditable: 'true', role: 'textbox', 'aria-multiline': 'true',
-    'data-testid': 'email-text', 'aria-label': 'Reply' });
+    'data-testid': 'email-text', 'aria-label': t('Reply') });
   const fmt = (cmd, label, testid, arg) => {
-    const b = el('button', { type: 'button', class: 'fmt', title: label, 'aria-label': label, 'data-testid': testid }, label);
+    const b = el('button', { type: 'button', class: 'fmt', title: t(label), 'aria-label': t(label), 'data-testid': testid }, t(label));
     b.addEventListener('mousedown', (e) => e.preventDefault()); // keep the selection
     b.addEventListener('click', () => {
       text.focus();
       if (cmd === 'createLink') {
-        const url = (window.prompt('Link address (https://…)') || '').trim();
+        const url = (window.prompt(t('Link address (https://…)')) || '').trim();
         if (!/^(https?:\/\/|mailto:)/i.test(url)) return;
         document.execCommand('createLink', false, url);
       } else document.execCommand(cmd, false, arg);
     });
     return b;
   };
-  const toolbar = el('div', { class: 'email-toolbar', role: 'toolbar', 'aria-label': 'Formatting' },
+  const toolbar = el('div', { class: 'email-toolbar', role: 'toolbar', 'aria-label': t('Formatting') },
     fmt('bold', 'B', 'email-bold'), fmt('italic', 'I', 'email-italic'), fmt('createLink', 'Link', 'email-link'),
     fmt('insertUnorderedList', '• List', 'email-ul'), fmt('insertOrderedList', '1. List', 'email-ol'));
-  const cc = el('input', { type: 'text', placeholder: 'Cc (optional)', 'data-testid': 'email-cc', 'aria-label': 'Cc' });
-  const canned = el('select', { 'data-testid': 'email-canned', 'aria-label': 'Canned response' },
-    el('option', { value: '' }, 'Canned response…'));
-  const files = el('input', { type: 'file', multiple: true, 'data-testid': 'email-files', 'aria-label': 'Attachments' });
+  const cc = el('input', { type: 'text', placeholder: t('Cc (optional)'), 'data-testid': 'email-cc', 'aria-label': t('Cc') });
+  const canned = el('select', { 'data-testid': 'email-canned', 'aria-label': t('Canned response') },
+    el('option', { value: '' }, t('Canned response…')));
+  const files = el('input', { type: 'file', multiple: true, 'data-testid': 'email-files', 'aria-label': t('Attachments') });
   const fileList = el('ul', { class: 'email-files' });
   const status = el('span', { class: 'muted', role: 'status', 'data-testid': 'email-status' });
-  const sendBtn = el('button', { class: 'send', 'data-testid': 'email-send' }, 'Send reply');
-  const sendPendingBtn = el('button', { 'data-testid': 'email-send-pending', title: 'Send, then wait for the customer' }, 'Send and set pending');
-  const pendingBtn = el('button', { 'data-testid': 'email-set-pending', title: 'Wait for the customer without replying' }, 'Set pending');
+  const sendBtn = el('button', { class: 'send', 'data-testid': 'email-send' }, t('Send reply'));
+  const sendPendingBtn = el('button', { 'data-testid': 'email-send-pending', title: t('Send, then wait for the customer') }, t('Send and set pending'));
+  const pendingBtn = el('button', { 'data-testid': 'email-set-pending', title: t('Wait for the customer without replying') }, t('Set pending'));
   let uploads = []; // { id, name }
   let clientID = newID();
 
@@ -64,7 +65,7 @@ export function emailPanel(v, csrf, onError) {
       const body = await res.json();
       thread.replaceChildren(...body.emails.map((m) => renderEmail(id, m, api, onError, load)));
     } catch (err) {
-      onError('Loading the e-mail thread failed: ' + err.message);
+      onError(t('Loading the e-mail thread failed: {error}', { error: err.message }));
     }
   }
 
@@ -91,7 +92,7 @@ export function emailPanel(v, csrf, onError) {
 
   files.addEventListener('change', async () => {
     for (const f of files.files) {
-      status.textContent = `Uploading ${f.name}…`;
+      status.textContent = t('Uploading {name}…', { name: f.name });
       const res = await api(`/email/uploads?name=${encodeURIComponent(f.name)}`, {
         method: 'POST', body: f, headers: { 'Content-Type': f.type || 'application/octet-stream' },
       });
@@ -113,7 +114,7 @@ export function emailPanel(v, csrf, onError) {
     // Formatting goes as HTML; plain typing as text alone.
     const formatted = text.querySelector('b, strong, i, em, u, a, ul, ol, blockquote') !== null;
     sendBtn.disabled = sendPendingBtn.disabled = true;
-    status.textContent = 'Queuing…';
+    status.textContent = t('Queuing…');
     try {
       const res = await api('/email/reply', {
         method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -126,11 +127,11 @@ export function emailPanel(v, csrf, onError) {
       if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
       text.replaceChildren(); cc.value = ''; uploads = []; fileList.replaceChildren();
       clientID = newID(); // the next reply is a new one; a resend of this one is not
-      status.textContent = pending ? 'Queued; waiting for the customer' : 'Queued';
+      status.textContent = t(pending ? 'Queued; waiting for the customer' : 'Queued');
       load();
     } catch (err) {
       status.textContent = '';
-      onError('The reply was not queued: ' + err.message);
+      onError(t('The reply was not queued: {error}', { error: err.message }));
     } finally {
       sendBtn.disabled = sendPendingBtn.disabled = false;
     }
@@ -142,9 +143,9 @@ export function emailPanel(v, csrf, onError) {
     try {
       const res = await api('/email/pending', { method: 'POST' });
       if (!res.ok) throw new Error((await res.json().catch(() => ({}))).message || res.statusText);
-      status.textContent = 'Waiting for the customer';
+      status.textContent = t('Waiting for the customer');
     } catch (err) {
-      onError('The thread was not set pending: ' + err.message);
+      onError(t('The thread was not set pending: {error}', { error: err.message }));
     } finally {
       pendingBtn.disabled = false;
     }
@@ -161,7 +162,7 @@ export function emailPanel(v, csrf, onError) {
     if (c) { c.hidden = true; c.style.display = 'none'; }
   });
   return el('section', { class: 'email', 'data-testid': 'email' },
-    el('h4', {}, 'E-mail'), thread,
+    el('h4', {}, t('E-mail')), thread,
     el('div', { class: 'email-composer' }, canned, toolbar, text, cc, files, fileList,
       el('div', { class: 'email-actions' }, sendBtn, sendPendingBtn, pendingBtn), status));
 }
@@ -172,14 +173,14 @@ export function emailFrame(f, onError) {
   const load = panels.get(f.contact_id);
   if (load) load();
   if (f.type === 'email_failed') {
-    onError(f.retrying ? `A reply could not be sent yet (${f.reason}); retrying.` : `A reply could not be sent (${f.reason}).`);
+    onError(t(f.retrying ? 'A reply could not be sent yet ({reason}); retrying.' : 'A reply could not be sent ({reason}).', { reason: f.reason }));
   }
 }
 
 function renderEmail(contactID, m, api, onError, reload) {
   const head = el('div', { class: 'email-head' },
     el('strong', {}, m.from_name ? `${m.from_name} <${m.from}>` : m.from),
-    el('span', { class: 'muted' }, ' to ', (m.to || []).join(', '),
+    el('span', { class: 'muted' }, t(' to '), (m.to || []).join(', '),
       m.cc && m.cc.length ? ' · cc ' + m.cc.join(', ') : '', ' · ', fmtDate(m.at)),
     el('div', {}, m.subject));
   let body;
@@ -192,23 +193,23 @@ function renderEmail(contactID, m, api, onError, reload) {
     // session: a frame of no origin sends no SameSite cookie. The
     // console's CSP, which the frame inherits, allows images from this
     // server alone.
-    body = el('iframe', { sandbox: 'allow-same-origin', srcdoc: m.html, class: 'email-html', title: 'Message', 'data-testid': 'email-html' });
+    body = el('iframe', { sandbox: 'allow-same-origin', srcdoc: m.html, class: 'email-html', title: t('Message'), 'data-testid': 'email-html' });
   } else {
     const pre = el('pre', { class: 'email-text' }, m.folded);
     body = el('div', {}, pre);
     if (m.text && m.text !== m.folded) {
       let open = false;
-      const toggle = el('button', { class: 'link', 'data-testid': 'email-show-quoted' }, 'Show quoted');
+      const toggle = el('button', { class: 'link', 'data-testid': 'email-show-quoted' }, t('Show quoted'));
       toggle.addEventListener('click', () => {
         open = !open;
         pre.textContent = open ? m.text : m.folded;
-        toggle.textContent = open ? 'Hide quoted' : 'Show quoted';
+        toggle.textContent = t(open ? 'Hide quoted' : 'Show quoted');
       });
       body.append(toggle);
     }
   }
   const atts = (m.attachments || []).map((a) => a.rejected
-    ? el('li', { class: 'muted' }, `${a.name} (not kept: ${a.rejected})`)
+    ? el('li', { class: 'muted' }, t('{name} (not kept: {reason})', { name: a.name, reason: a.rejected }))
     : el('li', {}, el('a', {
       href: `/api/contacts/${encodeURIComponent(contactID)}/email/attachments/${encodeURIComponent(a.id)}`,
       target: '_blank', rel: 'noopener',
@@ -217,14 +218,14 @@ function renderEmail(contactID, m, api, onError, reload) {
   if (m.outbox) {
     const o = m.outbox;
     state = el('div', { class: 'email-state state-' + o.state, 'data-testid': 'email-state', 'data-state': o.state },
-      o.state === 'failed' ? `Not sent (${o.last_error})` : o.state === 'sent' ? 'Sent'
-        : o.last_error ? `Queued, retrying (${o.last_error})` : 'Queued');
+      o.state === 'failed' ? t('Not sent ({error})', { error: o.last_error }) : o.state === 'sent' ? t('Sent')
+        : o.last_error ? t('Queued, retrying ({error})', { error: o.last_error }) : t('Queued'));
     if (o.state === 'failed') {
-      const retry = el('button', { 'data-testid': 'email-retry' }, 'Retry');
+      const retry = el('button', { 'data-testid': 'email-retry' }, t('Retry'));
       retry.addEventListener('click', async () => {
         retry.disabled = true;
         const res = await api(`/email/outbox/${encodeURIComponent(o.id)}/retry`, { method: 'POST' });
-        if (!res.ok) onError('Retry refused: ' + ((await res.json().catch(() => ({}))).message || res.statusText));
+        if (!res.ok) onError(t('Retry refused: {error}', { error: (await res.json().catch(() => ({}))).message || res.statusText }));
         reload();
       });
       state.append(' ', retry);
