@@ -37,6 +37,9 @@ type Agent struct {
 	Capacity map[org.Channel]int
 	// VoiceBlocksChat: no new chat while the agent rings or talks on a call.
 	VoiceBlocksChat bool
+	// PresenceSince is when the agent's stored presence last changed; only
+	// wallboards read it (time in state).
+	PresenceSince time.Time
 }
 
 // Offer proposes a contact to one agent until it is accepted, rejected,
@@ -1114,6 +1117,10 @@ type QueueGauge struct {
 	Waiting       int // including offered
 	Offered       int
 	OldestArrival time.Time // zero when none waits
+	// Available counts the agents routable now (available and connected,
+	// busy or not) who have the queue's skills: the staff that Erlang C's
+	// agents needed is set beside.
+	Available int
 }
 
 // AgentGauge is one agent's live state.
@@ -1124,6 +1131,8 @@ type AgentGauge struct {
 	Connected bool
 	Load      map[org.Channel]int // assignments only
 	Offered   int
+	// PresenceSince: when the stored presence last changed.
+	PresenceSince time.Time
 }
 
 // Gauges computes the live figures.
@@ -1132,7 +1141,13 @@ func (e *Engine) Gauges() Gauges {
 	idx := map[uuid.UUID]int{}
 	for id, q := range e.queues {
 		idx[id] = len(g.Queues)
-		g.Queues = append(g.Queues, QueueGauge{QueueID: id, Name: q.Name})
+		qg := QueueGauge{QueueID: id, Name: q.Name}
+		for _, a := range e.agents {
+			if a.routable() && hasSkills(a, q.need) {
+				qg.Available++
+			}
+		}
+		g.Queues = append(g.Queues, qg)
 	}
 	for _, t := range e.tasks {
 		i, ok := idx[t.QueueID]
@@ -1164,7 +1179,7 @@ func (e *Engine) Gauges() Gauges {
 				load[org.Channels[ci]] = n
 			}
 		}
-		g.Agents = append(g.Agents, AgentGauge{AgentID: a.ID, Name: a.Name, Presence: a.presence, Connected: a.connected, Load: load, Offered: len(a.offers)})
+		g.Agents = append(g.Agents, AgentGauge{AgentID: a.ID, Name: a.Name, Presence: a.presence, Connected: a.connected, Load: load, Offered: len(a.offers), PresenceSince: a.PresenceSince})
 	}
 	slices.SortFunc(g.Agents, func(a, b AgentGauge) int {
 		if a.Name != b.Name {

@@ -94,6 +94,9 @@ type Today struct {
 	Queues map[uuid.UUID]stats.Counts
 	SLA    map[uuid.UUID]time.Duration
 	Agents map[uuid.UUID]stats.AgentCounts // occupancy and contacts per agent, up to now
+	// Arrivals: each queue's arrivals over the last stats.ArrivalWindow
+	// (since its midnight when that is nearer), for Erlang C's arrival rate.
+	Arrivals map[uuid.UUID]stats.Rate
 }
 
 // Requeuer puts a chat whose agent went away back in its queue, in one

@@ -354,7 +354,7 @@ func (tr *tenantRun) apply(s snapshot) {
 				tr.lostSince[a.ID] = tr.d.now()
 			}
 		}
-		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity, VoiceBlocksChat: a.VoiceBlocksChat})
+		tr.eng.SetAgent(routing.Agent{ID: a.ID, Name: a.Name, Skills: a.Skills, Capacity: a.Capacity, VoiceBlocksChat: a.VoiceBlocksChat, PresenceSince: a.Since})
 		for _, o := range tr.eng.SetPresence(a.ID, a.Presence, s.conns[a.ID]) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
 		}
@@ -539,13 +539,21 @@ const shortAbandon = 5 * time.Second
 func (tr *tenantRun) today() Today {
 	t := Today{Since: tr.dayStart, Queues: map[uuid.UUID]stats.Counts{}, SLA: tr.sla}
 	if tr.tally != nil {
-		for q := range tr.sla {
-			t.Queues[q] = tr.tally.Queue(q)
-			if zd := tr.zoneDays[tr.queueZones[q]]; zd != nil {
-				t.Queues[q] = zd.tally.Queue(q)
-			}
-		}
 		now := tr.d.now()
+		t.Arrivals = map[uuid.UUID]stats.Rate{}
+		for q := range tr.sla {
+			tally, start := tr.tally, tr.dayStart
+			if zd := tr.zoneDays[tr.queueZones[q]]; zd != nil {
+				tally, start = zd.tally, zd.start
+			}
+			t.Queues[q] = tally.Queue(q)
+			// The last half hour's arrivals, or since midnight just after it.
+			from := now.Add(-stats.ArrivalWindow)
+			if from.Before(start) {
+				from = start
+			}
+			t.Arrivals[q] = stats.Rate{N: tally.Arrivals(q, from), Over: now.Sub(from)}
+		}
 		t.Agents = map[uuid.UUID]stats.AgentCounts{}
 		for _, a := range tr.tally.Agents() {
 			t.Agents[a] = tr.tally.Agent(a, now)
