@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -188,7 +189,7 @@ func (f *fakePhoneAdmin) Agent(_ context.Context, tenant, id uuid.UUID) (org.Age
 // phoneAdminHarness serves the desk's routes with an admin's and an
 // agent's session over a fake PhoneAdmin.
 type phoneAdminHarness struct {
-	t      *testing.T
+	t      testing.TB
 	h      http.Handler
 	admin  *fakePhoneAdmin
 	tenant uuid.UUID
@@ -199,7 +200,7 @@ const (
 	testCSRF                       = "csrf-token"
 )
 
-func newPhoneAdminHarness(t *testing.T, pa PhoneAdmin) *phoneAdminHarness {
+func newPhoneAdminHarness(t testing.TB, pa PhoneAdmin) *phoneAdminHarness {
 	t.Helper()
 	rdb, prefix := redistest.New(t)
 	tenant := uuid.New()
@@ -423,4 +424,47 @@ func jsonPath(v any, keys ...string) any {
 		v = m[k]
 	}
 	return v
+}
+
+// FuzzPhoneAdminRequests: whatever the body and the number or agent in
+// the path, the admin routes answer with a status below 500 and a JSON
+// error or record, never a panic.
+func FuzzPhoneAdminRequests(f *testing.F) {
+	for _, seed := range []struct{ segment, body string }{
+		{"+862160001000", `{"queue_id":"0193b2c4-0000-7000-8000-000000000000","menu":[{"digit":"1","department":"sales","queue_id":"0193b2c4-0000-7000-8000-000000000000"}]}`},
+		{"%2B86", `{"name":"x","kind":"generic","mode":"observe","secret":"0123456789abcdef"}`},
+		{"*", `{"extension":"8001","dial":"number","number":"+8613800138000"}`},
+		{"%zz", `{"name":null,"kind":1}`},
+		{"0193b2c4-0000-7000-8000-000000000000", `[]`},
+		{"", `{"site_id":"not-a-uuid"}`},
+		{"a/b", "\x00{"},
+	} {
+		f.Add(seed.segment, seed.body)
+	}
+	h := newPhoneAdminHarness(f, newFakePhoneAdmin())
+	code, body := h.do(testAdminToken, "POST", "/api/phone/connectors", `{"name":"PBX","kind":"zammad","mode":"observe"}`)
+	if code != http.StatusCreated {
+		f.Fatalf("POST = %d %s", code, body)
+	}
+	var created struct{ ID string }
+	json.Unmarshal([]byte(body), &created)
+	base := "/api/phone/connectors/" + created.ID
+	f.Fuzz(func(t *testing.T, segment, body string) {
+		if strings.IndexFunc(segment, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '?' || r == '#' }) >= 0 {
+			return // not a path a client could send
+		}
+		h.t = t
+		for _, r := range []struct{ method, path string }{
+			{"POST", "/api/phone/connectors"}, {"PATCH", base}, {"PUT", base + "/numbers/" + segment},
+			{"DELETE", base + "/numbers/" + segment}, {"PUT", base + "/agents/" + segment},
+		} {
+			if _, err := url.ParseRequestURI(r.path); err != nil {
+				continue
+			}
+			code, out := h.do(testAdminToken, r.method, r.path, body)
+			if code >= 500 || !json.Valid([]byte(out)) && code != http.StatusNoContent && code != http.StatusNotFound {
+				t.Errorf("%s %s with %q = %d %s", r.method, r.path, body, code, out)
+			}
+		}
+	})
 }
