@@ -132,9 +132,10 @@ type Connector struct {
 
 	sweepEvery time.Duration
 
-	limiter *ratelimit.Limiter
-	limits  Limits
-	sockets sync.WaitGroup
+	limiter   *ratelimit.Limiter
+	limits    Limits
+	sockets   sync.WaitGroup
+	writeBufs sync.Pool // the visitor sockets' write buffers
 }
 
 // Limits bound what one visitor and one address may do. They are counted
@@ -232,7 +233,9 @@ func (c *Connector) serveSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "chat is not set up for this site", http.StatusServiceUnavailable)
 		return
 	}
-	up := websocket.Upgrader{ReadBufferSize: 2048, WriteBufferSize: 2048,
+	// Most visitor sockets sit idle: write buffers come from a pool while
+	// a frame is written instead of staying with each socket.
+	up := websocket.Upgrader{ReadBufferSize: 2048, WriteBufferSize: 2048, WriteBufferPool: &c.writeBufs,
 		CheckOrigin: func(*http.Request) bool { return true }} // checked above against the site's list
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -242,9 +245,9 @@ func (c *Connector) serveSocket(w http.ResponseWriter, r *http.Request) {
 	defer c.sockets.Done()
 	v := &visitor{c: c, site: site, conn: wspump.New(ws, wspump.Options{ReadLimit: 64 << 10, SendBuffer: 128}), ip: clientIP(r),
 		settings: c.settingsFor(r.Context(), site)}
-	v.presence = &presenceTracker{c: c, socket: uuid.NewString()}
 	ctx, cancel := context.WithCancel(c.life)
 	defer cancel()
+	v.presence = &presenceTracker{c: c, socket: uuid.NewString(), ctx: ctx}
 	v.run(ctx)
 }
 
@@ -285,15 +288,11 @@ type inFrame struct {
 func (v *visitor) run(ctx context.Context) {
 	hello := time.AfterFunc(helloWait, func() { v.conn.Close(websocket.ClosePolicyViolation, "no hello") })
 	defer hello.Stop()
-	pctx, stopPresence := context.WithCancel(ctx)
-	presenceDone := make(chan struct{})
-	go func() { defer close(presenceDone); v.presence.run(pctx) }()
 	v.conn.Run(ctx, func(p []byte) { v.onFrame(ctx, p, hello) })
 	if v.unsub != nil {
 		v.unsub()
 	}
-	stopPresence()
-	<-presenceDone
+	v.presence.stop()
 }
 
 func (v *visitor) send(f map[string]any) { v.conn.SendJSON(f) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,11 +43,21 @@ func parseMember(m string) (tenant, site, contact uuid.UUID, ok bool) {
 
 // presenceTracker keeps one socket's chat marked present while the socket
 // lives. The member is set on the reader goroutine when the chat becomes
-// known and read by the heartbeat goroutine.
+// known; from then a timer (not a goroutine of its own: an idle visitor
+// costs no stack for it, and one without a chat not even a timer) renews
+// it every third of the TTL until stop.
 type presenceTracker struct {
 	c      *Connector
 	socket string
+	ctx    context.Context // the socket's life, for the renewals
+	every  time.Duration   // renewal interval; zero: a third of bus.ConnTTL
 	member atomic.Pointer[string]
+
+	// mu serialises a renewal with stop, so that no renewal lands after
+	// the socket was marked gone.
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
 }
 
 func (p *presenceTracker) set(ctx context.Context, member string) {
@@ -54,6 +65,14 @@ func (p *presenceTracker) set(ctx context.Context, member string) {
 		return
 	}
 	p.up(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.every <= 0 {
+		p.every = bus.ConnTTL / 3
+	}
+	if p.timer == nil && !p.stopped {
+		p.timer = time.AfterFunc(p.every, p.renew)
+	}
 }
 
 func (p *presenceTracker) up(ctx context.Context) {
@@ -64,23 +83,30 @@ func (p *presenceTracker) up(ctx context.Context) {
 	}
 }
 
-// run heartbeats until ctx ends, then marks the socket gone.
-func (p *presenceTracker) run(ctx context.Context) {
-	t := time.NewTicker(bus.ConnTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if m := p.member.Load(); m != nil {
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-				if err := p.c.presence.VisitorDown(dctx, *m, p.socket); err != nil {
-					p.c.log.Warn("chat: visitor gone", "err", err)
-				}
-				cancel()
-			}
-			return
-		case <-t.C:
-			p.up(ctx)
+// renew runs on the timer's goroutine.
+func (p *presenceTracker) renew() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || p.ctx.Err() != nil {
+		return
+	}
+	p.up(p.ctx)
+	p.timer.Reset(p.every)
+}
+
+// stop ends the renewals and marks the socket gone (if it had a chat).
+func (p *presenceTracker) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	if m := p.member.Load(); m != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(p.ctx), 2*time.Second)
+		defer cancel()
+		if err := p.c.presence.VisitorDown(dctx, *m, p.socket); err != nil {
+			p.c.log.Warn("chat: visitor gone", "err", err)
 		}
 	}
 }
