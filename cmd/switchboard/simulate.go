@@ -230,7 +230,7 @@ func simulate(ctx context.Context, cfg simConfig, stdout io.Writer, log *slog.Lo
 	p := &pbx{secret: cfg.Secret, number: cfg.Number, runID: hex.EncodeToString(runID[:]), speed: cfg.Speed, pace: humanPace,
 		tr: tr, st: st, log: log, now: time.Now, calls: map[string]*simCall{}, keys: map[string]time.Time{}, lostSent: map[string]bool{},
 		cti: &ctiClient{url: cfg.URL + "/phone/cti/" + cfg.Connector.String(), secret: cfg.Secret,
-			hc: &http.Client{Timeout: 15 * time.Second, Transport: transport}, st: st}}
+			hc: &http.Client{Timeout: 15 * time.Second, Transport: transport}, st: st, slots: make(chan struct{}, maxInFlight)}}
 	mux := http.NewServeMux()
 	mux.Handle("/pbx", p)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -112,7 +112,11 @@ func (b *botAgent) login(ctx context.Context) (*http.Client, string, error) {
 	}
 	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusTooManyRequests:
+		return nil, "", errors.New("login: rate limited (Switchboard takes 10 logins a minute from one address)")
+	default:
 		return nil, "", fmt.Errorf("login: HTTP %d (bot agents log in as the demo's agents, with its password)", resp.StatusCode)
 	}
 	const marker = `name="csrf-token" content="`

@@ -80,7 +80,14 @@ type ctiClient struct {
 	secret string
 	hc     *http.Client
 	st     *simStats
+	// slots bounds the requests in flight (nil: no bound), so an
+	// overloaded server sees a queue at the PBX rather than a stampede
+	// (the end of a big run hangs up hundreds of calls at once).
+	slots chan struct{}
 }
+
+// maxInFlight is how many webhook requests one simulator has open at once.
+const maxInFlight = 64
 
 // ctiError is a refusal by Switchboard: the status and the API's error
 // code (its message may quote what was sent, so it is not kept).
@@ -96,7 +103,7 @@ func (e *ctiError) Error() string {
 
 // send posts one event and returns the route Switchboard answers new_call
 // and digits with. Network errors, 429 and 5xx are tried again (the event
-// id makes a repeat harmless), up to 4 times.
+// id makes a repeat harmless), up to 6 times over about 6 s.
 func (c *ctiClient) send(ctx context.Context, req cti.Request) (cti.RouteResponse, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -107,7 +114,7 @@ func (c *ctiClient) send(ctx context.Context, req cti.Request) (cti.RouteRespons
 		route, err := c.post(ctx, req.Event, body)
 		var ce *ctiError
 		retry := err != nil && (!errors.As(err, &ce) || ce.Status == http.StatusTooManyRequests || ce.Status >= 500)
-		if !retry || attempt == 4 || ctx.Err() != nil {
+		if !retry || attempt == 6 || ctx.Err() != nil {
 			return route, err
 		}
 		select {
@@ -120,6 +127,14 @@ func (c *ctiClient) send(ctx context.Context, req cti.Request) (cti.RouteRespons
 }
 
 func (c *ctiClient) post(ctx context.Context, event string, body []byte) (cti.RouteResponse, error) {
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-ctx.Done():
+			return cti.RouteResponse{}, fmt.Errorf("%s: %w", event, ctx.Err())
+		}
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return cti.RouteResponse{}, err
@@ -361,9 +376,20 @@ func (cr *callRun) event(ctx context.Context, req cti.Request) (cti.RouteRespons
 // hangup ends the call. It runs on its own context: at the end of a run
 // the calls still going are hung up although the run's context is over.
 func (cr *callRun) hangup(cause string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := cr.event(ctx, cti.Request{Event: "hangup", Cause: cause}); err != nil {
+		cr.fail(err)
+	}
+}
+
+// hangupIfKnown hangs up a call whose new_call may not have been recorded.
+func (cr *callRun) hangupIfKnown() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := cr.event(ctx, cti.Request{Event: "hangup", Cause: "abandoned"})
+	var ce *ctiError
+	if err != nil && !(errors.As(err, &ce) && ce.Code == "unknown_call") {
 		cr.fail(err)
 	}
 }
@@ -393,7 +419,13 @@ func (p *pbx) call(ctx context.Context, c *simCall) {
 	st := p.st
 	st.started.Add(1)
 	route, err := cr.event(ctx, cti.Request{Event: "new_call", From: p.tr.caller(), To: p.number, Direction: "inbound"})
-	if err != nil {
+	if err != nil && ctx.Err() != nil {
+		// The run ended mid-request: Switchboard may have recorded the
+		// call, so it is hung up; a 404 says it had not.
+		st.cut.Add(1)
+		cr.hangupIfKnown()
+		return
+	} else if err != nil {
 		cr.fail(err)
 		return
 	}
@@ -405,7 +437,11 @@ func (p *pbx) call(ctx context.Context, c *simCall) {
 		}
 		digit := route.Menu[p.tr.pick(len(route.Menu))].Digit
 		if route, err = cr.event(ctx, cti.Request{Event: "digits", Digits: digit}); err != nil {
-			cr.fail(err)
+			if ctx.Err() != nil {
+				st.cut.Add(1)
+			} else {
+				cr.fail(err)
+			}
 			cr.hangup("abandoned")
 			return
 		}
