@@ -20,6 +20,8 @@ var (
 	ErrCallNotSupported = errors.New("not supported by the phone system")
 	// ErrNoLiveCall: the agent has no live call on the contact.
 	ErrNoLiveCall = errors.New("no live call")
+	// ErrTelephony: the telephony refused the command or could not be reached.
+	ErrTelephony = errors.New("the phone system did not take the command")
 )
 
 // Calls is what the call panel reads of crm.
@@ -34,6 +36,46 @@ type Voice interface {
 	Connect(ctx context.Context, tenant, contact, agent uuid.UUID, key string) error
 	Hold(ctx context.Context, tenant, agent, contact uuid.UUID, hold bool, key string) error
 	Live(ctx context.Context, tenant, contact uuid.UUID) (bool, error)
+	// Dial places the callback the agent holds through their phone
+	// (click-to-call).
+	Dial(ctx context.Context, tenant, agent, contact uuid.UUID) error
+}
+
+var errNoPhone = &deskError{http.StatusServiceUnavailable, "unavailable", "this server has no phone channel"}
+
+// dialCallback is a callback's "Call now": POST /api/contacts/{id}/dial by
+// the agent holding it. 202: the agent's phone will ring, then the
+// customer's; the call panel follows it.
+func (s *Server) dialCallback(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r.Context())
+	if s.voice == nil {
+		s.writeError(w, r, errNoPhone)
+		return
+	}
+	contact, err := urlID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tenant := sess.User.TenantID
+	// Another tenant's contact is "not found", one this agent does not hold "not held".
+	if _, err := s.contacts.Contact(r.Context(), tenant, contact); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch err := s.voice.Dial(r.Context(), tenant, sess.User.ID, contact); {
+	case errors.Is(err, ErrCallNotSupported):
+		s.writeError(w, r, &deskError{http.StatusConflict, "not_supported", "your phone system cannot place calls from here: dial the number yourself"})
+	case errors.Is(err, ErrNoLiveCall):
+		s.writeError(w, r, &deskError{http.StatusConflict, "not_held", "you do not hold that callback"})
+	case errors.Is(err, ErrTelephony):
+		s.log.WarnContext(r.Context(), "click-to-call: the phone system did not take it", "contact_id", contact, "err", err)
+		s.writeError(w, r, &deskError{http.StatusBadGateway, "telephony", "the phone system did not place the call: try again, or dial the number yourself"})
+	case err != nil:
+		s.writeError(w, r, err)
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]any{"dialling": true})
+	}
 }
 
 // callControl is the call panel's hold and resume: {"type":"call_control",

@@ -45,6 +45,8 @@ func (v *fakeVoice) Hold(_ context.Context, _, agent, contact uuid.UUID, hold bo
 
 func (v *fakeVoice) Live(context.Context, uuid.UUID, uuid.UUID) (bool, error) { return true, nil }
 
+func (v *fakeVoice) Dial(context.Context, uuid.UUID, uuid.UUID, uuid.UUID) error { return nil }
+
 func (v *fakeVoice) asked() []string {
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -60,6 +60,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/api/search", s.search)
 		r.Post("/api/callbacks", s.scheduleCallback)
 		r.Post("/api/contacts/{id}/callback-outcome", s.callbackOutcome)
+		r.Post("/api/contacts/{id}/dial", s.dialCallback)
 		// Privacy and ownership (crm decides by role and tenant setting).
 		r.Post("/api/customers/{id}/reveal", s.revealCustomer)
 		r.Post("/api/customers/{id}/owner", s.setCustomerOwner)

@@ -742,6 +742,12 @@ func endCall(ctx context.Context, tx pgx.Tx, ev CallEvent, k Call, ch *CallChang
 	if k.AnsweredAt != nil && k.ContactState == StateActive && k.AgentID != uuid.Nil {
 		return closeCall(ctx, tx, ev, k, ch)
 	}
+	if k.Direction == "outbound" && k.ContactState == StateActive {
+		// A callback the customer did not pick up: the agent keeps the
+		// contact and reports the outcome (no answer, busy…), which
+		// schedules the next attempt.
+		return nil
+	}
 	if k.ContactID == uuid.Nil {
 		if ev.DefaultQueue == uuid.Nil || k.Direction != "inbound" {
 			return nil
@@ -899,4 +905,84 @@ func callRecords(ctx context.Context, q dbtx, tenant uuid.UUID, contacts []uuid.
 		out[id] = r
 	}
 	return out, rows.Err()
+}
+
+// OutboundCall is a call Switchboard places for an agent (a callback's
+// click-to-call) through a connector.
+type OutboundCall struct {
+	TenantID, ConnectorID, ContactID, AgentID uuid.UUID
+	CallID                                    string // our id for it, given to the connector
+	Extension                                 string
+	Key                                       string
+}
+
+// StartOutboundCall records the call an agent places on a callback they
+// hold, as connecting to their own phone first, and returns the number to
+// call (the callback's). A repeat with the same call id returns the first
+// record. ErrNotHeld when the agent does not hold the contact, ErrInvalid
+// when it is not a callback.
+func (s *Store) StartOutboundCall(ctx context.Context, o OutboundCall) (Call, string, error) {
+	var k Call
+	var phone string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := lockHeld(ctx, tx, o.TenantID, o.ContactID, o.AgentID); err != nil {
+			return fmt.Errorf("outbound call on %s: %w", o.ContactID, err)
+		}
+		var site *uuid.UUID
+		err := tx.QueryRow(ctx, `
+			SELECT cb.phone, c.site_id FROM contacts c JOIN callbacks cb ON cb.tenant_id = c.tenant_id AND cb.id = c.callback_id
+			WHERE c.tenant_id = $1 AND c.id = $2 AND c.channel = 'voice' AND c.direction = 'outbound'`,
+			o.TenantID, o.ContactID).Scan(&phone, &site)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("outbound call on %s: not a callback: %w", o.ContactID, ErrInvalid)
+		} else if err != nil {
+			return fmt.Errorf("outbound call on %s: %w", o.ContactID, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO calls (id, tenant_id, connector_id, call_id, contact_id, site_id, direction, from_number, state,
+				agent_id, extension, connect_key, connect_at, started_at, queued_at)
+			VALUES ($1, $2, $3, $4, $5, $6, 'outbound', $7, 'connecting', $8, $9, $10, now(), now(), now())
+			ON CONFLICT DO NOTHING`, dbid.New(), o.TenantID, o.ConnectorID, o.CallID, o.ContactID, site, phone,
+			o.AgentID, o.Extension, o.Key); err != nil {
+			return fmt.Errorf("outbound call on %s: %w", o.ContactID, err)
+		}
+		k, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.contact_id = $2`, o.TenantID, o.ContactID)
+		return err
+	})
+	if err != nil {
+		return Call{}, "", err
+	}
+	return k, phone, nil
+}
+
+// RenameCall gives a call the id its connector knows it by (Twilio's
+// CallSid, known once the call is created), so its events find it.
+func (s *Store) RenameCall(ctx context.Context, tenant, connector uuid.UUID, from, to string) error {
+	if to == "" || len(to) > 128 || to == from {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE calls SET call_id = $4 WHERE tenant_id = $1 AND connector_id = $2 AND call_id = $3`,
+		tenant, connector, from, to)
+	if err != nil {
+		return fmt.Errorf("rename call: %w", err)
+	}
+	return nil
+}
+
+// CallbackConnector is the connector that carried the call a callback
+// attempt answers (its origin), or uuid.Nil: the callback is best placed
+// through the same telephony the customer called.
+func (s *Store) CallbackConnector(ctx context.Context, tenant, contact uuid.UUID) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, `
+		SELECT k.connector_id FROM contacts c
+		JOIN callbacks cb ON cb.tenant_id = c.tenant_id AND cb.id = c.callback_id
+		JOIN calls k ON k.tenant_id = cb.tenant_id AND k.contact_id = cb.origin_contact_id
+		WHERE c.tenant_id = $1 AND c.id = $2`, tenant, contact).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, nil
+	} else if err != nil {
+		return uuid.Nil, fmt.Errorf("callback connector: %w", err)
+	}
+	return id, nil
 }

@@ -227,6 +227,15 @@ type Holder interface {
 	Hold(ctx context.Context, c Connector, call Call, a Agent, hold bool, key string) error
 }
 
+// Dialer is a Controller that can also place a call for an agent
+// (click-to-call): ring the agent's phone, then call to (E.164) and
+// bridge the two. callID is Switchboard's id for the call, given to the
+// telephony for its events; the result is the id the telephony's events
+// will carry (callID itself where it takes it).
+type Dialer interface {
+	Dial(ctx context.Context, c Connector, a Agent, to, callID, key string) (string, error)
+}
+
 // Controller is what control mode needs of a connector. key is an
 // idempotency key: a repeat with the same key must not act twice.
 type Controller interface {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ var (
 	ErrNoNumber = errors.New("number not configured")
 	// ErrUnsupported: the connector cannot do that from outside the phone.
 	ErrUnsupported = errors.New("the phone system cannot do that from here")
+	// ErrTelephony: the telephony refused a command or could not be reached.
+	ErrTelephony = errors.New("the phone system did not take the command")
 	// ErrNotLive: the agent has no live call on that contact.
 	ErrNotLive = errors.New("no live call")
 	// ErrInvalid: the event itself is malformed (a connector's mapping bug
@@ -42,6 +45,9 @@ type Calls interface {
 	ApplyCallEvent(ctx context.Context, ev crm.CallEvent) (crm.CallChange, error)
 	Connecting(ctx context.Context, before time.Time, limit int) ([]crm.Call, error)
 	AcceptedUnconnected(ctx context.Context, before time.Time, limit int) ([]crm.Call, error)
+	StartOutboundCall(ctx context.Context, o crm.OutboundCall) (crm.Call, string, error)
+	CallbackConnector(ctx context.Context, tenant, contact uuid.UUID) (uuid.UUID, error)
+	RenameCall(ctx context.Context, tenant, connector uuid.UUID, from, to string) error
 }
 
 // Lines is the hotline's configuration, from org.
@@ -51,6 +57,7 @@ type Lines interface {
 	AgentByExtension(ctx context.Context, tenant, connector uuid.UUID, extension string) (org.AgentPhone, error)
 	AgentPhoneOn(ctx context.Context, tenant, connector, agent uuid.UUID) (org.AgentPhone, error)
 	Site(ctx context.Context, tenant, id uuid.UUID) (org.Site, error)
+	PhonesOfAgent(ctx context.Context, tenant, agent uuid.UUID) ([]org.AgentPhone, error)
 	Queue(ctx context.Context, tenant, id uuid.UUID) (org.Queue, error)
 }
 
@@ -434,6 +441,11 @@ func (s *Service) Handle(ctx context.Context, c Connector, ev Event) error {
 		ev.Kind = Offered // the agent's device rings: the same thing
 	}
 	k, num, err := s.callAndNumber(ctx, c, ev.CallID)
+	if errors.Is(err, ErrNoNumber) {
+		// A call Switchboard placed (click-to-call) reached no hotline
+		// number; it needs none: it has its contact already.
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -687,4 +699,66 @@ func (s *Service) Live(ctx context.Context, tenant, contact uuid.UUID) (bool, er
 		return false, err
 	}
 	return k.State != crm.CallEnded, nil
+}
+
+// Dial places the call back an agent holds (a callback attempt) through a
+// connector that can dial: the agent's phone rings first, then the
+// customer's. The call then shows in the call panel like any other; a
+// customer who does not pick up leaves the contact with the agent, who
+// reports the outcome. ErrUnsupported when none of the agent's phones is
+// on a connector that can place calls (the agent dials by hand).
+func (s *Service) Dial(ctx context.Context, tenant, agent, contact uuid.UUID) error {
+	phones, err := s.lines.PhonesOfAgent(ctx, tenant, agent)
+	if err != nil {
+		return err
+	}
+	// The telephony the customer called through first, then the agent's others.
+	origin, err := s.calls.CallbackConnector(ctx, tenant, contact)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(phones, func(a, b org.AgentPhone) int {
+		switch {
+		case a.ConnectorID == origin && b.ConnectorID != origin:
+			return -1
+		case b.ConnectorID == origin && a.ConnectorID != origin:
+			return 1
+		}
+		return 0
+	})
+	for _, ap := range phones {
+		pc, err := s.lines.PhoneConnector(ctx, ap.ConnectorID)
+		if err != nil {
+			continue
+		}
+		c := connectorOf(pc)
+		d, ok := s.ctl(c.Kind).(Dialer)
+		if !ok || c.Mode != Control {
+			continue
+		}
+		callID := "sb-" + contact.String()
+		k, to, err := s.calls.StartOutboundCall(ctx, crm.OutboundCall{TenantID: tenant, ConnectorID: c.ID, ContactID: contact,
+			AgentID: agent, CallID: callID, Extension: ap.Extension, Key: "dial:" + contact.String()})
+		if errors.Is(err, crm.ErrNotHeld) || errors.Is(err, crm.ErrInvalid) {
+			return ErrNotLive
+		} else if err != nil {
+			return err
+		}
+		if k.ConnectorID != c.ID || k.State == crm.CallEnded {
+			return nil // placed already (a repeat), perhaps through another connector
+		}
+		s.desk.CallState(ctx, tenant, k)
+		id, err := d.Dial(ctx, c, Agent{AgentID: agent, Extension: ap.Extension, Dial: ap.Dial, Number: ap.Number}, to, callID, "dial:"+contact.String())
+		if err != nil {
+			s.log.WarnContext(ctx, "click-to-call failed", "tenant_id", tenant, "contact_id", contact, "err", err)
+			_, ferr := s.calls.ApplyCallEvent(ctx, crm.CallEvent{TenantID: tenant, ConnectorID: c.ID, CallID: callID,
+				EventID: "dial-failed:" + callID, Kind: string(Ended), Cause: string(CauseFailed)})
+			if k2, err2 := s.calls.CallOfContact(ctx, tenant, contact); err2 == nil {
+				s.desk.CallState(ctx, tenant, k2)
+			}
+			return errors.Join(ErrTelephony, err, ferr)
+		}
+		return s.calls.RenameCall(ctx, tenant, c.ID, callID, id)
+	}
+	return ErrUnsupported
 }

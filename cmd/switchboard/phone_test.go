@@ -348,3 +348,56 @@ func TestWaitingCallerHearsTheirPlace(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestCallbackClickToCall: a caller gives up waiting; their missed call's
+// callback is routed to an agent, who presses "Call now": the PBX is told
+// to dial the agent's extension and then the caller's number, the call
+// shows in the call panel, and its end starts the wrap-up.
+func TestCallbackClickToCall(t *testing.T) {
+	a := startApp(t, map[string]string{"SWITCHBOARD_CALLBACK_INTERVAL": "100ms"})
+	rig := newPhoneRig(t, a)
+	if status, route := rig.post(t, map[string]any{"event": "new_call", "call_id": "missed", "from": "+8613922223333", "to": "+862160009000"}); status != http.StatusOK {
+		t.Fatalf("new_call: %d %v", status, route)
+	}
+	rig.post(t, map[string]any{"event": "digits", "call_id": "missed", "digits": "1"})
+	rig.post(t, map[string]any{"event": "hangup", "call_id": "missed", "cause": "normal"})
+
+	agent := a.availableAgent(t, "lina@huadong.example")
+	offer := agent.expect("offer", nil)
+	agent.send(map[string]any{"type": "accept", "id": "a1", "offer_id": offer["offer_id"]})
+	assigned := agent.expect("assigned", nil)
+	contactID := path(assigned, "contact", "id").(string)
+	if path(assigned, "callback", "phone") != "+8613922223333" {
+		t.Fatalf("assigned = %v, want the missed caller's callback", assigned)
+	}
+	web, csrf := a.login(t, "lina@huadong.example")
+	dial := func(id string) int {
+		req, _ := http.NewRequest(http.MethodPost, a.url+"/api/contacts/"+id+"/dial", nil)
+		req.Header.Set("X-CSRF-Token", csrf)
+		req.Header.Set("Origin", a.url)
+		resp, err := web.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := dial(uuid.NewString()); status != http.StatusNotFound {
+		t.Errorf("dial on an unknown contact: %d, want 404", status)
+	}
+	if status := dial(contactID); status != http.StatusAccepted {
+		t.Fatalf("dial: %d, want 202", status)
+	}
+	cmd := rig.pbx.next(t, "dial")
+	if cmd.Extension != "8001" || cmd.To != "+8613922223333" || cmd.CallID != "sb-"+contactID {
+		t.Errorf("dial command = %+v, want 8001 then +8613922223333 as sb-<contact>", cmd)
+	}
+	agent.expect("call", func(f map[string]any) bool { return path(f, "call", "state") == "connecting" })
+	rig.post(t, map[string]any{"event": "answer", "call_id": cmd.CallID, "extension": "8001"})
+	agent.expect("call", func(f map[string]any) bool { return path(f, "call", "state") == "talking" })
+	rig.post(t, map[string]any{"event": "hangup", "call_id": cmd.CallID, "cause": "normal"})
+	closed := agent.expect("contact_closed", func(f map[string]any) bool { return f["contact_id"] == contactID })
+	if closed["ended_by"] != "call" {
+		t.Errorf("contact_closed = %v", closed)
+	}
+}

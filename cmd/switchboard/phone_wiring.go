@@ -47,6 +47,19 @@ func (v voiceDesk) Hold(ctx context.Context, tenant, agent, contact uuid.UUID, h
 	return err
 }
 
+func (v voiceDesk) Dial(ctx context.Context, tenant, agent, contact uuid.UUID) error {
+	err := v.Service.Dial(ctx, tenant, agent, contact)
+	switch {
+	case errors.Is(err, phone.ErrTelephony):
+		return errors.Join(agentdesk.ErrTelephony, err)
+	case errors.Is(err, phone.ErrUnsupported):
+		return errors.Join(agentdesk.ErrCallNotSupported, err)
+	case errors.Is(err, phone.ErrNotLive):
+		return errors.Join(agentdesk.ErrNoLiveCall, err)
+	}
+	return err
+}
+
 // phoneRouter turns what calls did into routing commands on the bus, and
 // gives intake's NOTIFY for a queued call.
 type phoneRouter struct {

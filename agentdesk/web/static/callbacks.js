@@ -23,9 +23,15 @@ export function callbackPanel(v, csrf, onError) {
     'data-outcome': outcome,
     onclick: () => report(v.id, outcome, csrf, buttons, status, onError),
   }, label));
+  const dialStatus = el('span', { class: 'muted', 'data-testid': 'dial-status', role: 'status' });
+  const dial = el('button', {
+    'data-testid': 'callback-dial',
+    title: 'Your phone rings first, then the customer\'s',
+    onclick: () => callNow(v.id, csrf, dial, dialStatus, onError),
+  }, 'Call now');
   return el('section', { class: 'callback', 'data-testid': 'callback' },
     el('h4', {}, 'Callback'),
-    el('p', {}, 'Dial ', el('a', { href: 'tel:' + cb.phone, 'data-testid': 'callback-phone' }, cb.phone)),
+    el('p', {}, dial, ' or dial ', el('a', { href: 'tel:' + cb.phone, 'data-testid': 'callback-phone' }, cb.phone), ' ', dialStatus),
     el('p', { class: 'muted', 'data-testid': 'callback-attempts' },
       `Attempt ${cb.attempts} of ${cb.max_attempts}`,
       cb.last_outcome ? ` · last: ${cb.last_outcome.replace('_', ' ')}` : '',
@@ -52,5 +58,28 @@ async function report(contactID, outcome, csrf, buttons, status, onError) {
     status.textContent = '';
     for (const b of buttons) b.disabled = false;
     onError('Could not save the callback outcome: ' + e.message);
+  }
+}
+
+// callNow asks the server to place the call through the agent's phone
+// (click-to-call). Where the phone system cannot, the agent dials by hand.
+async function callNow(contactID, csrf, button, status, onError) {
+  button.disabled = true;
+  status.textContent = 'Calling your phone…';
+  try {
+    const res = await fetch(`/api/contacts/${encodeURIComponent(contactID)}/dial`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'X-CSRF-Token': csrf },
+    });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.message || `status ${res.status}`);
+    }
+    status.textContent = 'Answer your phone; the customer is called next.';
+  } catch (e) {
+    status.textContent = '';
+    button.disabled = false;
+    onError('Could not place the call: ' + e.message);
   }
 }

@@ -21,12 +21,15 @@ const CommandTimeout = 5 * time.Second
 
 // Command is the body of a control command POSTed to the PBX's callback URL.
 type Command struct {
-	Command   string `json:"command"` // "connect", "cancel", "hold" or "unhold"
+	Command   string `json:"command"` // "connect", "cancel", "hold", "unhold" or "dial"
 	CallID    string `json:"call_id"`
 	Extension string `json:"extension,omitempty"`
 	// Number is the agent's own phone (E.164) when the agent takes calls
 	// there rather than on an extension.
-	Number         string `json:"number,omitempty"`
+	Number string `json:"number,omitempty"`
+	// To is the customer's number (E.164) a "dial" command calls once the
+	// agent's phone has answered.
+	To             string `json:"to,omitempty"`
 	IdempotencyKey string `json:"idempotency_key"`
 }
 
@@ -71,6 +74,21 @@ func (ct *Controller) Connect(ctx context.Context, c phone.Connector, call phone
 }
 
 // Cancel tells the PBX to stop ringing the agent's phone.
+// Dial asks the PBX to place a call for the agent (click-to-call): ring
+// the agent's phone, then call to and bridge the two, reporting its events
+// under callID. Command "dial", with number = the customer's number.
+func (ct *Controller) Dial(ctx context.Context, c phone.Connector, a phone.Agent, to, callID, key string) (string, error) {
+	if to == "" {
+		return "", fmt.Errorf("cti: dial on connector %s: no number to call", c.ID)
+	}
+	if err := ct.send(ctx, c, "dial", phone.Call{CallID: callID, To: to}, a, key); err != nil {
+		return "", err
+	}
+	return callID, nil
+}
+
+var _ phone.Dialer = (*Controller)(nil)
+
 // Hold asks the PBX to hold (hold true) or resume the caller: command
 // "hold" or "unhold". Its held and unheld events then update the call.
 func (ct *Controller) Hold(ctx context.Context, c phone.Connector, call phone.Call, a phone.Agent, hold bool, key string) error {
@@ -115,6 +133,7 @@ func (ct *Controller) send(ctx context.Context, c phone.Connector, command strin
 		CallID:         call.CallID,
 		Extension:      a.Extension,
 		Number:         a.Number,
+		To:             dialTo(command, call),
 		IdempotencyKey: key,
 	})
 	if err != nil {
@@ -148,4 +167,12 @@ func (ct *Controller) send(ctx context.Context, c phone.Connector, command strin
 		return fmt.Errorf("cti: connector %s: %w", c.ID, &StatusError{Command: command, Status: resp.StatusCode})
 	}
 	return nil
+}
+
+// dialTo is the number a command calls: only "dial" calls anyone.
+func dialTo(command string, call phone.Call) string {
+	if command == "dial" {
+		return call.To
+	}
+	return ""
 }
