@@ -166,11 +166,11 @@ func (n *Notifier) WrapUpEnded(ctx context.Context, tenant, agent, contact uuid.
 	n.s.publishUser(ctx, tenant, agent, frame{"type": "wrap_up_ended", "contact_id": contact, "reason": "timeout"})
 }
 
-// Gauges stores the tenant's newest gauges for new wallboards and pushes them
-// to the open ones.
+// Gauges stores the tenant's newest gauges for new wallboards, keeps the
+// minute's sample for the sparklines, and pushes them to the open ones.
 func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauges, today dispatch.Today) {
 	s := n.s
-	wg := wallboardGauges(g, today)
+	wg := wallboardGauges(g, today, s.thresholds(ctx, tenant))
 	if s.callbacks != nil {
 		// One indexed count a second per tenant, on routing's notes: a
 		// short timeout keeps a slow database from holding up offers.
@@ -188,7 +188,15 @@ func (n *Notifier) Gauges(ctx context.Context, tenant uuid.UUID, g routing.Gauge
 	if err != nil {
 		return
 	}
-	if err := s.bus.Redis().Set(ctx, s.bus.Key("wallboard", tenant.String(), "last"), b, 24*time.Hour).Err(); err != nil {
+	// The last gauges and the minute's sample in one round trip.
+	pipe := s.bus.Redis().Pipeline()
+	pipe.Set(ctx, s.bus.Key("wallboard", tenant.String(), "last"), b, 24*time.Hour)
+	if slot, sample, err := sampleOf(wg); err == nil {
+		hk := historyKey(s, tenant)
+		pipe.HSet(ctx, hk, slot, sample)
+		pipe.Expire(ctx, hk, 2*historyMinutes*time.Minute)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		s.log.Warn("wallboard: store gauges", "tenant_id", tenant, "err", err)
 	}
 	msg := append(append([]byte(`{"type":"gauges","gauges":`), b...), '}')
@@ -219,6 +227,46 @@ type queueGauge struct {
 	// Unreturned: missed calls (and other missed contacts) owed a callback
 	// that nobody has made yet.
 	Unreturned int `json:"unreturned"`
+	// Available: agents available and connected with the queue's skills,
+	// busy or not: the staff set beside Erlang's agents needed.
+	Available  int            `json:"available"`
+	Erlang     erlangJSON     `json:"erlang"`
+	Thresholds thresholdsJSON `json:"thresholds"`
+}
+
+// erlangJSON is Erlang C's answer for a queue and the inputs it was given,
+// so that a reader can check it: the arrival rate over the last half hour
+// (or since midnight, just after it), today's AHT, the queue's threshold
+// and the supervisors' goal. AgentsNeeded is null before anything was
+// handled today (no AHT) while contacts arrive, and when the load is
+// beyond computing; 0 with no arrivals.
+type erlangJSON struct {
+	Arrivals      int      `json:"arrivals"`
+	WindowSeconds float64  `json:"window_seconds"`
+	PerHour       float64  `json:"arrivals_per_hour"`
+	AHTSeconds    *float64 `json:"aht_seconds"`
+	TargetSeconds float64  `json:"target_seconds"`
+	Goal          float64  `json:"goal"`
+	AgentsNeeded  *int     `json:"agents_needed"`
+}
+
+func erlangFigures(r stats.Rate, c stats.Counts, sla time.Duration, goal float64) erlangJSON {
+	e := erlangJSON{Arrivals: r.N, WindowSeconds: r.Over.Seconds(), PerHour: r.PerSecond() * 3600,
+		TargetSeconds: sla.Seconds(), Goal: goal}
+	if c.Handled > 0 {
+		v := c.AHT().Seconds()
+		e.AHTSeconds = &v
+	}
+	switch {
+	case r.PerSecond() == 0:
+		zero := 0
+		e.AgentsNeeded = &zero
+	case c.Handled > 0:
+		if n := stats.AgentsNeeded(r.PerSecond(), c.AHT(), sla, goal); n >= 0 {
+			e.AgentsNeeded = &n
+		}
+	}
+	return e
 }
 
 // todayJSON is a queue's figures since local midnight. The service level
@@ -273,6 +321,11 @@ type agentGauge struct {
 	// time staffed (available or with work in hand); null before any.
 	Occupancy *float64 `json:"occupancy"`
 	Handled   int      `json:"handled_today"`
+	// Contacts in hand now, all channels (wrap-ups included).
+	Contacts int `json:"contacts"`
+	// PresenceSince: when the agent last chose (or was set to) their
+	// presence, for the time in state; null when unknown.
+	PresenceSince *time.Time `json:"presence_since"`
 }
 
 type gaugesJSON struct {
@@ -284,7 +337,8 @@ type gaugesJSON struct {
 
 // wallboardGauges derives the wallboard's labels. "Busy" is derived here
 // from load and never stored: available and connected with work in hand.
-func wallboardGauges(g routing.Gauges, today dispatch.Today) gaugesJSON {
+// th are the thresholds supervisors set; other queues use the defaults.
+func wallboardGauges(g routing.Gauges, today dispatch.Today, th map[uuid.UUID]org.QueueThresholds) gaugesJSON {
 	out := gaugesJSON{
 		At:        g.At.UTC(),
 		Queues:    make([]queueGauge, 0, len(g.Queues)),
@@ -292,8 +346,12 @@ func wallboardGauges(g routing.Gauges, today dispatch.Today) gaugesJSON {
 		AgentList: make([]agentGauge, 0, len(g.Agents)),
 	}
 	for _, q := range g.Queues {
+		t := queueThresholds(th, q.QueueID)
+		counts, sla := today.Queues[q.QueueID], today.SLA[q.QueueID]
 		qg := queueGauge{ID: q.QueueID, Name: q.Name, Waiting: q.Waiting, Offered: q.Offered,
-			Today: todayFigures(today.Queues[q.QueueID], today.SLA[q.QueueID])}
+			Today: todayFigures(counts, sla), Available: q.Available,
+			Erlang:     erlangFigures(today.Arrivals[q.QueueID], counts, sla, t.SLGoal),
+			Thresholds: toThresholdsJSON(t)}
 		if !q.OldestArrival.IsZero() {
 			qg.LongestWait = int(g.At.Sub(q.OldestArrival) / time.Second)
 		}
@@ -312,7 +370,11 @@ func wallboardGauges(g routing.Gauges, today dispatch.Today) gaugesJSON {
 			label = "busy"
 		}
 		out.Agents[label]++
-		ag := agentGauge{ID: a.AgentID, Name: a.Name, Presence: label, Load: a.Load, Offered: a.Offered}
+		ag := agentGauge{ID: a.AgentID, Name: a.Name, Presence: label, Load: a.Load, Offered: a.Offered, Contacts: load}
+		if !a.PresenceSince.IsZero() {
+			since := a.PresenceSince.UTC()
+			ag.PresenceSince = &since
+		}
 		if ac, ok := today.Agents[a.AgentID]; ok {
 			ag.Handled = ac.Handled
 			if v, ok := ac.Occupancy(); ok {

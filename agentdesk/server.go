@@ -128,6 +128,8 @@ type Server struct {
 	voice Voice
 	// phone serves the telephony's webhooks under /phone/ (nil: 404).
 	phone http.Handler
+	// wall: the wallboard's stores and cached thresholds (wallboard.go).
+	wall *wallboardState
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -167,6 +169,11 @@ type Deps struct {
 	// Phone serves the phone connectors' webhooks, mounted at /phone/:
 	// public routes, each connector authenticating its telephony itself.
 	Phone http.Handler
+	// Wallboard: thresholds, sites and teams (org.Store); Waiting: the
+	// drill-down's waiting contacts and the move to an agent (crm.Store).
+	// Either nil: those parts answer 503 and colours use the defaults.
+	Wallboard WallboardData
+	Waiting   WaitingContacts
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -214,6 +221,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.email = d.Email
 	s.privacyAdmin = d.PrivacyAdmin
 	s.calls, s.voice, s.phone = d.Calls, d.Voice, d.Phone
+	s.wall = newWallboardState(d.Wallboard, d.Waiting)
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
