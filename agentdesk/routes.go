@@ -97,6 +97,9 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/api/queues", s.listQueues)
 		r.Get("/api/callbacks", s.listCallbacks)
 		r.Get("/api/agents", s.listAgents)
+		// Reports (reports.go): the builder's tables, JSON or CSV.
+		r.Get("/reports", s.reportsPage)
+		r.Get("/api/reports", s.reportsAPI)
 	})
 
 	// Admins.

@@ -45,6 +45,11 @@ var access = map[string]string{
 	"PATCH /api/agents/{id}":           "admin, cross-tenant tested",
 	"GET /api/audit":                   "admin",
 
+	// Reports (reports.go): the queue filter's ids are checked against the
+	// caller's tenant (TestReportsJSONAndRefusals: another tenant's queue is 404).
+	"GET /reports":     "supervisor (queue filter: another tenant's id is 404)",
+	"GET /api/reports": "supervisor (queue filter: another tenant's id is 404)",
+
 	// Callbacks (cmd/switchboard TestCallbackAPIRefusals has their cross-tenant cases).
 	"POST /api/callbacks":                      "agent (customer, queue and origin ids: cross-tenant tested)",
 	"POST /api/contacts/{id}/callback-outcome": "agent holding the contact, cross-tenant tested",

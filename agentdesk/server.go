@@ -128,8 +128,8 @@ type Server struct {
 	voice Voice
 	// phone serves the telephony's webhooks under /phone/ (nil: 404).
 	phone http.Handler
-	// wall: the wallboard's stores and cached thresholds (wallboard.go).
-	wall *wallboardState
+	// reports is nil on a server built without them: /api/reports answers 503.
+	reports Reports
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -169,11 +169,8 @@ type Deps struct {
 	// Phone serves the phone connectors' webhooks, mounted at /phone/:
 	// public routes, each connector authenticating its telephony itself.
 	Phone http.Handler
-	// Wallboard: thresholds, sites and teams (org.Store); Waiting: the
-	// drill-down's waiting contacts and the move to an agent (crm.Store).
-	// Either nil: those parts answer 503 and colours use the defaults.
-	Wallboard WallboardData
-	Waiting   WaitingContacts
+	// Reports: the report tables (report.Store); nil: /api/reports is 503.
+	Reports Reports
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -221,7 +218,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.email = d.Email
 	s.privacyAdmin = d.PrivacyAdmin
 	s.calls, s.voice, s.phone = d.Calls, d.Voice, d.Phone
-	s.wall = newWallboardState(d.Wallboard, d.Waiting)
+	s.reports = d.Reports
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

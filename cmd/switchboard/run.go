@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-cc/switchboard/migrations"
 	"github.com/switchboard-cc/switchboard/org"
 	"github.com/switchboard-cc/switchboard/routing/dispatch"
+	"github.com/switchboard-cc/switchboard/stats/report"
 )
 
 const usage = `Switchboard: one hotline, one inbox and one chat for a dealer group.
@@ -202,8 +203,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		ChatDesk: chatDesk{people, intake}, ChatSites: orgs,
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs, PhoneAdmin: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
-		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log),
-		Wallboard: orgs, Waiting: people,
+		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log), Reports: report.NewStore(pool),
 	})
 	if err != nil {
 		return err
@@ -248,6 +248,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 	})
 	// Every node runs the purge; crm skips customers another node is purging.
 	g.Go(func() error { return crm.NewPurger(people, cfg.PurgeAfter, time.Hour, log).Run(gctx) })
+	// Every node runs the report builder; one at a time leads (advisory
+	// lock), and its cursor commits with the rows.
+	g.Go(func() error {
+		return report.NewBuilder(pool, routingSource{orgs, people}, report.Config{}, log).Run(gctx)
+	})
 	// Every node delivers webhooks from the outbox.
 	g.Go(func() error {
 		return webhook.New(pool, webhook.Config{Interval: cfg.WebhookInterval, Timeout: cfg.WebhookTimeout,
