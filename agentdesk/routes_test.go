@@ -53,7 +53,7 @@ var access = map[string]string{
 	// Callbacks (cmd/switchboard TestCallbackAPIRefusals has their cross-tenant cases).
 	"POST /api/callbacks":                      "agent (customer, queue and origin ids: cross-tenant tested)",
 	"POST /api/contacts/{id}/callback-outcome": "agent holding the contact, cross-tenant tested",
-	"POST /api/contacts/{id}/dial":             "agent holding the callback (cmd/switchboard TestCallbackClickToCall: another tenant's id is 404)",
+	"POST /api/contacts/{id}/dial":             "agent holding the callback, cross-tenant tested (TestCallbackClickToCall: an unknown id is 404)",
 	"GET /api/callbacks":                       "supervisor",
 
 	// Privacy and ownership (cmd/switchboard TestPrivacy has their cross-tenant cases).
