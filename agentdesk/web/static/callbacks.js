@@ -4,6 +4,7 @@
 // on the server, which then sends the usual contact_closed frame; this
 // module only reports the outcome and shows refusals.
 import { el, fmtDate } from './socket.js';
+import { t } from './i18n.js';
 
 const outcomes = [
   ['reached', 'Reached'],
@@ -22,26 +23,26 @@ export function callbackPanel(v, csrf, onError) {
     'data-testid': 'callback-' + outcome,
     'data-outcome': outcome,
     onclick: () => report(v.id, outcome, csrf, buttons, status, onError),
-  }, label));
+  }, t(label)));
   const dialStatus = el('span', { class: 'muted', 'data-testid': 'dial-status', role: 'status' });
   const dial = el('button', {
     'data-testid': 'callback-dial',
-    title: 'Your phone rings first, then the customer\'s',
+    title: t('Your phone rings first, then the customer\'s'),
     onclick: () => callNow(v.id, csrf, dial, dialStatus, onError),
-  }, 'Call now');
+  }, t('Call now'));
   return el('section', { class: 'callback', 'data-testid': 'callback' },
-    el('h4', {}, 'Callback'),
-    el('p', {}, dial, ' or dial ', el('a', { href: 'tel:' + cb.phone, 'data-testid': 'callback-phone' }, cb.phone), ' ', dialStatus),
+    el('h4', {}, t('Callback')),
+    el('p', {}, dial, t(' or dial '), el('a', { href: 'tel:' + cb.phone, 'data-testid': 'callback-phone' }, cb.phone), ' ', dialStatus),
     el('p', { class: 'muted', 'data-testid': 'callback-attempts' },
-      `Attempt ${cb.attempts} of ${cb.max_attempts}`,
-      cb.last_outcome ? ` · last: ${cb.last_outcome.replace('_', ' ')}` : '',
-      ` · until ${fmtDate(cb.deadline)}`),
+      t('Attempt {n} of {max}', { n: cb.attempts, max: cb.max_attempts }),
+      cb.last_outcome ? t(' · last: {outcome}', { outcome: t(cb.last_outcome) }) : '',
+      t(' · until {date}', { date: fmtDate(cb.deadline) })),
     el('div', { class: 'callback-outcomes' }, buttons, status));
 }
 
 async function report(contactID, outcome, csrf, buttons, status, onError) {
   for (const b of buttons) b.disabled = true;
-  status.textContent = 'Saving…';
+  status.textContent = t('Saving…');
   try {
     const res = await fetch(`/api/contacts/${encodeURIComponent(contactID)}/callback-outcome`, {
       method: 'POST',
@@ -53,11 +54,11 @@ async function report(contactID, outcome, csrf, buttons, status, onError) {
       const body = await res.json().catch(() => ({}));
       throw new Error(body.message || `status ${res.status}`);
     }
-    status.textContent = 'Saved.';
+    status.textContent = t('Saved.');
   } catch (e) {
     status.textContent = '';
     for (const b of buttons) b.disabled = false;
-    onError('Could not save the callback outcome: ' + e.message);
+    onError(t('Could not save the callback outcome: {error}', { error: e.message }));
   }
 }
 
@@ -65,7 +66,7 @@ async function report(contactID, outcome, csrf, buttons, status, onError) {
 // (click-to-call). Where the phone system cannot, the agent dials by hand.
 async function callNow(contactID, csrf, button, status, onError) {
   button.disabled = true;
-  status.textContent = 'Calling your phone…';
+  status.textContent = t('Calling your phone…');
   try {
     const res = await fetch(`/api/contacts/${encodeURIComponent(contactID)}/dial`, {
       method: 'POST',
@@ -76,10 +77,10 @@ async function callNow(contactID, csrf, button, status, onError) {
       const body = await res.json().catch(() => ({}));
       throw new Error(body.message || `status ${res.status}`);
     }
-    status.textContent = 'Answer your phone; the customer is called next.';
+    status.textContent = t('Answer your phone; the customer is called next.');
   } catch (e) {
     status.textContent = '';
     button.disabled = false;
-    onError('Could not place the call: ' + e.message);
+    onError(t('Could not place the call: {error}', { error: e.message }));
   }
 }

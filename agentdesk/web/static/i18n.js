@@ -217,6 +217,16 @@ const zh = {
   'Saving…': '正在保存…',
   'Saved.': '已保存。',
   'Could not save the callback outcome: {error}': '无法保存回拨结果：{error}',
+  'Call now': '立即呼叫',
+  'Your phone rings first, then the customer\'s': '先呼叫您的电话，再呼叫客户',
+  ' or dial ': ' 或拨打 ',
+  'Calling your phone…': '正在呼叫您的电话…',
+  'Answer your phone; the customer is called next.': '请接听您的电话，随后将呼叫客户。',
+  'Could not place the call: {error}': '无法发起呼叫：{error}',
+  'reached': '已联系上',
+  'no_answer': '无人接听',
+  'busy': '占线',
+  'wrong_number': '号码错误',
 
   // The customer 360 (customer.js).
   'Close': '关闭',
@@ -342,7 +352,23 @@ const zh = {
   'warranty': '保修',
 };
 
-const tables = { 'zh-CN': zh };
+// English needs words only where a key is a code rather than text.
+const en = {
+  no_answer: 'no answer',
+  wrong_number: 'wrong number',
+  in_progress: 'in progress',
+  waiting_parts: 'waiting for parts',
+  test_drive: 'test drive',
+  shared_phone: 'same phone',
+  shared_email: 'same e-mail',
+  shared_wechat: 'same WeChat',
+  shared_external: 'same external id',
+  shared_chat: 'same chat visitor',
+  shared_vehicle: 'same vehicle',
+  same_name: 'same name',
+};
+
+const tables = { en, 'zh-CN': zh };
 
 // pick returns the language to use: the agent's choice, else the browser's.
 function pick() {
