@@ -130,6 +130,8 @@ type Server struct {
 	phone http.Handler
 	// reports is nil on a server built without them: /api/reports answers 503.
 	reports Reports
+	// wall: the wallboard's stores and cached thresholds (wallboard.go).
+	wall *wallboardState
 
 	// sockets lets a draining server wait for every socket to close;
 	// life ends them all.
@@ -171,6 +173,11 @@ type Deps struct {
 	Phone http.Handler
 	// Reports: the report tables (report.Store); nil: /api/reports is 503.
 	Reports Reports
+	// Wallboard: thresholds, sites and teams (org.Store); Waiting: the
+	// drill-down's waiting contacts and the move to an agent (crm.Store).
+	// Either nil: those parts answer 503 and colours use the defaults.
+	Wallboard WallboardData
+	Waiting   WaitingContacts
 }
 
 // NewServer returns a Server; Handler gives its routes.
@@ -219,6 +226,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s.privacyAdmin = d.PrivacyAdmin
 	s.calls, s.voice, s.phone = d.Calls, d.Voice, d.Phone
 	s.reports = d.Reports
+	s.wall = newWallboardState(d.Wallboard, d.Waiting)
 	s.life, s.closeLife = context.WithCancel(context.Background())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,

@@ -204,6 +204,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool
 		Records: people, APIKeys: orgs, Webhooks: people, Importer: people, Mailboxes: orgs, PhoneAdmin: orgs,
 		Email: emailDesk{people, crm.ReplyKey([]byte(cfg.Secret))}, PrivacyAdmin: orgs,
 		Calls: people, Voice: voiceDesk{hotline}, Phone: phoneHandler(cfg, orgs, hotline, log), Reports: report.NewStore(pool),
+		Wallboard: orgs, Waiting: people,
 	})
 	if err != nil {
 		return err
