@@ -177,7 +177,8 @@ func TestBrowserChatSpeaksChinese(t *testing.T) {
 // TestBrowserAgentSendsImage: the agent picks an image in the console's
 // chat panel; the visitor's widget shows it as a thumbnail that has loaded
 // (fetched with the visitor's own token) inside a link to the file, and the
-// console shows it too.
+// console shows it too. Then the visitor asks for the transcript, which
+// this tenant (no mailbox) cannot send: the widget says so.
 func TestBrowserAgentSendsImage(t *testing.T) {
 	root := browser(t)
 	f := newChatFixture(t, nil)
@@ -237,4 +238,12 @@ func TestBrowserAgentSendsImage(t *testing.T) {
 		t.Errorf("the visitor's link = %q, image %q; want the file's route with the visitor token, named brochure.png", href, name)
 	}
 	screenshot(t, visitor, "chat-agent-image")
+
+	// The transcript control: this tenant has no mailbox that can send, so
+	// the widget says so and hides the control.
+	b.step(visitor, "the visitor asks for the transcript",
+		chromedp.Click(chromedp.CSS(`#sb-mail`)),
+		b.poll("the refusal", `document.querySelector('#sb-mail-note').textContent === 'transcripts by e-mail are not available here'`),
+		b.poll("the control hidden", `document.querySelector('#sb-mail').hidden`),
+	)
 }
