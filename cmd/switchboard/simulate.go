@@ -259,6 +259,9 @@ func simulate(ctx context.Context, cfg simConfig, stdout io.Writer, log *slog.Lo
 		defer stop()
 	}
 	start := time.Now()
+	p.mu.Lock()
+	p.life = runCtx // calls agents place (dial) run as long as the run
+	p.mu.Unlock()
 	tick := time.NewTicker(cfg.Progress)
 	defer tick.Stop()
 	next := time.NewTimer(tr.interarrival())

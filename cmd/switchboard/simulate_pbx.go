@@ -213,6 +213,9 @@ type pbx struct {
 	keys  map[string]time.Time // idempotency keys acted on
 	// lostSent: calls of earlier runs reported lost (see lost).
 	lostSent map[string]bool
+	// life is the run's context, for calls placed on a command (dial);
+	// set by the first start.
+	life context.Context
 }
 
 // keyMemory is how long acted-on command keys and ended calls are kept:
@@ -263,8 +266,11 @@ func (p *pbx) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key = cmd.IdempotencyKey
 	}
 	switch {
-	case cmd.Command != "connect" && cmd.Command != "cancel" && cmd.Command != "hold" && cmd.Command != "unhold":
-		answer(http.StatusBadRequest, "invalid", "command must be connect, cancel, hold or unhold")
+	case cmd.Command != "connect" && cmd.Command != "cancel" && cmd.Command != "hold" && cmd.Command != "unhold" && cmd.Command != "dial":
+		answer(http.StatusBadRequest, "invalid", "command must be connect, cancel, hold, unhold or dial")
+		return
+	case cmd.Command == "dial" && (cmd.Extension == "" || cmd.To == ""):
+		answer(http.StatusUnprocessableEntity, "invalid", "dial needs the agent's extension and the number to call")
 		return
 	case key == "":
 		answer(http.StatusBadRequest, "invalid", "no idempotency key")
@@ -282,6 +288,23 @@ func (p *pbx) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := p.calls[cmd.CallID]
+	if cmd.Command == "dial" {
+		if c == nil && p.life != nil {
+			p.keys[key] = p.now()
+			c = &simCall{id: cmd.CallID, cmds: make(chan pbxCommand, 16)}
+			p.calls[c.id] = c
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.dialOut(p.life, c, cmd.Extension)
+				p.mu.Lock()
+				c.ended = p.now()
+				p.mu.Unlock()
+			}()
+		}
+		answer(http.StatusOK, "", "")
+		return
+	}
 	switch {
 	case c == nil:
 		answer(http.StatusNotFound, "unknown_call", "no such call")
@@ -572,4 +595,21 @@ func (p *pbx) talk(ctx context.Context, cr *callRun, ext string) {
 			}
 		}
 	}
+}
+
+// dialOut is a call an agent places (a callback's "Call now"): the agent's
+// phone rings and answers, the customer picks up, they talk, and the
+// customer hangs up.
+func (p *pbx) dialOut(ctx context.Context, c *simCall, ext string) {
+	cr := &callRun{p: p, c: c}
+	if _, err := cr.event(ctx, cti.Request{Event: "ringing", Extension: ext}); err != nil {
+		cr.fail(err)
+		return
+	}
+	sleep(ctx, p.delay(p.pace.ring))
+	if _, err := cr.event(ctx, cti.Request{Event: "answer", Extension: ext}); err != nil {
+		cr.fail(err)
+		return
+	}
+	p.talk(ctx, cr, ext)
 }
