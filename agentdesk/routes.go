@@ -87,6 +87,12 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 		r.Get("/ws/wallboard", s.wallboardSocket)
 		r.Post("/api/agents/{id}/presence", s.forcePresence)
 		r.Post("/api/contacts/{id}/queue", s.moveContact)
+		// The wallboard (wallboard.go): its filters, thresholds and history;
+		// a queue's waiting contacts; sending one to a named agent.
+		r.Get("/api/wallboard", s.wallboardContext)
+		r.Get("/api/queues/{id}/waiting", s.queueWaiting)
+		r.Put("/api/queues/{id}/thresholds", s.setQueueThresholds)
+		r.Post("/api/contacts/{id}/agent", s.moveContactToAgent)
 		// Duplicates, merge and undo, the recycle bin (crm_merge.go).
 		r.Get("/api/duplicates", s.duplicateSuggestions)
 		r.Post("/api/customers/{id}/merge", s.mergeCustomers)

@@ -50,6 +50,12 @@ var access = map[string]string{
 	"GET /reports":     "supervisor (queue filter: another tenant's id is 404)",
 	"GET /api/reports": "supervisor (queue filter: another tenant's id is 404)",
 
+	// The wallboard's (cmd/switchboard TestWallboardAPI has their cross-tenant cases).
+	"GET /api/wallboard":              "supervisor (the session's tenant only)",
+	"GET /api/queues/{id}/waiting":    "supervisor, cross-tenant tested",
+	"PUT /api/queues/{id}/thresholds": "supervisor, cross-tenant tested",
+	"POST /api/contacts/{id}/agent":   "supervisor, cross-tenant tested",
+
 	// Callbacks (cmd/switchboard TestCallbackAPIRefusals has their cross-tenant cases).
 	"POST /api/callbacks":                      "agent (customer, queue and origin ids: cross-tenant tested)",
 	"POST /api/contacts/{id}/callback-outcome": "agent holding the contact, cross-tenant tested",
