@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +241,32 @@ func TestReportsPage(t *testing.T) {
 	if code, _, _ := h.get(reportSupervisor, "/reports?queue="+h.foreign.String()); code != http.StatusNotFound {
 		t.Errorf("page with another tenant's queue = %d, want 404", code)
 	}
+}
+
+// FuzzReportQuery: any query string gives a clear error or a query the
+// store accepts, never a panic.
+func FuzzReportQuery(f *testing.F) {
+	for _, s := range []string{"", "from=2026-03-10&to=2026-03-10&interval=15m&by=agent", "queue=a,b,,c&channel=chat,voice",
+		"from=2026-02-30", "interval=day&from=0001-01-01&to=9999-12-31", "from=2026-03-10&to=2025-03-10", "by=%00&interval=%ff",
+		"queue=" + uuid.NewString() + "&queue=" + uuid.NewString()} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := reportQuery(v, now)
+		if err != nil {
+			var de *deskError
+			if !errors.As(err, &de) || de.status != http.StatusBadRequest {
+				t.Fatalf("reportQuery(%q) = %v, want a 400", raw, err)
+			}
+			return
+		}
+		if err := q.Validate(); err != nil {
+			t.Fatalf("reportQuery(%q) passed a query Validate refuses: %v", raw, err)
+		}
+	})
 }

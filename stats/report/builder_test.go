@@ -1,10 +1,13 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -501,5 +504,42 @@ func TestOneBuilderLeads(t *testing.T) {
 	}
 	if got := f.report(t, dayQuery(ByQueue))[f.qSite.String()+" 2026-03-10T00:00:00+08:00"].Figures; got != handSite {
 		t.Errorf("site queue after two builders = %+v, want %+v", got, handSite)
+	}
+}
+
+// syncBuffer is a log sink safe for the builder's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBackfillLogsProgress: a first run over existing events folds them
+// page by page and says so (ids and counts only), then that it caught up.
+func TestBackfillLogsProgress(t *testing.T) {
+	f := setup(t)
+	f.script().run(t, f.day()...)
+	var logs syncBuffer
+	b := NewBuilder(f.pool, orgSource{f.orgs}, Config{Batch: 5}, slog.New(slog.NewTextHandler(&logs, nil)))
+	f.settle(t, b)
+	out := logs.String()
+	for _, want := range []string{`msg="reports: backfill" tenant_id=` + f.tenant.String() + ` events=5 up_to=2026-03-10T01:10:00.000Z`, `msg="reports: caught up"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if got := f.report(t, dayQuery(ByQueue))[f.qSite.String()+" 2026-03-10T00:00:00+08:00"].Figures; got != handSite {
+		t.Errorf("site queue after a paged backfill = %+v, want %+v", got, handSite)
 	}
 }
