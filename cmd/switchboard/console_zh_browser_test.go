@@ -122,11 +122,9 @@ func TestBrowserConsoleInChinese(t *testing.T) {
 	// The picker stores the choice and reloads; the test waits for the
 	// choice to be kept, then loads the console itself (a poll running
 	// across the page's own reload would lose its page).
-	b.step(agent, "choose English in the bar",
-		chromedp.SetValue(chromedp.CSS(`#lang`), "en"),
-		b.poll("the change sent", `(setTimeout(() => document.getElementById('lang').dispatchEvent(new Event('change')), 0), true)`),
-	)
-	time.Sleep(time.Second)
+	b.step(agent, "choose English in the bar", chromedp.SetValue(chromedp.CSS(`#lang`), "en"))
+	evaluate(`(setTimeout(() => document.getElementById('lang').dispatchEvent(new Event('change')), 200), 'sent')`)
+	time.Sleep(2 * time.Second)
 	b.step(agent, "the console in English over the Chinese browser",
 		chromedp.Navigate(a.url+"/console"),
 		chromedp.WaitVisible(chromedp.CSS(`#presence`)),
