@@ -153,35 +153,43 @@ func (s *Store) StartCall(ctx context.Context, n NewCall, route func(Call, Calle
 		out.Fresh = true
 		k := Call{ID: id, TenantID: n.TenantID, ConnectorID: n.ConnectorID, CallID: n.CallID, SiteID: n.SiteID, NumberID: n.NumberID,
 			Direction: n.Direction, From: n.From, Dialled: n.Dialled, State: CallMenu, Candidates: []uuid.UUID{}, StartedAt: started}
+		newCustomer := false
 		if n.FromE164 {
 			r, err := resolve(ctx, tx, n.TenantID, []Identity{{Kind: "phone", Value: n.From}}, "", n.SiteID)
 			if err != nil {
 				return fmt.Errorf("start call: %w", err)
 			}
-			k.CustomerID = r.CustomerID
+			k.CustomerID, newCustomer = r.CustomerID, r.Created
 			if r.Candidates != nil {
 				k.Candidates = r.Candidates
 			}
-			if _, err := tx.Exec(ctx, `UPDATE calls SET customer_id = $3, candidates = $4 WHERE tenant_id = $1 AND id = $2`,
-				n.TenantID, id, dbid.Null(k.CustomerID), k.Candidates); err != nil {
-				return fmt.Errorf("start call: %w", err)
+		}
+		// A customer made just now for this number has no history: nothing
+		// to read for the way, the preference or the tier.
+		if route != nil && !newCustomer {
+			if out.Context, err = callerContext(ctx, tx, n.TenantID, k.CustomerID); err != nil {
+				return err
 			}
 		}
-		if route == nil {
-			out.Call, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.id = $2`, n.TenantID, id)
-			return err
+		queue := uuid.Nil
+		if route != nil {
+			queue = route(k, out.Context)
 		}
-		if out.Context, err = callerContext(ctx, tx, n.TenantID, k.CustomerID); err != nil {
-			return err
-		}
-		queue := route(k, out.Context)
 		if queue == uuid.Nil {
-			_, err := tx.Exec(ctx, `UPDATE calls SET menu_tries = 1 WHERE tenant_id = $1 AND id = $2`, n.TenantID, id)
-			k.MenuTries = 1
+			// The menu (or, without route, only the record): the caller's
+			// customer, and the menu's first play.
+			if route != nil {
+				k.MenuTries = 1
+			}
+			_, err := tx.Exec(ctx, `UPDATE calls SET customer_id = $3, candidates = $4, menu_tries = $5 WHERE tenant_id = $1 AND id = $2`,
+				n.TenantID, id, dbid.Null(k.CustomerID), k.Candidates, k.MenuTries)
+			if err != nil {
+				return fmt.Errorf("start call: %w", err)
+			}
 			out.Call = k
-			return err
+			return nil
 		}
-		out.Call, out.Queued, err = queueCall(ctx, tx, k, queue, announce)
+		out.Call, out.Queued, err = queueCall(ctx, tx, k, queue, &callerFacts{tier: out.Context.Tier, fresh: newCustomer}, announce)
 		return err
 	})
 	if err != nil {
@@ -313,7 +321,7 @@ func (s *Store) QueueCall(ctx context.Context, tenant, call, queue uuid.UUID, an
 			res = InboundResult{ContactID: k.ContactID, Duplicate: true, State: k.ContactState, QueueID: k.QueueID, Channel: org.Voice}
 			return nil
 		}
-		k, res, err = queueCall(ctx, tx, k, queue, announce)
+		k, res, err = queueCall(ctx, tx, k, queue, nil, announce)
 		return err
 	})
 	if err != nil {
@@ -322,40 +330,61 @@ func (s *Store) QueueCall(ctx context.Context, tenant, call, queue uuid.UUID, an
 	return k, res, nil
 }
 
-// queueCall opens k's contact in queue; the caller holds k's row.
-func queueCall(ctx context.Context, tx pgx.Tx, k Call, queue uuid.UUID, announce func(InboundResult) (string, string)) (Call, InboundResult, error) {
+// callerFacts is what StartCall already knows of the caller when it
+// opens the contact: their tier, and whether their customer is new (no
+// history to prefer anyone from).
+type callerFacts struct {
+	tier  string
+	fresh bool
+}
+
+// queueCall opens k's contact in queue; the caller holds k's row. With
+// facts (a new call's transaction), the contact, its event, the call's
+// update, the webhook and the NOTIFY go in one round trip, after at most
+// one read (the preferred agents of a known customer); without, the
+// customer's tier and history are read first.
+func queueCall(ctx context.Context, tx pgx.Tx, k Call, queue uuid.UUID, facts *callerFacts, announce func(InboundResult) (string, string)) (Call, InboundResult, error) {
 	tenant := k.TenantID
 	res := InboundResult{ContactID: dbid.New(), CustomerID: k.CustomerID, Candidates: k.Candidates, NewContact: true,
-		State: StateQueued, QueueID: queue, Channel: org.Voice}
+		State: StateQueued, QueueID: queue, Channel: org.Voice, ArrivedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	if res.Candidates == nil {
 		res.Candidates = []uuid.UUID{}
 	}
-	err := tx.QueryRow(ctx, `
-		INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, arrived_at, direction)
-		VALUES ($1, $2, $3, 'voice', $4, $5, $6, 'queued', now(), $7)
-		RETURNING priority, arrived_at`, res.ContactID, tenant, dbid.Null(k.SiteID), queue, dbid.Null(k.CustomerID),
-		res.Candidates, k.Direction).Scan(&res.Priority, &res.ArrivedAt)
+	if facts == nil && k.CustomerID != uuid.Nil {
+		var tier string
+		if err := tx.QueryRow(ctx, `SELECT tier FROM customers WHERE tenant_id = $1 AND id = $2`, tenant, k.CustomerID).Scan(&tier); err != nil {
+			return Call{}, InboundResult{}, fmt.Errorf("queue call: tier of %s: %w", k.CustomerID, err)
+		}
+		facts = &callerFacts{tier: tier}
+	}
+	if facts != nil {
+		res.Priority = TierPriority[facts.tier]
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, arrived_at, direction, priority)
+		VALUES ($1, $2, $3, 'voice', $4, $5, $6, 'queued', $7, $8, $9)`, res.ContactID, tenant, dbid.Null(k.SiteID), queue,
+		dbid.Null(k.CustomerID), res.Candidates, res.ArrivedAt, k.Direction, res.Priority)
 	if pgCode(err) == codeForeignKeyViolation {
 		return Call{}, InboundResult{}, fmt.Errorf("queue call: queue %s is not the tenant's: %w", queue, ErrInvalid)
 	} else if err != nil {
 		return Call{}, InboundResult{}, fmt.Errorf("queue call: open contact: %w", err)
 	}
-	if res.Preference, err = preferFromHistory(ctx, tx, tenant, res.ContactID, k.CustomerID, queue); err != nil {
-		return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
+	if facts == nil || !facts.fresh {
+		if res.Preference, err = preferFromHistory(ctx, tx, tenant, res.ContactID, k.CustomerID, queue); err != nil {
+			return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
+		}
 	}
-	if res.Priority, err = prioritiseByTier(ctx, tx, tenant, res.ContactID, k.CustomerID); err != nil {
-		return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
-	}
-	if err := enqueueWebhook(ctx, tx, tenant, EventContactCreated, map[string]any{
+	b := &pgx.Batch{}
+	queueEvent(b, tenant, res.ContactID, "created", queue, uuid.Nil, map[string]any{"channel": org.Voice, "call": true})
+	b.Queue(`UPDATE calls SET contact_id = $3, state = 'queued', queued_at = now(), last_event_at = now(),
+			customer_id = $4, candidates = $5
+		WHERE tenant_id = $1 AND id = $2`, tenant, k.ID, res.ContactID, dbid.Null(k.CustomerID), res.Candidates)
+	if err := queueWebhook(b, tenant, EventContactCreated, map[string]any{
 		"contact_id": res.ContactID, "channel": org.Voice, "queue_id": queue, "site_id": nullID(k.SiteID),
 		"customer_id": nullID(k.CustomerID), "candidates": res.Candidates, "arrived_at": res.ArrivedAt,
 	}); err != nil {
 		return Call{}, InboundResult{}, err
 	}
-	b := &pgx.Batch{}
-	queueEvent(b, tenant, res.ContactID, "created", queue, uuid.Nil, map[string]any{"channel": org.Voice, "call": true})
-	b.Queue(`UPDATE calls SET contact_id = $3, state = 'queued', queued_at = now(), last_event_at = now()
-		WHERE tenant_id = $1 AND id = $2`, tenant, k.ID, res.ContactID)
 	if announce != nil {
 		channel, payload := announce(res)
 		b.Queue(`SELECT pg_notify($1, $2)`, channel, payload)

@@ -61,15 +61,36 @@ var webhookEventName = regexp.MustCompile(`^[a-z_]+\.[a-z_]+$`)
 // or its string) is copied to the rows' customer_id column so that purging
 // that customer finds and erases them.
 func enqueueWebhook(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, event string, data map[string]any) error {
+	sql, args, err := webhookStmt(tenant, event, data)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("webhook %s: enqueue: %w", event, err)
+	}
+	return nil
+}
+
+// queueWebhook adds enqueueWebhook's statement to b.
+func queueWebhook(b *pgx.Batch, tenant uuid.UUID, event string, data map[string]any) error {
+	sql, args, err := webhookStmt(tenant, event, data)
+	if err != nil {
+		return err
+	}
+	b.Queue(sql, args...)
+	return nil
+}
+
+func webhookStmt(tenant uuid.UUID, event string, data map[string]any) (string, []any, error) {
 	if !webhookEventName.MatchString(event) {
-		return fmt.Errorf("webhook event %q: %w", event, ErrInvalid)
+		return "", nil, fmt.Errorf("webhook event %q: %w", event, ErrInvalid)
 	}
 	if data == nil {
 		data = map[string]any{}
 	}
 	payload, err := json.Marshal(data)
 	if err != nil {
-		return fmt.Errorf("webhook %s: payload: %w", event, err)
+		return "", nil, fmt.Errorf("webhook %s: payload: %w", event, err)
 	}
 	var customer *uuid.UUID
 	switch v := data["customer_id"].(type) {
@@ -88,16 +109,12 @@ func enqueueWebhook(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, event stri
 	}
 	// gen_random_uuid: one id per endpoint in a single set-based insert;
 	// the delivery order comes from created_at, not from the id.
-	_, err = tx.Exec(ctx, `
+	return `
 		INSERT INTO webhook_outbox (id, tenant_id, endpoint_id, event, customer_id, payload)
 		SELECT gen_random_uuid(), e.tenant_id, e.id, $2, $3, $4
 		FROM webhook_endpoints e
 		WHERE e.tenant_id = $1 AND e.active AND (e.events = '{}' OR $2 = ANY (e.events))`,
-		tenant, event, customer, payload)
-	if err != nil {
-		return fmt.Errorf("webhook %s: enqueue: %w", event, err)
-	}
-	return nil
+		[]any{tenant, event, customer, payload}, nil
 }
 
 // inboundWebhook is contact.created's payload: ids and routing facts, no

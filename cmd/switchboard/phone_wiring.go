@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -145,18 +146,65 @@ const phoneMenuTries = 3
 // authenticates its telephony itself.
 func phoneHandler(cfg Config, orgs *org.Store, hotline *phone.Service, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
-	r.Method(http.MethodPost, "/cti/{"+cti.ConnectorParam+"}", cti.NewWebhook(ctiConnectors{orgs}, hotline, log))
-	r.Method(http.MethodPost, "/zammad/{token}", cti.NewZammad(ctiConnectors{orgs}, hotline, log))
-	r.Mount("/twilio", twilio.NewHandler(twilioConnectors{orgs}, hotline, twilioConfig(cfg), log))
+	cache := newConnectorCache(orgs)
+	r.Method(http.MethodPost, "/cti/{"+cti.ConnectorParam+"}", cti.NewWebhook(ctiConnectors{orgs, cache}, hotline, log))
+	r.Method(http.MethodPost, "/zammad/{token}", cti.NewZammad(ctiConnectors{orgs, cache}, hotline, log))
+	r.Mount("/twilio", twilio.NewHandler(twilioConnectors{cache}, hotline, twilioConfig(cfg), log))
 	return r
+}
+
+// connectorCache keeps connectors read for the webhooks (a row and an
+// AES-GCM open per request otherwise) for connectorTTL: an admin's change
+// (a new secret, a deactivation) reaches the webhooks within it.
+type connectorCache struct {
+	orgs *org.Store
+	mu   sync.Mutex
+	byID map[uuid.UUID]cachedConnector
+}
+
+type cachedConnector struct {
+	pc    org.PhoneConnector
+	err   error
+	until time.Time
+}
+
+const connectorTTL = 5 * time.Second
+
+func newConnectorCache(orgs *org.Store) *connectorCache {
+	return &connectorCache{orgs: orgs, byID: map[uuid.UUID]cachedConnector{}}
+}
+
+// get returns the active connector id, from the cache when fresh. Only
+// found and not-found answers are kept.
+func (c *connectorCache) get(ctx context.Context, id uuid.UUID) (org.PhoneConnector, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.byID[id]
+	c.mu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.pc, e.err
+	}
+	pc, err := c.orgs.PhoneConnector(ctx, id)
+	if err == nil || errors.Is(err, org.ErrNotFound) {
+		c.mu.Lock()
+		if len(c.byID) > 10000 { // ids from the URL: bounded against floods
+			c.byID = map[uuid.UUID]cachedConnector{}
+		}
+		c.byID[id] = cachedConnector{pc: pc, err: err, until: now.Add(connectorTTL)}
+		c.mu.Unlock()
+	}
+	return pc, err
 }
 
 // ctiConnectors and twilioConnectors look connectors up for their
 // webhooks, mapping org's not-found to each package's own error.
-type ctiConnectors struct{ orgs *org.Store }
+type ctiConnectors struct {
+	orgs  *org.Store
+	cache *connectorCache
+}
 
 func (a ctiConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
-	pc, err := a.orgs.PhoneConnector(ctx, id)
+	pc, err := a.cache.get(ctx, id)
 	if errors.Is(err, org.ErrNotFound) {
 		return phone.Connector{}, errors.Join(cti.ErrNoConnector, err)
 	} else if err != nil {
@@ -175,10 +223,10 @@ func (a ctiConnectors) ConnectorByToken(ctx context.Context, token string) (phon
 	return phone.ConnectorOf(pc), nil
 }
 
-type twilioConnectors struct{ orgs *org.Store }
+type twilioConnectors struct{ cache *connectorCache }
 
 func (a twilioConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
-	pc, err := a.orgs.PhoneConnector(ctx, id)
+	pc, err := a.cache.get(ctx, id)
 	if errors.Is(err, org.ErrNotFound) {
 		return phone.Connector{}, errors.Join(twilio.ErrNoConnector, err)
 	} else if err != nil {
