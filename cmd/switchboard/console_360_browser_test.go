@@ -360,19 +360,26 @@ func TestBrowserSupervisorMergesFrom360(t *testing.T) {
 	}
 	b := browserSteps{t: t, a: a}
 	hit := fmt.Sprintf(`#search-results [data-testid=search-hit][data-customer="%s"]`, customer)
-	b.step(tab, "log in to the console; find the customer",
+	b.step(tab, "log in to the console",
 		chromedp.Navigate(a.url+"/login?next=/console"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "supervisor@huadong.example"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "switchboard-demo"),
 		chromedp.Submit(chromedp.CSS(`input[name=password]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#search`)),
+		b.poll("the console's page", `location.pathname === '/console' && document.readyState === 'complete'`),
+	)
+	b.step(tab, "find the customer and open the 360",
 		chromedp.SendKeys(chromedp.CSS(`#search`), "+86 138 0013 8000"),
 		b.poll("the customer in the results", `document.querySelector('`+hit+`')?.getAttribute('aria-selected') === 'true'`),
 		chromedp.KeyEvent(kb.Enter),
 		b.poll("the duplicate with a merge button", `!!document.querySelector('[data-testid=c360-duplicate][data-customer="`+dup+`"] [data-testid=c360-duplicate-merge]')`),
+	)
+	b.step(tab, "merging needs a reason",
 		chromedp.Click(chromedp.CSS(`[data-testid=c360-duplicate-merge]`)),
 		b.poll("the reason asked for", `document.querySelector('[data-testid=c360-duplicates-status]').textContent === 'Give a reason.'`),
+	)
+	b.step(tab, "merge with a reason",
 		chromedp.SendKeys(chromedp.CSS(`[data-testid=c360-duplicate-reason]`), "Same person: web form without a phone"),
 		chromedp.Click(chromedp.CSS(`[data-testid=c360-duplicate-merge]`)),
 		b.poll("the 360 redrawn without the duplicate", `document.querySelector('[data-testid=c360-duplicate-list]')?.textContent.includes('No possible duplicates.')`),
