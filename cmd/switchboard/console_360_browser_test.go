@@ -77,7 +77,8 @@ func history360(t *testing.T, pool *pgxpool.Pool, olderChats int) string {
 // the 360, which shows the vehicles, the open service order and deal and
 // the timeline; filtered to voice it shows the one call with its record,
 // to e-mail the one thread; "Load more" pages to the end. The agent edits
-// the notes, adds an e-mail identity, links a new vehicle and creates a
+// the notes, adds an e-mail identity (full values are refused to an agent,
+// audited), links a new vehicle and creates a
 // follow-up, each asserted through the API or the database; Esc closes the
 // 360 and gives the focus back to the search box.
 func TestBrowserCustomer360(t *testing.T) {
@@ -165,6 +166,20 @@ func TestBrowserCustomer360(t *testing.T) {
 		if got := evaluate(`document.querySelector('` + c.sel + `').textContent`); !strings.Contains(got, c.want) {
 			t.Errorf("%s = %q, want it to contain %q", c.sel, got, c.want)
 		}
+	}
+	// Full numbers need the tenant's reveal role (supervisor by default):
+	// the agent is refused, and the refusal is audited.
+	b.step(agent, "an agent may not reveal",
+		chromedp.Click(chromedp.CSS(`[data-testid=c360-reveal]`)),
+		b.poll("the refusal said", `document.querySelector('[data-testid=c360-identities-status]').textContent === 'Your role does not allow full numbers.'`),
+	)
+	if got := evaluate(`document.querySelector('[data-testid=c360-identity-list]').textContent`); strings.Contains(got, "13800138000") {
+		t.Errorf("after a refused reveal the identities read %q", got)
+	}
+	var refused int
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'customer.reveal_refused' AND target_id = $1`, customer).Scan(&refused)
+	if refused != 1 {
+		t.Errorf("audited refusals = %d, want 1", refused)
 	}
 	b.step(agent, "the possible duplicate listed",
 		b.poll("the duplicate", `!!document.querySelector('[data-testid=c360-duplicate][data-customer="`+dup+`"]')`))
@@ -335,7 +350,9 @@ func jsString(s string) string {
 // by the mobile written the international way (+86 138 0013 8000), sees
 // the record that shares its e-mail among the possible duplicates with a
 // merge button, is asked for a reason, and merges it: the duplicate is
-// merged into the customer (database), with the reason on the merge.
+// merged into the customer (database), with the reason on the merge. The
+// supervisor may see the full values (the demo tenant's reveal role), and
+// the view is audited.
 func TestBrowserSupervisorMergesFrom360(t *testing.T) {
 	root := browser(t)
 	a := startApp(t, nil)
@@ -384,6 +401,15 @@ func TestBrowserSupervisorMergesFrom360(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid=c360-duplicate-merge]`)),
 		b.poll("the 360 redrawn without the duplicate", `document.querySelector('[data-testid=c360-duplicate-list]')?.textContent.includes('No possible duplicates.')`),
 	)
+	b.step(tab, "a supervisor reveals the full values",
+		chromedp.Click(chromedp.CSS(`[data-testid=c360-reveal]`)),
+		b.poll("the full mobile", `document.querySelector('[data-testid=c360-identity-list]').textContent.includes('+8613800138000')`),
+	)
+	var reveals int
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE action = 'customer.reveal' AND target_id = $1`, customer).Scan(&reveals)
+	if reveals != 1 {
+		t.Errorf("audited reveals = %d, want 1", reveals)
+	}
 	screenshot(t, tab, "console-360-merged")
 	var into, reason string
 	if err := pool.QueryRow(context.Background(), `
