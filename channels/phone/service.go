@@ -72,6 +72,9 @@ type Router interface {
 	Release(ctx context.Context, tenant, agent, contact uuid.UUID, requeue bool) error
 	WrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, until time.Time) error
 	Missed(ctx context.Context, tenant, agent uuid.UUID) error
+	// Taken holds agent's voice slot for a call routing never offered (the
+	// PBX put it through, observe mode).
+	Taken(ctx context.Context, tenant, agent, contact uuid.UUID) error
 }
 
 // Desk is the agents' consoles.
@@ -493,7 +496,11 @@ func (s *Service) changed(ctx context.Context, c Connector, before crm.Call, ch 
 	case ch.Assigned:
 		if ch.Previous != uuid.Nil {
 			s.desk.CallWithdrawn(ctx, tenant, ch.Previous, k.ContactID, "transferred")
+			warn("release after a transfer at the PBX", s.route.Release(ctx, tenant, ch.Previous, k.ContactID, false))
 		}
+		// Routing never offered it, but the agent is on the phone: no
+		// other call (nor, where a call blocks chat, a chat) for them.
+		warn("taken", s.route.Taken(ctx, tenant, ch.Agent, k.ContactID))
 		s.desk.CallAssigned(ctx, tenant, ch.Agent, k.ContactID)
 	case ch.Requeued != nil:
 		s.log.InfoContext(ctx, "agent's phone did not answer; call back in queue", "tenant_id", tenant, "agent_id", ch.Missed,

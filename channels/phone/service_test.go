@@ -64,6 +64,10 @@ func (r router) Missed(_ context.Context, _, agent uuid.UUID) error {
 	r.add("missed %s", agent)
 	return nil
 }
+func (r router) Taken(_ context.Context, _, agent, contact uuid.UUID) error {
+	r.add("taken %s %s", agent, contact)
+	return nil
+}
 
 type desk struct{ *recorder }
 
@@ -433,11 +437,17 @@ func TestObservedCallPopsRingsAssignsOnAnswer(t *testing.T) {
 	if !f.told.has(fmt.Sprintf("assigned %s %s", f.other, k.ContactID)) {
 		t.Errorf("answer did not open the contact: %s", f.told)
 	}
+	if !f.routed.has(fmt.Sprintf("taken %s %s", f.other, k.ContactID)) {
+		t.Errorf("routing not told the agent is on a call: %s", f.routed)
+	}
 	// The PBX transfers it to 1001, who answers: the contact moves.
 	f.handle(f.observer, phone.Event{CallID: "OB1", Kind: phone.Transferred, Target: "1001"})
 	f.handle(f.observer, phone.Event{CallID: "OB1", Kind: phone.Answered, Extension: "1001"})
 	if !f.told.has(fmt.Sprintf("withdrawn %s %s transferred", f.other, k.ContactID)) || !f.told.has(fmt.Sprintf("assigned %s %s", f.advisor, k.ContactID)) {
 		t.Errorf("transfer at the PBX: %s", f.told)
+	}
+	if !f.routed.has(fmt.Sprintf("release %s %s false", f.other, k.ContactID)) || !f.routed.has(fmt.Sprintf("taken %s %s", f.advisor, k.ContactID)) {
+		t.Errorf("transfer at the PBX: routing told %s", f.routed)
 	}
 	f.handle(f.observer, phone.Event{CallID: "OB1", Kind: phone.Ended, Cause: phone.CauseNormal})
 	if got := f.one(`SELECT string_agg(agent_id::text || ':' || COALESCE(end_reason, 'open') || ':' || (wrap_up_at IS NOT NULL)::text, ',' ORDER BY started_at)

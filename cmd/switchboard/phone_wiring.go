@@ -96,6 +96,10 @@ func (r phoneRouter) Missed(ctx context.Context, tenant, agent uuid.UUID) error 
 	return r.send(ctx, tenant, dispatch.Command{Kind: dispatch.CmdMissed, AgentID: agent})
 }
 
+func (r phoneRouter) Taken(ctx context.Context, tenant, agent, contact uuid.UUID) error {
+	return r.send(ctx, tenant, dispatch.Command{Kind: dispatch.CmdTaken, AgentID: agent, ContactID: contact, Channel: org.Voice})
+}
+
 // deskRef lets the phone service, built before the desk, reach it.
 type deskRef struct{ s **agentdesk.Server }
 

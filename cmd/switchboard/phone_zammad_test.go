@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -67,6 +68,25 @@ func TestZammadObservedCallEndToEnd(t *testing.T) {
 		t.Fatalf("answer answered %d", status)
 	}
 	agent.expect("assigned", func(f map[string]any) bool { return path(f, "contact", "id") == contactID })
+
+	// On the phone (voice capacity 1), she is offered no other call, though
+	// routing never offered her this one.
+	if status, route := rig.post(t, map[string]any{"event": "new_call", "call_id": "queued-behind", "from": "+8613955556666", "to": "+862160009000"}); status != http.StatusOK {
+		t.Fatalf("new_call: %d %v", status, route)
+	}
+	rig.post(t, map[string]any{"event": "digits", "call_id": "queued-behind", "digits": "1"})
+	quiet := time.After(2 * time.Second)
+wait:
+	for {
+		select {
+		case f := <-agent.in:
+			if f["type"] == "offer" {
+				t.Fatalf("offered a call while on an observed one: %v", f)
+			}
+		case <-quiet:
+			break wait
+		}
+	}
 	if status := post(token, url.Values{"event": {"hangup"}, "direction": {"in"}, "callId": {"z1"}, "cause": {"normalClearing"},
 		"answeringNumber": {"201"}, "from": {"8613800138000"}, "to": {"862160001000"}}); status != http.StatusOK {
 		t.Fatalf("hangup answered %d", status)
@@ -75,6 +95,9 @@ func TestZammadObservedCallEndToEnd(t *testing.T) {
 	if closed["ended_by"] != "call" {
 		t.Errorf("contact_closed = %v", closed)
 	}
+	// Done with the wrap-up, her slot is free: the waiting call is hers.
+	agent.send(map[string]any{"type": "done", "id": "d1", "contact_id": contactID})
+	agent.expect("offer", nil)
 	var state, cause string
 	if err := rig.pool.QueryRow(ctx, `SELECT state, cause FROM calls WHERE connector_id = $1 AND call_id = 'z1'`, pc.ID).Scan(&state, &cause); err != nil {
 		t.Fatal(err)

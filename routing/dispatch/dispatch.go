@@ -149,6 +149,10 @@ const (
 	// it counts as a missed offer (the call itself comes back by Release
 	// with Requeue).
 	CmdMissed = "missed"
+	// CmdTaken: the agent holds a contact routing never offered (a call the
+	// PBX put through in observe mode): their slot on Channel is held until
+	// the contact is released or wrapped up.
+	CmdTaken = "taken"
 )
 
 // Command is what the agent desk asks of the tenant's routing engine. It
@@ -168,6 +172,8 @@ type Command struct {
 	// Until, with CmdWrapUp: when the wrap-up ends (absolute, so a repeat
 	// or a late copy cannot extend it by its own delay).
 	Until time.Time `json:"until,omitzero"`
+	// Channel, with CmdTaken: the channel whose slot the contact holds.
+	Channel org.Channel `json:"channel,omitempty"`
 }
 
 // Config tunes a Dispatcher.

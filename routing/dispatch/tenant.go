@@ -463,6 +463,11 @@ func (tr *tenantRun) handle(ctx context.Context, c Command) {
 		}
 	case CmdWrapUp:
 		tr.wrapUp(c)
+	case CmdTaken:
+		if c.Channel.Valid() {
+			tr.eng.Assigned(c.ContactID, c.AgentID, c.Channel)
+			tr.dirty = true
+		}
 	case CmdMissed:
 		for _, o := range tr.eng.Missed(c.AgentID) {
 			tr.note(func(ctx context.Context) { tr.d.notify.Rescinded(ctx, tenant, o, "agent_away") })
