@@ -760,10 +760,14 @@ func (s *Server) customerTimelineAPI(w http.ResponseWriter, r *http.Request, c c
 			return &deskError{http.StatusBadRequest, "invalid", "limit must be a number from 1 to 100"}
 		}
 	}
+	channel := org.Channel(q.Get("channel"))
+	if channel != "" && !channel.Valid() {
+		return &deskError{http.StatusBadRequest, "invalid", "channel must be voice, chat or email"}
+	}
 	if err := s.mayView(r, c, id); err != nil {
 		return err
 	}
-	items, err := s.contacts.Timeline(r.Context(), c.tenant, id, before, limit)
+	items, err := s.contacts.Timeline(r.Context(), c.tenant, id, before, limit, channel)
 	if err != nil {
 		return err
 	}

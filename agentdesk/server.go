@@ -51,7 +51,7 @@ type Contacts interface {
 	// a non-empty note; at is zero for now.
 	EndWrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, note string, at time.Time) (crm.Contact, error)
 	Customer(ctx context.Context, tenant, id uuid.UUID) (crm.CustomerSummary, error)
-	Timeline(ctx context.Context, tenant, customer uuid.UUID, before time.Time, limit int) ([]crm.TimelineItem, error)
+	Timeline(ctx context.Context, tenant, customer uuid.UUID, before time.Time, limit int, channel org.Channel) ([]crm.TimelineItem, error)
 	RecordEvent(ctx context.Context, tenant, contact uuid.UUID, kind string, queue, agent uuid.UUID, data map[string]any) error
 }
 

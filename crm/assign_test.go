@@ -250,7 +250,7 @@ func TestAgentMessagesCloseAndTimeline(t *testing.T) {
 	if later.CustomerID != res.CustomerID {
 		t.Fatalf("second contact's customer = %s, want %s", later.CustomerID, res.CustomerID)
 	}
-	items, err := b.store.Timeline(ctx, b.a.ID, res.CustomerID, time.Time{}, 0)
+	items, err := b.store.Timeline(ctx, b.a.ID, res.CustomerID, time.Time{}, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,13 @@ func TestAgentMessagesCloseAndTimeline(t *testing.T) {
 		len(closed.Messages) != 2 || closed.Messages[0].Body != "Hello, is my car ready?" || closed.Messages[1].ID != m.ID {
 		t.Errorf("Timeline's closed contact = %+v, want its two messages and wrap-up", closed)
 	}
-	if page, err := b.store.Timeline(ctx, b.a.ID, res.CustomerID, items[0].At, 1); err != nil || len(page) != 1 || page[0].ContactID != res.ContactID {
+	if page, err := b.store.Timeline(ctx, b.a.ID, res.CustomerID, items[0].At, 1, ""); err != nil || len(page) != 1 || page[0].ContactID != res.ContactID {
 		t.Errorf("Timeline(before the newest, limit 1) = %+v, %v, want the closed contact", page, err)
+	}
+	if mail, err := b.store.Timeline(ctx, b.a.ID, res.CustomerID, time.Time{}, 0, org.Email); err != nil || len(mail) != 2 {
+		t.Errorf("Timeline(e-mail) = %d items, %v; want both", len(mail), err)
+	}
+	if calls, err := b.store.Timeline(ctx, b.a.ID, res.CustomerID, time.Time{}, 0, org.Voice); err != nil || len(calls) != 0 {
+		t.Errorf("Timeline(voice) = %+v, %v; want none", calls, err)
 	}
 }

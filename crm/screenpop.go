@@ -273,10 +273,10 @@ type TimelineItem struct {
 }
 
 // Timeline returns a customer's contacts with their messages, newest first,
-// started before before (zero: now); limit is clamped to 1..100, and 0 or
-// less (a caller that did not say) means 20. Page on by passing the last
-// item's At as before.
-func (s *Store) Timeline(ctx context.Context, tenant, customerID uuid.UUID, before time.Time, limit int) ([]TimelineItem, error) {
+// started before before (zero: now), on channel only when it is set;
+// limit is clamped to 1..100, and 0 or less (a caller that did not say)
+// means 20. Page on by passing the last item's At as before.
+func (s *Store) Timeline(ctx context.Context, tenant, customerID uuid.UUID, before time.Time, limit int, channel org.Channel) ([]TimelineItem, error) {
 	if limit <= 0 {
 		limit = defaultTimelineLimit
 	}
@@ -286,9 +286,9 @@ func (s *Store) Timeline(ctx context.Context, tenant, customerID uuid.UUID, befo
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, channel, state, subject, created_at, wrap_up FROM contacts
-		WHERE tenant_id = $1 AND customer_id = $2 AND created_at < COALESCE($3, now())
+		WHERE tenant_id = $1 AND customer_id = $2 AND created_at < COALESCE($3, now()) AND ($5 = '' OR channel = $5)
 		ORDER BY created_at DESC, id DESC
-		LIMIT $4`, tenant, customerID, nullTime(before), limit)
+		LIMIT $4`, tenant, customerID, nullTime(before), limit, string(channel))
 	if err != nil {
 		return nil, fmt.Errorf("timeline of %s: %w", customerID, err)
 	}

@@ -47,7 +47,7 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	customerCalls := map[string]error{
 		"Customer":        second(b.store.Customer(ctx, tb.ID, cust)),
-		"Timeline":        second(b.store.Timeline(ctx, tb.ID, cust, time.Time{}, 10)),
+		"Timeline":        second(b.store.Timeline(ctx, tb.ID, cust, time.Time{}, 10, "")),
 		"AddVehicle":      second(b.store.AddVehicle(ctx, tb.ID, cust, crm.NewVehicle{Plate: "沪B1"}, "")),
 		"AddServiceOrder": second(b.store.AddServiceOrder(ctx, tb.ID, cust, crm.NewServiceOrder{Number: "SO-B"})),
 		"AddDeal":         second(b.store.AddDeal(ctx, tb.ID, cust, crm.NewDeal{})),

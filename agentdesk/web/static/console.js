@@ -149,7 +149,8 @@ function answer(o, kind) {
 }
 
 document.addEventListener('keydown', (ev) => {
-  if (ev.target.closest('input, textarea, select') || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  // Typing anywhere (the e-mail editor is contenteditable) never answers an offer.
+  if (ev.target.closest('input, textarea, select, [contenteditable]') || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const first = offers.values().next().value;
   if (!first) return;
   if (ev.key === 'a' || ev.key === 'A') answer(first, 'accept');

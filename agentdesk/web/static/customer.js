@@ -498,12 +498,16 @@ function duplicateItem(view, d, s, reload) {
 
 // ---- timeline ------------------------------------------------------------
 
-// The timeline API pages by time, newest first, over every channel; the
-// channel filter is applied here, and "Load more" reads on until it finds
-// something of that channel or the history ends (a few pages at most per
-// press, so a long history never stalls the page).
+// The timeline pages by time, newest first; each channel filter keeps its
+// own pages (the API filters by channel), so switching back and forth
+// reloads nothing.
 function timeline(view) {
-  const st = { items: [], before: '', done: false, channel: '', busy: false };
+  const pages = new Map(); // channel ('' for all) → { items, before, done }
+  const st = { channel: '', busy: false };
+  const page = () => {
+    if (!pages.has(st.channel)) pages.set(st.channel, { items: [], before: '', done: false });
+    return pages.get(st.channel);
+  };
   const list = el('div', { class: 'c360-timeline', 'data-testid': 'c360-timeline', role: 'list' });
   const more = el('button', { type: 'button', 'data-testid': 'c360-timeline-more' }, t('Load more'));
   const end = el('p', { class: 'muted', 'data-testid': 'c360-timeline-end', hidden: true }, t('No more history.'));
@@ -514,34 +518,33 @@ function timeline(view) {
         st.channel = c;
         for (const b of filters.querySelectorAll('button')) b.setAttribute('aria-pressed', b === ev.currentTarget ? 'true' : 'false');
         draw();
-        if (!st.done && shown().length === 0) loadMore();
+        const p = page();
+        if (!p.done && p.items.length === 0) loadMore();
       },
     }, t(label))));
   const s = section('timeline', 'Timeline', filters, list, more, end);
-  const shown = () => st.items.filter((it) => !st.channel || it.channel === st.channel);
   const draw = () => {
-    const items = shown();
-    list.replaceChildren(...(items.length ? items.map(timelineItem)
-      : st.done ? [el('p', { class: 'muted' }, t('Nothing on this channel yet.'))] : []));
-    more.hidden = st.done;
-    end.hidden = !st.done;
+    const p = page();
+    list.replaceChildren(...(p.items.length ? p.items.map(timelineItem)
+      : p.done ? [el('p', { class: 'muted' }, t('Nothing on this channel yet.'))] : []));
+    more.hidden = p.done;
+    end.hidden = !p.done;
   };
   const loadMore = async () => {
-    if (st.busy || st.done) return;
+    if (st.busy || page().done) return;
     st.busy = true;
     more.disabled = true;
+    const channel = st.channel;
+    const p = page();
     try {
-      const before = shown().length;
-      for (let pages = 0; pages < 5 && !st.done; pages++) {
-        const q = `limit=${PAGE}` + (st.before ? `&before=${encodeURIComponent(st.before)}` : '');
-        const items = await api('GET', `/api/customers/${encodeURIComponent(view.id)}/timeline?${q}`);
-        if (!view.alive()) return;
-        st.items.push(...items);
-        if (items.length < PAGE) st.done = true;
-        else st.before = items[items.length - 1].at;
-        if (shown().length > before) break;
-      }
-      draw();
+      const q = `limit=${PAGE}` + (p.before ? `&before=${encodeURIComponent(p.before)}` : '') +
+        (channel ? `&channel=${encodeURIComponent(channel)}` : '');
+      const items = await api('GET', `/api/customers/${encodeURIComponent(view.id)}/timeline?${q}`);
+      if (!view.alive()) return;
+      p.items.push(...items);
+      if (items.length < PAGE) p.done = true;
+      else p.before = items[items.length - 1].at;
+      if (st.channel === channel) draw();
     } catch (e) {
       if (view.alive()) s.say(t('Could not load the timeline.'), true);
     } finally {
