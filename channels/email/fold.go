@@ -11,9 +11,11 @@ import (
 var historyStarts = []*regexp.Regexp{
 	// Gmail, Apple Mail, Thunderbird: "On Tue, Mar 3, 2026 at 5:15 PM X <x@y> wrote:"
 	regexp.MustCompile(`^\s*On\b.{0,300}\bwrote:\s*$`),
-	// Gmail and Apple Mail in Chinese: "在 2026年3月3日 17:15，X 写道：", "X 于 … 写道："
-	regexp.MustCompile(`^\s*(在|于).{0,300}写道[:：]?\s*$`),
-	regexp.MustCompile(`^.{0,300}\s于\s.{0,300}写道[:：]?\s*$`),
+	// Gmail and Apple Mail in Chinese: "在 2026年3月3日 17:15，X 写道：", "X 于 … 写道：";
+	// in Traditional Chinese (Big5) "在 週四, 2001-12-20 10:39, X 寫道：" (a real
+	// capture: testdata/big5_evolution_reply.eml).
+	regexp.MustCompile(`^\s*(在|于|於).{0,300}(写道|寫道)[:：]?\s*$`),
+	regexp.MustCompile(`^.{0,300}\s(于|於)\s.{0,300}(写道|寫道)[:：]?\s*$`),
 	// Gmail in Chinese writes the date right after 于: "X <x@y> 于2023年3月24日周五 00:20写道："
 	// (a real capture: testdata/gmail_reply_zh.eml).
 	regexp.MustCompile(`^.{0,300}于\s?\d{4}\s?年.{0,100}写道[:：]?\s*$`),

@@ -301,11 +301,23 @@ func decodeWords(s string) string {
 	if !strings.Contains(s, "=?") {
 		return s
 	}
+	// Apple Mail 11 wrote B-encoded words without their base64 padding
+	// ("=?utf-8?B?eHB0bw?=", testdata/forward_applemail_rfc822.eml); the
+	// decoder leaves such a word as it is, so pad it first.
+	s = bWord.ReplaceAllStringFunc(s, func(w string) string {
+		m := bWord.FindStringSubmatch(w)
+		if n := len(m[2]) % 4; n == 2 || n == 3 {
+			return "=?" + m[1] + "?B?" + m[2] + strings.Repeat("=", 4-n) + "?="
+		}
+		return w
+	})
 	if d, err := wordDecoder.DecodeHeader(s); err == nil {
 		return d
 	}
 	return s
 }
+
+var bWord = regexp.MustCompile(`(?i)=\?([^?\s]+)\?b\?([A-Za-z0-9+/]+)\?=`)
 
 // traceFields change from one delivery of a message to the next (each
 // mailbox's server adds its own), so the synthetic id leaves them out.

@@ -109,16 +109,20 @@ func testReceiveCorpus(t *testing.T, batch int) {
 		}
 	}
 	for _, f := range []string{"gmail_reply_zh.eml", "outlook_reply_exchange.eml", "foxmail_gbk_reply.eml", "forward.eml",
-		"attachment_over_limit.eml", "no_message_id.eml", "html_only_script.eml"} {
+		"attachment_over_limit.eml", "no_message_id.eml", "html_only_script.eml", "big5_evolution_reply.eml", "forward_applemail_rfc822.eml"} {
 		receive(readFixture(t, f))
 	}
-	// Noise: an auto-reply to mail we never sent, a list message, a bounce.
-	for _, f := range []string{"auto_reply_zh.eml", "list_reply_gb18030.eml", "dsn_exchange2007.eml"} {
+	// Noise: auto-replies to mail we never sent (synthetic, Exchange's
+	// out-of-office, Zimbra's vacation), list messages, bounces (one
+	// without a Message-ID).
+	for _, f := range []string{"auto_reply_zh.eml", "list_reply_gb18030.eml", "dsn_exchange2007.eml",
+		"auto_reply_exchange_oof.eml", "auto_reply_zimbra.eml", "iso2022jp_outlook_list.eml", "no_message_id_postmaster.eml"} {
 		receive(readFixture(t, f))
 	}
 	// A resend of a customer's message and of one without Message-ID.
 	receive(readFixture(t, "gmail_reply_zh.eml"))
 	receive(readFixture(t, "no_message_id.eml"))
+	receive(readFixture(t, "no_message_id_postmaster.eml"))
 	// A message crm refuses (ErrInvalid, as for a Message-ID over 998
 	// bytes), and one that cannot be parsed.
 	receive([]byte("From: a@example.net\r\nTo: service@dealer.example\r\nMessage-ID: <unstorable@example.net>\r\n" +
@@ -126,20 +130,20 @@ func testReceiveCorpus(t *testing.T, batch int) {
 	receive([]byte("\x00\x01 not mail"))
 	flush()
 
-	if n := count(`SELECT count(*) FROM contacts WHERE tenant_id = $1 AND state = 'queued'`, tenant); n != 7 {
-		t.Errorf("queued contacts = %d, want 7 (one per customer message, none for noise or resends)", n)
+	if n := count(`SELECT count(*) FROM contacts WHERE tenant_id = $1 AND state = 'queued'`, tenant); n != 9 {
+		t.Errorf("queued contacts = %d, want 9 (one per customer message, none for noise or resends)", n)
 	}
 	q.mu.Lock()
 	tasks := len(q.tasks)
 	q.mu.Unlock()
-	if tasks < 7 {
-		t.Errorf("routing heard of %d contacts, want at least 7", tasks)
+	if tasks < 9 {
+		t.Errorf("routing heard of %d contacts, want at least 9", tasks)
 	}
-	if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1`, tenant); n != 10 {
-		t.Errorf("e-mails stored = %d, want 10", n)
+	if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1`, tenant); n != 16 {
+		t.Errorf("e-mails stored = %d, want 16", n)
 	}
-	if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1 AND contact_id IS NULL AND noise IN ('auto_reply', 'list', 'bounce')`, tenant); n != 3 {
-		t.Errorf("noise without a contact = %d, want 3", n)
+	if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1 AND contact_id IS NULL AND noise IN ('auto_reply', 'list', 'bounce')`, tenant); n != 7 {
+		t.Errorf("noise without a contact = %d, want 7", n)
 	}
 	if n := count(`SELECT count(*) FROM customers WHERE tenant_id = $1 AND name = '王小明'`, tenant); n != 1 {
 		t.Errorf("customers named from the GBK From = %d, want 1", n)
@@ -160,5 +164,18 @@ func testReceiveCorpus(t *testing.T, batch int) {
 		WHERE e.tenant_id = $1 AND e.message_id = 'CAJedcCznj8Ve7GOJxopG6X9eDXfi8MMKr+BtTZK7D1xDf0PaBQ@mail.gmail.com'
 		AND m.body = E'Hi,\n\nSorry for my late reply. I will try to simulate a device in qemu to test.\n\nBest regards,\nZheng'`, tenant); n != 1 {
 		t.Error("the Gmail reply's conversation line is not its folded text")
+	}
+	// The real Big5 reply: decoded, its quote and attribution folded away.
+	if n := count(`SELECT count(*) FROM messages m JOIN email_messages e ON e.contact_id = m.contact_id AND e.message_seq = m.seq
+		WHERE e.tenant_id = $1 AND e.message_id = '1008836323.972.6.camel@star7.planet.rcn.com.hk' AND m.body = $2`, tenant, big5Answer); n != 1 {
+		t.Error("the Big5 reply's conversation line is not its folded answer")
+	}
+	// The real Apple Mail forward: its sender named from the unpadded
+	// encoded word, the forwarded message kept as an attachment.
+	if n := count(`SELECT count(*) FROM customers WHERE tenant_id = $1 AND name = 'xpto'`, tenant); n != 1 {
+		t.Errorf("customers named from Apple Mail's unpadded encoded word = %d, want 1", n)
+	}
+	if n := count(`SELECT count(*) FROM email_attachments WHERE tenant_id = $1 AND filename = 'original.eml' AND content_type = 'message/rfc822' AND rejected_reason = '' AND data IS NOT NULL`, tenant); n != 1 {
+		t.Errorf("forwarded messages kept = %d, want 1", n)
 	}
 }
