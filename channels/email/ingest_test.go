@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -428,4 +430,110 @@ func TestIngesterFollowsMailboxList(t *testing.T) {
 	waitFor(t, 5*time.Second, "the worker back", func() bool { return len(ing.Workers()) == 1 })
 	b.dove.Deliver(t, "INBOX", synthetic("back", 1)...)
 	waitFor(t, 5*time.Second, "the message recorded", func() bool { return b.rows(t) == 1 })
+}
+
+// corpusNoise are the fixtures in testdata that must open no contact:
+// auto-replies, list mail and bounces (testdata/SOURCES.md).
+var corpusNoise = map[string]bool{
+	"auto_reply_zh.eml": true, "auto_reply_exchange_oof.eml": true, "auto_reply_zimbra.eml": true,
+	"foxmail_gb2312_list_reply.eml": true, "list_reply_gb18030.eml": true, "iso2022jp_outlook_list.eml": true,
+	"dsn_exchange2007.eml": true, "no_message_id_postmaster.eml": true,
+}
+
+// TestIngestDovecotCorpus delivers the whole e-mail corpus (real captures
+// and the labelled synthetic files) to a real Dovecot: each message is
+// recorded once, customer mail opens one contact each, noise none, the
+// over-limit attachment is refused with its size; after a restart the same
+// corpus delivered again adds nothing.
+func TestIngestDovecotCorpus(t *testing.T) {
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	var names []string
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".eml" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("testdata", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws, names = append(raws, b), append(names, e.Name())
+	}
+	noise := 0
+	for _, n := range names {
+		if corpusNoise[n] {
+			noise++
+		}
+	}
+	if noise != len(corpusNoise) || len(raws) < 17 {
+		t.Fatalf("corpus: %d files, %d of the %d noise fixtures", len(raws), noise, len(corpusNoise))
+	}
+
+	b := setup(t, dovecottest.Options{}, "INBOX", "")
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	recv := &countingReceiver{calls: map[uint32]int{}, real: email.NewReceiver(crm.NewStore(b.pool), quietAnnouncer{}, nil,
+		crm.ReplyKey([]byte("ingest test secret")), email.Limits{MaxAttachmentBytes: 64 << 10}, crm.EmailPolicy{}, quiet)}
+	uids := b.dove.Deliver(t, "INBOX", raws...)
+	stop := b.run(t, testConfig(), recv)
+	waitFor(t, 30*time.Second, "the corpus recorded", func() bool { return b.rows(t) == len(raws) })
+	stop()
+
+	ctx := context.Background()
+	count := func(sql string) int {
+		t.Helper()
+		var n int
+		if err := b.pool.QueryRow(ctx, sql, b.mailbox.TenantID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check := func(when string) {
+		t.Helper()
+		if c, _ := b.contacts(t); c != len(raws)-noise {
+			t.Errorf("%s: contacts = %d, want %d (one per customer message)", when, c, len(raws)-noise)
+		}
+		if n := count(`SELECT count(*) FROM email_messages WHERE tenant_id = $1 AND contact_id IS NULL AND noise IN ('auto_reply', 'list', 'bounce')`); n != noise {
+			t.Errorf("%s: noise without a contact = %d, want %d", when, n, noise)
+		}
+		if n := count(`SELECT count(*) FROM email_attachments WHERE tenant_id = $1 AND rejected_reason LIKE 'too large%' AND data IS NULL AND size = 102400`); n != 1 {
+			t.Errorf("%s: refused attachments = %d, want the synthetic 100 KiB PDF", when, n)
+		}
+		// Threading headers and charsets survive Dovecot's CRLF store.
+		for _, id := range []string{"1008836323.972.6.camel@star7.planet.rcn.com.hk", "A3CE5E53-2501-4A47-9E48-ACB6137B9E96@example.com",
+			"CAJedcCznj8Ve7GOJxopG6X9eDXfi8MMKr+BtTZK7D1xDf0PaBQ@mail.gmail.com"} {
+			var n int
+			if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM email_messages WHERE tenant_id = $1 AND message_id = $2 AND contact_id IS NOT NULL`,
+				b.mailbox.TenantID, id).Scan(&n); err != nil || n != 1 {
+				t.Errorf("%s: %s recorded on a contact %d times (%v), want once", when, id, n, err)
+			}
+		}
+		if n := count(`SELECT count(*) FROM customers WHERE tenant_id = $1 AND name IN ('王小明', 'xpto', 'David Chow')`); n != 3 {
+			t.Errorf("%s: customers named from GBK, unpadded and Big5-mail senders = %d, want 3", when, n)
+		}
+	}
+	check("first run")
+	for uid, n := range recv.received() {
+		if n != 1 {
+			t.Errorf("UID %d received %d times, want once", uid, n)
+		}
+	}
+	if _, last := b.checkpoint(t); last != uids[len(uids)-1] {
+		t.Errorf("checkpoint at UID %d, want %d", last, uids[len(uids)-1])
+	}
+
+	// Restart, and the same corpus arrives again (a second copy of each):
+	// nothing new is recorded, the checkpoint moves on.
+	again := b.dove.Deliver(t, "INBOX", raws...)
+	b.run(t, testConfig(), recv)
+	waitFor(t, 30*time.Second, "the second copies read", func() bool {
+		_, last := b.checkpoint(t)
+		return last == again[len(again)-1]
+	})
+	if n := b.rows(t); n != len(raws) {
+		t.Errorf("after the second delivery %d messages are recorded, want %d", n, len(raws))
+	}
+	check("second delivery")
 }
