@@ -236,7 +236,8 @@ type queueGauge struct {
 
 // erlangJSON is Erlang C's answer for a queue and the inputs it was given,
 // so that a reader can check it: the arrival rate over the last half hour
-// (or since midnight, just after it), today's AHT, the queue's threshold
+// (or since midnight, just after it, but never under
+// stats.MinArrivalWindow), today's AHT, the queue's threshold
 // and the supervisors' goal. AgentsNeeded is null before anything was
 // handled today (no AHT) while contacts arrive, and when the load is
 // beyond computing; 0 with no arrivals.
@@ -251,6 +252,7 @@ type erlangJSON struct {
 }
 
 func erlangFigures(r stats.Rate, c stats.Counts, sla time.Duration, goal float64) erlangJSON {
+	r.Over = max(r.Over, stats.MinArrivalWindow)
 	e := erlangJSON{Arrivals: r.N, WindowSeconds: r.Over.Seconds(), PerHour: r.PerSecond() * 3600,
 		TargetSeconds: sla.Seconds(), Goal: goal}
 	if c.Handled > 0 {

@@ -22,7 +22,7 @@ import (
 // presence since.
 func TestWallboardGaugesJSON(t *testing.T) {
 	at := time.Date(2026, 11, 23, 10, 0, 30, 0, time.UTC)
-	sales, parts, idle := uuid.New(), uuid.New(), uuid.New()
+	sales, parts, idle, night := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	ann, bo := uuid.New(), uuid.New()
 	since := at.Add(-95 * time.Second)
 	g := routing.Gauges{At: at,
@@ -30,6 +30,7 @@ func TestWallboardGaugesJSON(t *testing.T) {
 			{QueueID: parts, Name: "Parts", Waiting: 2, Offered: 1, OldestArrival: at.Add(-40 * time.Second), Available: 3},
 			{QueueID: sales, Name: "Sales", Waiting: 0, Available: 12},
 			{QueueID: idle, Name: "Service"},
+			{QueueID: night, Name: "Zz night line"},
 		},
 		Agents: []routing.AgentGauge{
 			{AgentID: ann, Name: "Ann", Presence: org.Available, Connected: true, Load: map[org.Channel]int{org.Chat: 2, org.Voice: 1}, PresenceSince: since},
@@ -44,6 +45,7 @@ func TestWallboardGaugesJSON(t *testing.T) {
 		Arrivals: map[uuid.UUID]stats.Rate{
 			sales: {N: 100, Over: 30 * time.Minute},
 			parts: {N: 3, Over: 10 * time.Minute},
+			night: {N: 2, Over: 30 * time.Second}, // just after midnight
 		},
 		Agents: map[uuid.UUID]stats.AgentCounts{ann: {Handled: 7}},
 	}
@@ -72,7 +74,7 @@ func TestWallboardGaugesJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Queues) != 3 {
+	if len(got.Queues) != 4 {
 		t.Fatalf("queues = %s", b)
 	}
 	p, s, v := got.Queues[0], got.Queues[1], got.Queues[2]
@@ -89,6 +91,9 @@ func TestWallboardGaugesJSON(t *testing.T) {
 	}
 	if v.Erlang["agents_needed"] != 0.0 {
 		t.Errorf("Service (no arrivals) agents_needed = %v, want 0", v.Erlang["agents_needed"])
+	}
+	if n := got.Queues[3].Erlang; n["window_seconds"] != 300.0 || n["arrivals_per_hour"] != 24.0 {
+		t.Errorf("two arrivals 30 s after midnight: %v, want them over the 5 minutes' floor (24 an hour)", n)
 	}
 	if want := map[string]any{"sl_goal": 0.9, "sl_red": 0.75, "wait_amber_seconds": 10.0, "wait_red_seconds": 20.0}; !cmp.Equal(p.Thresholds, want) {
 		t.Errorf("Parts thresholds = %v, want %v", p.Thresholds, want)

@@ -24,6 +24,11 @@ const MaxErlangs = 100_000
 // current arrival rate.
 const ArrivalWindow = 30 * time.Minute
 
+// MinArrivalWindow is the shortest span an arrival rate is taken over:
+// just after midnight, two arrivals in the day's first ten seconds would
+// otherwise read as a flood.
+const MinArrivalWindow = 5 * time.Minute
+
 // Rate is a number of arrivals over a span of time.
 type Rate struct {
 	N    int

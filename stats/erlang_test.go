@@ -135,3 +135,43 @@ func TestTallyArrivals(t *testing.T) {
 		t.Errorf("the tally keeps %d arrivals of q, want about an hour's (≤ 130)", got)
 	}
 }
+
+// FuzzAgentsNeeded: any inputs give an answer promptly and never a panic;
+// a figure other than 0 and −1 exceeds the load and meets the goal, and one
+// agent fewer does not.
+func FuzzAgentsNeeded(f *testing.F) {
+	f.Add(100.0/1800, 180.0, 20.0, 0.8)
+	f.Add(400.0/180, 180.0, 20.0, 0.8)
+	f.Add(0.0, 180.0, 20.0, 0.8)
+	f.Add(1.0, 0.0, 20.0, 0.8)
+	f.Add(math.Inf(1), 180.0, 20.0, 0.8)
+	f.Add(1e-300, 1e300, 0.0, 0.999999)
+	f.Add(50.0, 2000.0, -5.0, 0.5)
+	f.Add(0.3, 30.0, 1e12, 1e-9)
+	f.Fuzz(func(t *testing.T, rate, ahtSeconds, targetSeconds, goal float64) {
+		if math.IsNaN(ahtSeconds) || math.IsNaN(targetSeconds) || math.Abs(ahtSeconds) > 1e9 || math.Abs(targetSeconds) > 1e9 {
+			return // durations: time.Duration cannot hold these
+		}
+		aht, target := time.Duration(ahtSeconds*float64(time.Second)), time.Duration(targetSeconds*float64(time.Second))
+		n := AgentsNeeded(rate, aht, target, goal)
+		a := Erlangs(rate, aht)
+		switch {
+		case n == -1 || n == 0:
+			if n == 0 && a > 0 && !math.IsInf(a, 0) {
+				t.Fatalf("AgentsNeeded(%g, %v, %v, %g) = 0 with a load of %g", rate, aht, target, goal, a)
+			}
+		case n < 0 || float64(n) <= a:
+			t.Fatalf("AgentsNeeded(%g, %v, %v, %g) = %d for a load of %g", rate, aht, target, goal, n, a)
+		default:
+			if sl := ServiceLevel(n, rate, aht, target); sl < goal {
+				t.Fatalf("AgentsNeeded(%g, %v, %v, %g) = %d with SL %g below the goal", rate, aht, target, goal, n, sl)
+			}
+			if float64(n-1) > a && ServiceLevel(n-1, rate, aht, target) >= goal {
+				t.Fatalf("AgentsNeeded(%g, %v, %v, %g) = %d, but %d already meet it", rate, aht, target, goal, n, n-1)
+			}
+		}
+		if sl := ServiceLevel(max(n, 1), rate, aht, target); math.IsNaN(sl) || sl < 0 || sl > 1 {
+			t.Fatalf("ServiceLevel = %g, want a share", sl)
+		}
+	})
+}

@@ -232,7 +232,7 @@ func TestWallboardBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	window := min(stats.ArrivalWindow, now.Sub(startOfDayIn(now, zone)))
+	window := max(min(stats.ArrivalWindow, now.Sub(startOfDayIn(now, zone))), stats.MinArrivalWindow)
 	needed := stats.AgentsNeeded(5/window.Seconds(), aht, enquiries.SLA, 0.9)
 
 	step("the figures after the answers and the abandon",
