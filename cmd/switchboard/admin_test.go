@@ -152,7 +152,7 @@ func TestAdminAPIEditsQueuesAndAgentsWithAnAuditTrail(t *testing.T) {
 		t.Errorf("clearing calendar and overflow: %d %s", code, body)
 	}
 
-	// The audit log: the three accepted changes, newest first, one a page.
+	// The audit log: the accepted changes, newest first, one a page.
 	type entry struct {
 		ID         int64          `json:"id"`
 		ActorID    string         `json:"actor_id"`
@@ -163,7 +163,9 @@ func TestAdminAPIEditsQueuesAndAgentsWithAnAuditTrail(t *testing.T) {
 	}
 	var entries []entry
 	cursor := ""
-	for page := 0; page < 5; page++ {
+	// The newest four: the demo's own set-up (its phone hotline) is audited
+	// too, before them.
+	for page := 0; page < 4; page++ {
 		code, body := call(t, admin, "GET", a.url+"/api/audit?limit=1"+cursor, "", "")
 		var p struct {
 			Entries    []entry `json:"entries"`
