@@ -1,11 +1,16 @@
 // Package bus carries frames between nodes over Redis pub/sub and keeps the
 // registry of connected sockets in Redis. Every frame for a socket goes
-// through it, even on one node, so adding nodes needs no redesign. It is
-// plumbing: it imports none of Switchboard's domain packages.
+// through it, even on one node, so adding nodes needs no redesign; a frame
+// for a subscriber on the publishing node is handed over at once, without
+// waiting for Redis to echo it back (each node tags what it publishes and
+// skips its own echoes). It is plumbing: it imports none of Switchboard's
+// domain packages.
 package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,8 +22,10 @@ import (
 )
 
 // Handler receives the payloads published on a topic. Deliver is called from
-// the bus's single reader goroutine and must not block: a socket queues the
-// frame or drops itself. Resync is called when the Redis connection was lost
+// the bus's reader goroutine, or, for a payload published on this node, from
+// the publisher's goroutine; it must not block (a socket queues the frame or
+// drops itself), must be safe to call from several goroutines, and must not
+// modify payload. Resync is called when the Redis connection was lost
 // and restored, because frames published meanwhile are gone: the subscriber
 // must rebuild its state (a socket sends a fresh snapshot).
 type Handler interface {
@@ -32,6 +39,9 @@ type Bus struct {
 	prefix string
 	log    *slog.Logger
 	ps     *redis.PubSub
+	// origin tags what this node publishes, so that its reader skips the
+	// echoes of payloads already handed to local subscribers.
+	origin string
 
 	mu        sync.Mutex
 	subs      map[string]map[*subscription]struct{} // full channel name → local handlers
@@ -44,10 +54,13 @@ type subscription struct{ h Handler }
 // New returns a Bus whose channels are named prefix+topic. Run must be
 // running for subscriptions to receive anything.
 func New(rdb *redis.Client, prefix string, log *slog.Logger) *Bus {
+	var id [8]byte
+	rand.Read(id[:])
 	return &Bus{
 		rdb:       rdb,
 		prefix:    prefix,
 		log:       log,
+		origin:    hex.EncodeToString(id[:]) + originSep,
 		ps:        rdb.Subscribe(context.Background()),
 		subs:      map[string]map[*subscription]struct{}{},
 		confirmed: map[string]bool{},
@@ -55,12 +68,34 @@ func New(rdb *redis.Client, prefix string, log *slog.Logger) *Bus {
 	}
 }
 
-// Publish sends payload to every subscriber of topic on every node.
+// originSep ends the origin tag in front of every payload on Redis.
+const originSep = "|"
+
+// originLen is the tag's length: 16 hex digits and the separator.
+const originLen = 17
+
+// Publish sends payload to every subscriber of topic on every node: this
+// node's at once, the others' through Redis. The payload must not be
+// modified afterwards.
 func (b *Bus) Publish(ctx context.Context, topic string, payload []byte) error {
-	if err := b.rdb.Publish(ctx, b.prefix+topic, payload).Err(); err != nil {
+	name := b.prefix + topic
+	b.deliver(name, payload)
+	msg := make([]byte, 0, originLen+len(payload))
+	msg = append(append(msg, b.origin...), payload...)
+	if err := b.rdb.Publish(ctx, name, msg).Err(); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	return nil
+}
+
+// fromOrigin splits a Redis payload into its origin tag and the payload
+// published; a payload without a tag (published by something else) has
+// none.
+func fromOrigin(msg string) (origin, payload string) {
+	if len(msg) >= originLen && msg[originLen-1:originLen] == originSep {
+		return msg[:originLen], msg[originLen:]
+	}
+	return "", msg
 }
 
 // Subscribe adds h to topic and returns once Redis has confirmed the
@@ -141,7 +176,11 @@ func (b *Bus) Run(ctx context.Context) error {
 					b.confirm(m.Channel)
 				}
 			case *redis.Message:
-				b.deliver(m.Channel, []byte(m.Payload))
+				origin, payload := fromOrigin(m.Payload)
+				if origin == b.origin {
+					continue // handed to this node's subscribers when published
+				}
+				b.deliver(m.Channel, []byte(payload))
 			}
 		}
 	}

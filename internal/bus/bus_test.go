@@ -94,3 +94,66 @@ func TestConnectedRegistry(t *testing.T) {
 		t.Errorf("another tenant sees %v", other)
 	}
 }
+
+// TestLocalSubscribersGetEachPayloadOnceAndOtherNodesToo: a payload
+// published on a node reaches that node's subscribers at once, and only
+// once (Redis's echo is skipped), and another node's through Redis.
+func TestLocalSubscribersGetEachPayloadOnceAndOtherNodesToo(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := redistest.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func() *bus.Bus {
+		b := bus.New(rdb, prefix, log)
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { b.Run(rctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return b
+	}
+	one, two := start(), start()
+	local, remote := make(chanHandler, 8), make(chanHandler, 8)
+	if _, err := one.Subscribe(ctx, "agent:1", local); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Subscribe(ctx, "agent:1", remote); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Publish(ctx, "agent:1", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Handed over before Publish returned: no wait for Redis.
+	select {
+	case got := <-local:
+		if got != `{"n":1}` {
+			t.Errorf("local subscriber got %q", got)
+		}
+	default:
+		t.Fatal("the local subscriber had nothing when Publish returned")
+	}
+	select {
+	case got := <-remote:
+		if got != `{"n":1}` {
+			t.Errorf("the other node's subscriber got %q, want the payload without its tag", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the other node's subscriber got nothing")
+	}
+	// Redis's echo back to the publishing node is not delivered again.
+	select {
+	case got := <-local:
+		t.Errorf("the local subscriber got the payload twice (%q)", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The other way round too.
+	if err := two.Publish(ctx, "agent:1", []byte(`{"n":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-local:
+		if got != `{"n":2}` {
+			t.Errorf("node one got %q", got)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("node one got nothing from node two")
+	}
+}
