@@ -78,13 +78,15 @@ const callColumns = `k.id, k.tenant_id, k.connector_id, k.call_id, k.contact_id,
 
 const callFrom = ` FROM calls k LEFT JOIN contacts c ON c.tenant_id = k.tenant_id AND c.id = k.contact_id`
 
-func scanCall(r pgx.Row) (Call, error) {
+// scanCall reads callColumns, then extra (columns a query adds after them).
+func scanCall(r pgx.Row, extra ...any) (Call, error) {
 	var k Call
 	var contact, site, number, customer, agent, queue *uuid.UUID
-	err := r.Scan(&k.ID, &k.TenantID, &k.ConnectorID, &k.CallID, &contact, &site, &number, &customer,
+	dest := []any{&k.ID, &k.TenantID, &k.ConnectorID, &k.CallID, &contact, &site, &number, &customer,
 		&k.Candidates, &k.Direction, &k.From, &k.Dialled, &k.State, &agent, &k.Extension, &k.ConnectKey, &k.MenuTries,
 		&k.StartedAt, &k.QueuedAt, &k.ConnectAt, &k.AnsweredAt, &k.EndedAt, &k.HoldSeconds, &k.Cause, &k.RecordingURL,
-		&k.TransferredTo, &k.ContactState, &queue, &k.HeldAt)
+		&k.TransferredTo, &k.ContactState, &queue, &k.HeldAt}
+	err := r.Scan(append(dest, extra...)...)
 	k.ContactID, k.SiteID, k.NumberID = dbid.Deref(contact), dbid.Deref(site), dbid.Deref(number)
 	k.CustomerID, k.AgentID, k.QueueID = dbid.Deref(customer), dbid.Deref(agent), dbid.Deref(queue)
 	return k, err
@@ -398,21 +400,24 @@ func queueCall(ctx context.Context, tx pgx.Tx, k Call, queue uuid.UUID, facts *c
 	return k, res, nil
 }
 
-// CallConnecting records that the connector was told to bridge the call to
+// CallConnecting records that the connector is to bridge the call to
 // agent, under key (its idempotency key): the call waits for the agent's
 // leg to answer. Only a call whose contact agent holds qualifies
-// (ErrNotHeld otherwise); a repeat with the same key is a no-op. A call
+// (ErrNotHeld otherwise). send says whether the connect is to go out: a
+// repeat with the same key is (the connector drops a repeat itself, and the
+// first may never have left), another key for an agent already being
+// connected is not (two nodes' connects must not ring twice). A call
 // transferred while talking is connected to its new agent the same way:
 // the connector moves the caller, ending the first agent's leg.
-func (s *Store) CallConnecting(ctx context.Context, tenant, contact, agent uuid.UUID, extension, key string) (Call, error) {
-	var k Call
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+func (s *Store) CallConnecting(ctx context.Context, tenant, contact, agent uuid.UUID, extension, key string) (k Call, send bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := lockHeld(ctx, tx, tenant, contact, agent); err != nil {
 			return fmt.Errorf("call connecting %s: %w", contact, err)
 		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE calls SET state = 'connecting', agent_id = $3, extension = $4, connect_key = $5, connect_at = now(), last_event_at = now()
-			WHERE tenant_id = $1 AND contact_id = $2 AND state <> 'ended' AND connect_key <> $5`,
+			WHERE tenant_id = $1 AND contact_id = $2 AND state <> 'ended' AND connect_key <> $5
+			  AND NOT (state IN ('connecting', 'ringing') AND agent_id = $3)`,
 			tenant, contact, agent, extension, key)
 		if err != nil {
 			return fmt.Errorf("call connecting %s: %w", contact, err)
@@ -423,9 +428,10 @@ func (s *Store) CallConnecting(ctx context.Context, tenant, contact, agent uuid.
 			}
 		}
 		k, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.contact_id = $2`, tenant, contact)
+		send = tag.RowsAffected() == 1 || k.ConnectKey == key
 		return err
 	})
-	return k, err
+	return k, send, err
 }
 
 // Connecting lists calls told to ring an agent before due that the agent's
@@ -452,15 +458,9 @@ func (s *Store) AcceptedUnconnected(ctx context.Context, updatedBefore time.Time
 		return nil, fmt.Errorf("unconnected calls: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Call, error) {
-		var k Call
-		var contact, site, number, customer, agent, queue *uuid.UUID
+		// The holder, not the call's agent: no connect has named one yet.
 		var holder uuid.UUID
-		err := r.Scan(&k.ID, &k.TenantID, &k.ConnectorID, &k.CallID, &contact, &site, &number, &customer,
-			&k.Candidates, &k.Direction, &k.From, &k.Dialled, &k.State, &agent, &k.Extension, &k.ConnectKey, &k.MenuTries,
-			&k.StartedAt, &k.QueuedAt, &k.ConnectAt, &k.AnsweredAt, &k.EndedAt, &k.HoldSeconds, &k.Cause, &k.RecordingURL,
-			&k.TransferredTo, &k.ContactState, &queue, &k.HeldAt, &holder)
-		k.ContactID, k.SiteID, k.NumberID = dbid.Deref(contact), dbid.Deref(site), dbid.Deref(number)
-		k.CustomerID, k.QueueID = dbid.Deref(customer), dbid.Deref(queue)
+		k, err := scanCall(r, &holder)
 		k.AgentID = holder
 		return k, err
 	})

@@ -41,7 +41,7 @@ type Calls interface {
 	CallOfContact(ctx context.Context, tenant, contact uuid.UUID) (crm.Call, error)
 	CountMenuTry(ctx context.Context, tenant, call uuid.UUID) (int, error)
 	QueueCall(ctx context.Context, tenant, call, queue uuid.UUID, announce func(crm.InboundResult) (string, string)) (crm.Call, crm.InboundResult, error)
-	CallConnecting(ctx context.Context, tenant, contact, agent uuid.UUID, extension, key string) (crm.Call, error)
+	CallConnecting(ctx context.Context, tenant, contact, agent uuid.UUID, extension, key string) (crm.Call, bool, error)
 	ApplyCallEvent(ctx context.Context, ev crm.CallEvent) (crm.CallChange, error)
 	Connecting(ctx context.Context, before time.Time, limit int) ([]crm.Call, error)
 	AcceptedUnconnected(ctx context.Context, before time.Time, limit int) ([]crm.Call, error)
@@ -563,18 +563,21 @@ func (s *Service) Connect(ctx context.Context, tenant, contact, agent uuid.UUID,
 	if errors.Is(err, org.ErrNotFound) {
 		// The agent has no phone on this connector: a missed offer, so
 		// routing stops offering them calls after a few.
-		if k, err = s.calls.CallConnecting(ctx, tenant, contact, agent, "", key); err != nil {
+		if k, _, err = s.calls.CallConnecting(ctx, tenant, contact, agent, "", key); err != nil {
 			return err
 		}
 		return fail(errors.New("the agent has no phone on this connector"))
 	} else if err != nil {
 		return err
 	}
-	k, err = s.calls.CallConnecting(ctx, tenant, contact, agent, ap.Extension, key)
+	k, send, err := s.calls.CallConnecting(ctx, tenant, contact, agent, ap.Extension, key)
 	if errors.Is(err, crm.ErrNotHeld) {
 		return nil // the caller hung up, or it moved on, meanwhile
 	} else if err != nil {
 		return err
+	}
+	if !send {
+		return nil // another node is connecting this agent already
 	}
 	s.desk.CallState(ctx, tenant, k)
 	if ctl == nil {

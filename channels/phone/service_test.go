@@ -353,6 +353,14 @@ func TestAcceptedCallRingsTheAgentTalksHoldsAndWrapsUp(t *testing.T) {
 	if !f.telephony.has("connect CA7 1001 " + offer.String()) {
 		t.Fatalf("telephony was told %s, want a connect to 1001", f.telephony)
 	}
+	// A second connect for the same agent under another key (a sweep on
+	// another node racing this one) must not ring the phone twice.
+	if err := f.svc.Connect(ctx, f.tenant, r.ContactID, f.advisor, "sweep:other-node"); err != nil {
+		t.Fatal(err)
+	}
+	if f.telephony.has("connect CA7 1001 sweep:other-node") {
+		t.Errorf("a second key rang the agent again: %s", f.telephony)
+	}
 	if got := f.one(`SELECT state FROM calls WHERE call_id = 'CA7'`); got != "connecting" {
 		t.Errorf("call state = %s, want connecting", got)
 	}
