@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/switchboard-cc/switchboard/internal/dbid"
 	"github.com/switchboard-cc/switchboard/org"
@@ -138,33 +139,52 @@ func (s *Store) StartCall(ctx context.Context, n NewCall, route func(Call, Calle
 		out = CallStart{}
 		var id uuid.UUID
 		var started time.Time
-		err := tx.QueryRow(ctx, `
+		fresh := false
+		// The call's row goes ahead of the caller's identity lock and
+		// look-up, in their round trip.
+		b := &pgx.Batch{}
+		b.Queue(`
 			INSERT INTO calls (id, tenant_id, connector_id, call_id, site_id, number_id, direction, from_number, dialled, started_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, now()))
 			ON CONFLICT (tenant_id, connector_id, call_id) DO NOTHING
 			RETURNING id, started_at`, dbid.New(), n.TenantID, n.ConnectorID, n.CallID, dbid.Null(n.SiteID), dbid.Null(n.NumberID),
-			n.Direction, n.From, n.Dialled, nullTime(n.At)).Scan(&id, &started)
-		if errors.Is(err, pgx.ErrNoRows) {
-			out.Call, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.connector_id = $2 AND k.call_id = $3`, n.TenantID, n.ConnectorID, n.CallID)
-			return err
-		} else if pgCode(err) == codeForeignKeyViolation {
+			n.Direction, n.From, n.Dialled, nullTime(n.At)).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				fresh = true
+				if err := rows.Scan(&id, &started); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+		var r Resolution
+		var err error
+		if n.FromE164 {
+			r, err = resolveAfter(ctx, tx, b, n.TenantID, []Identity{{Kind: "phone", Value: n.From}}, "", n.SiteID)
+		} else {
+			err = tx.SendBatch(ctx, b).Close()
+		}
+		switch {
+		case pgCode(err) == codeForeignKeyViolation:
 			return fmt.Errorf("start call: connector or site is not the tenant's: %w", ErrInvalid)
-		} else if err != nil {
+		case err != nil:
 			return fmt.Errorf("start call: %w", err)
+		case !fresh:
+			// A repeat: the first record stands. A customer the look-up
+			// made for it rolls back with this transaction.
+			out.Call, err = callWhere(ctx, tx, `k.tenant_id = $1 AND k.connector_id = $2 AND k.call_id = $3`, n.TenantID, n.ConnectorID, n.CallID)
+			if err == nil {
+				err = errRepeatCall
+			}
+			return err
 		}
 		out.Fresh = true
 		k := Call{ID: id, TenantID: n.TenantID, ConnectorID: n.ConnectorID, CallID: n.CallID, SiteID: n.SiteID, NumberID: n.NumberID,
 			Direction: n.Direction, From: n.From, Dialled: n.Dialled, State: CallMenu, Candidates: []uuid.UUID{}, StartedAt: started}
-		newCustomer := false
-		if n.FromE164 {
-			r, err := resolve(ctx, tx, n.TenantID, []Identity{{Kind: "phone", Value: n.From}}, "", n.SiteID)
-			if err != nil {
-				return fmt.Errorf("start call: %w", err)
-			}
-			k.CustomerID, newCustomer = r.CustomerID, r.Created
-			if r.Candidates != nil {
-				k.Candidates = r.Candidates
-			}
+		k.CustomerID = r.CustomerID
+		newCustomer := r.Created
+		if r.Candidates != nil {
+			k.Candidates = r.Candidates
 		}
 		// A customer made just now for this number has no history: nothing
 		// to read for the way, the preference or the tier.
@@ -194,11 +214,18 @@ func (s *Store) StartCall(ctx context.Context, n NewCall, route func(Call, Calle
 		out.Call, out.Queued, err = queueCall(ctx, tx, k, queue, &callerFacts{tier: out.Context.Tier, fresh: newCustomer}, announce)
 		return err
 	})
+	if errors.Is(err, errRepeatCall) {
+		return out, nil
+	}
 	if err != nil {
 		return CallStart{}, err
 	}
 	return out, nil
 }
+
+// errRepeatCall rolls back a repeated call's transaction: the look-up ahead
+// of knowing it was a repeat may have made a customer.
+var errRepeatCall = errors.New("repeated call")
 
 // CallStart is what StartCall did.
 type CallStart struct {
@@ -362,21 +389,32 @@ func queueCall(ctx context.Context, tx pgx.Tx, k Call, queue uuid.UUID, facts *c
 	if facts != nil {
 		res.Priority = TierPriority[facts.tier]
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, arrived_at, direction, priority)
-		VALUES ($1, $2, $3, 'voice', $4, $5, $6, 'queued', $7, $8, $9)`, res.ContactID, tenant, dbid.Null(k.SiteID), queue,
-		dbid.Null(k.CustomerID), res.Candidates, res.ArrivedAt, k.Direction, res.Priority)
-	if pgCode(err) == codeForeignKeyViolation {
-		return Call{}, InboundResult{}, fmt.Errorf("queue call: queue %s is not the tenant's: %w", queue, ErrInvalid)
-	} else if err != nil {
-		return Call{}, InboundResult{}, fmt.Errorf("queue call: open contact: %w", err)
+	insertContact := func(q interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}) error {
+		_, err := q.Exec(ctx, `
+			INSERT INTO contacts (id, tenant_id, site_id, channel, queue_id, customer_id, candidates, state, arrived_at, direction, priority)
+			VALUES ($1, $2, $3, 'voice', $4, $5, $6, 'queued', $7, $8, $9)`, res.ContactID, tenant, dbid.Null(k.SiteID), queue,
+			dbid.Null(k.CustomerID), res.Candidates, res.ArrivedAt, k.Direction, res.Priority)
+		return err
 	}
-	if facts == nil || !facts.fresh {
+	b := &pgx.Batch{}
+	if facts != nil && facts.fresh {
+		// No history to prefer anyone from: the contact rides in the
+		// final round trip with everything else.
+		insertContact(batchExec{b})
+	} else {
+		// Preferences are stored on the contact, which must exist first.
+		err := insertContact(tx)
+		if pgCode(err) == codeForeignKeyViolation {
+			return Call{}, InboundResult{}, fmt.Errorf("queue call: queue %s is not the tenant's: %w", queue, ErrInvalid)
+		} else if err != nil {
+			return Call{}, InboundResult{}, fmt.Errorf("queue call: open contact: %w", err)
+		}
 		if res.Preference, err = preferFromHistory(ctx, tx, tenant, res.ContactID, k.CustomerID, queue); err != nil {
 			return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
 		}
 	}
-	b := &pgx.Batch{}
 	queueEvent(b, tenant, res.ContactID, "created", queue, uuid.Nil, map[string]any{"channel": org.Voice, "call": true})
 	b.Queue(`UPDATE calls SET contact_id = $3, state = 'queued', queued_at = now(), last_event_at = now(),
 			customer_id = $4, candidates = $5
@@ -391,7 +429,9 @@ func queueCall(ctx context.Context, tx pgx.Tx, k Call, queue uuid.UUID, facts *c
 		channel, payload := announce(res)
 		b.Queue(`SELECT pg_notify($1, $2)`, channel, payload)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := tx.SendBatch(ctx, b).Close(); pgCode(err) == codeForeignKeyViolation {
+		return Call{}, InboundResult{}, fmt.Errorf("queue call: queue %s is not the tenant's: %w", queue, ErrInvalid)
+	} else if err != nil {
 		return Call{}, InboundResult{}, fmt.Errorf("queue call: %w", err)
 	}
 	k.ContactID, k.QueueID, k.ContactState, k.State = res.ContactID, queue, StateQueued, CallQueued
@@ -1014,4 +1054,12 @@ func (s *Store) CallbackConnector(ctx context.Context, tenant, contact uuid.UUID
 		return uuid.Nil, fmt.Errorf("callback connector: %w", err)
 	}
 	return id, nil
+}
+
+// batchExec queues an Exec in a batch instead of running it.
+type batchExec struct{ b *pgx.Batch }
+
+func (e batchExec) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	e.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
 }

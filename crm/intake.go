@@ -328,9 +328,14 @@ func (s *Store) Resolve(ctx context.Context, tenant uuid.UUID, ids []Identity, n
 // resolve runs inside the caller's transaction; ids are cleaned (sorted,
 // unique) and not empty.
 func resolve(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []Identity, name string, site uuid.UUID) (Resolution, error) {
+	return resolveAfter(ctx, tx, &pgx.Batch{}, tenant, ids, name, site)
+}
+
+// resolveAfter is resolve with the caller's own statements queued in b
+// ahead of its locks and look-up, in the same round trip.
+func resolveAfter(ctx context.Context, tx pgx.Tx, b *pgx.Batch, tenant uuid.UUID, ids []Identity, name string, site uuid.UUID) (Resolution, error) {
 	// The locks and the look-up share one round trip; the statements of a
 	// batch run in order.
-	b := &pgx.Batch{}
 	queueLockIdentities(b, tenant, ids)
 	kinds, systems, values := identityColumns(ids)
 	// Under the locks, a customer created by a concurrent first contact has
