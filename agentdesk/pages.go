@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"net/http"
 	"time"
 
 	"github.com/switchboard-cc/switchboard/agentdesk/web"
+	"github.com/switchboard-cc/switchboard/org"
 )
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data web.PageData) {
@@ -49,7 +51,11 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 
 func (s *Server) consolePage(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r.Context())
-	s.render(w, r, http.StatusOK, "console.html", web.PageData{Title: "Console", User: pageUser(sess), CSRF: sess.CSRF})
+	// A supervisor without an agent profile may search and open customers
+	// here, but the console socket would refuse them over and over.
+	_, err := s.accounts.Agent(r.Context(), sess.User.TenantID, sess.User.ID)
+	s.render(w, r, http.StatusOK, "console.html", web.PageData{Title: "Console", User: pageUser(sess), CSRF: sess.CSRF,
+		NotAgent: errors.Is(err, org.ErrNotFound)})
 }
 
 func (s *Server) wallboardPage(w http.ResponseWriter, r *http.Request) {

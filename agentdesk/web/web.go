@@ -38,4 +38,7 @@ type PageData struct {
 	SiteKey  string
 	SiteName string
 	Email    string
+	// NotAgent: the console's user takes no contacts (a supervisor or admin
+	// without an agent profile): no console socket, search and records only.
+	NotAgent bool
 }

@@ -609,7 +609,11 @@ function onFrame(f) {
   }
 }
 
-sock = connect('/ws/agent', {
+// A user without an agent profile gets search and records, no socket.
+if (document.body.dataset.notAgent === 'true') {
+  document.querySelector('[data-testid=conn]').textContent = t('not an agent');
+  presence.disabled = true;
+} else sock = connect('/ws/agent', {
   onFrame,
   onState(up) {
     document.querySelector('[data-testid=conn]').textContent = up ? t('connected') : t('reconnecting…');
