@@ -111,6 +111,7 @@ func (s *Server) Handler(gatherer prometheus.Gatherer) http.Handler {
 	// Admins.
 	r.Group(func(r chi.Router) {
 		r.Use(s.requireRole(org.RoleAdmin), s.sameOrigin, s.requireCSRF)
+		r.Get("/admin", s.adminPage)
 		r.Patch("/api/queues/{id}", s.updateQueue)
 		r.Patch("/api/agents/{id}", s.updateAgent)
 		r.Get("/api/audit", s.auditLog)

@@ -44,6 +44,7 @@ var access = map[string]string{
 	"GET /api/agents":                  "supervisor",
 	"PATCH /api/agents/{id}":           "admin, cross-tenant tested",
 	"GET /api/audit":                   "admin",
+	"GET /admin":                       "admin (the session's tenant only)",
 
 	// Reports (reports.go): the queue filter's ids are checked against the
 	// caller's tenant (TestReportsJSONAndRefusals: another tenant's queue is 404).
