@@ -220,12 +220,13 @@ func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID,
 		}
 		var secs int
 		var until time.Time
+		var disposition *string
 		if err := tx.QueryRow(ctx, `
 			UPDATE contacts c SET state = 'closed', closed_at = now(), wrap_up = $3, updated_at = now()
 			FROM queues q
 			WHERE c.tenant_id = $1 AND c.id = $2 AND q.tenant_id = c.tenant_id AND q.id = c.queue_id
-			RETURNING q.wrap_up_seconds, now() + make_interval(secs => q.wrap_up_seconds)`,
-			tenant, contactID, wrapUp).Scan(&secs, &until); err != nil {
+			RETURNING q.wrap_up_seconds, now() + make_interval(secs => q.wrap_up_seconds), c.disposition`,
+			tenant, contactID, wrapUp).Scan(&secs, &until, &disposition); err != nil {
 			return fmt.Errorf("close %s: %w", contactID, err)
 		}
 		if _, err := tx.Exec(ctx, `
@@ -234,9 +235,12 @@ func (s *Store) Close(ctx context.Context, tenant, agentID, contactID uuid.UUID,
 			return fmt.Errorf("close %s: start wrap-up: %w", contactID, err)
 		}
 		// The note stays in the contact row; events feed statistics and
-		// carry no free text.
-		if err := insertEvent(ctx, tx, tenant, contactID, "closed", queue, agentID,
-			map[string]any{"end_reason": "completed", "wrap_up_seconds": secs}); err != nil {
+		// carry no free text (a disposition is one of the queue's codes).
+		data := map[string]any{"end_reason": "completed", "wrap_up_seconds": secs}
+		if disposition != nil {
+			data["disposition"] = *disposition
+		}
+		if err := insertEvent(ctx, tx, tenant, contactID, "closed", queue, agentID, data); err != nil {
 			return err
 		}
 		if secs == 0 {
@@ -332,9 +336,13 @@ func endWrapUp(ctx context.Context, tx pgx.Tx, tenant, contactID, agentID, queue
 	if err != nil {
 		return fmt.Errorf("end assignment: %w", err)
 	}
+	// The contact's disposition, when the agent gave one, rides along so
+	// reports count codes from events alone.
 	_, err = tx.Exec(ctx, `
 		INSERT INTO contact_events (tenant_id, contact_id, kind, queue_id, agent_id, data, at)
-		VALUES ($1, $2, 'wrap_up_ended', $3, $4, $5, $6)`,
+		SELECT $1, $2, 'wrap_up_ended', $3, $4,
+		       $5::jsonb || CASE WHEN c.disposition IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('disposition', c.disposition) END, $6
+		FROM contacts c WHERE c.tenant_id = $1 AND c.id = $2`,
 		tenant, contactID, queue, agentID, map[string]any{"reason": reason}, ended)
 	if err != nil {
 		return fmt.Errorf("event wrap_up_ended on %s: %w", contactID, err)

@@ -75,6 +75,11 @@ type Contact struct {
 	Priority   int         `json:"-"`
 	ClosedAt   *time.Time  `json:"closed_at,omitempty"`
 	WrapUp     string      `json:"wrap_up,omitempty"`
+	// Disposition is the code the agent chose at wrap-up, one of its
+	// queue's Dispositions (the codes the console offers; none: the queue
+	// asks for no code).
+	Disposition  string   `json:"disposition,omitempty"`
+	Dispositions []string `json:"dispositions,omitempty"`
 	// WrapUpUntil is set while the agent wraps up the closed contact: the
 	// assignment holds their slot until then (Close, HeldContacts).
 	WrapUpUntil *time.Time `json:"wrap_up_until,omitempty"`
@@ -87,7 +92,7 @@ type Contact struct {
 const contactSelect = `
 SELECT c.id, c.channel, c.queue_id, q.name, c.state, c.subject, c.arrived_at, c.customer_id,
        COALESCE(cu.name, ''), c.candidates, c.site_id, c.priority, c.closed_at, c.wrap_up,
-       c.customer_read_seq, c.agent_read_seq
+       c.customer_read_seq, c.agent_read_seq, COALESCE(c.disposition, ''), q.dispositions
 FROM contacts c
 JOIN queues q ON q.tenant_id = c.tenant_id AND q.id = c.queue_id
 LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id AND cu.deleted_at IS NULL`
@@ -95,9 +100,13 @@ LEFT JOIN customers cu ON cu.tenant_id = c.tenant_id AND cu.id = c.customer_id A
 func scanContact(r pgx.CollectableRow) (Contact, error) {
 	var c Contact
 	err := r.Scan(&c.ID, &c.Channel, &c.QueueID, &c.QueueName, &c.State, &c.Subject, &c.ArrivedAt, &c.CustomerID,
-		&c.CustomerName, &c.Candidates, &c.SiteID, &c.Priority, &c.ClosedAt, &c.WrapUp, &c.CustomerReadSeq, &c.AgentReadSeq)
+		&c.CustomerName, &c.Candidates, &c.SiteID, &c.Priority, &c.ClosedAt, &c.WrapUp, &c.CustomerReadSeq, &c.AgentReadSeq,
+		&c.Disposition, &c.Dispositions)
 	if len(c.Candidates) == 0 {
 		c.Candidates = nil
+	}
+	if len(c.Dispositions) == 0 {
+		c.Dispositions = nil
 	}
 	return c, err
 }

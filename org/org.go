@@ -151,7 +151,18 @@ type Queue struct {
 	PreferWindow time.Duration
 	// AutoCallback: every abandoned call of this queue gets a callback.
 	AutoCallback bool
+	// Dispositions are the codes an agent picks one of at wrap-up (at most
+	// MaxDispositions); empty: the queue asks for none.
+	Dispositions []string
 }
+
+// MaxDispositions is how many disposition codes a queue may have, and
+// MaxDispositionLen how long (in characters) each may be: short labels
+// that fit a select and a report column.
+const (
+	MaxDispositions   = 30
+	MaxDispositionLen = 64
+)
 
 // ClosedAction is what a queue does with a contact that arrives while it
 // is closed (or full with nowhere to overflow).

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -200,8 +202,8 @@ func (s *Store) CreateQueue(ctx context.Context, q Queue) (Queue, error) {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO queues (id, tenant_id, site_id, name, skills, strategy, priority, sla_seconds, offer_timeout_seconds, wrap_up_seconds,
 			                    calendar, closed_action, closed_message, max_wait_seconds, overflow_queue_id, widen_after_seconds,
-			                    widened_skills, max_length, ageing_step_seconds, ageing_max, prefer_window_seconds, auto_callback)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			                    widened_skills, max_length, ageing_step_seconds, ageing_max, prefer_window_seconds, auto_callback, dispositions)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			append([]any{q.ID, q.TenantID, dbid.Null(q.SiteID), q.Name}, queueValues(q)...)...)
 		if err != nil {
 			return fmt.Errorf("create queue: %w", err)
@@ -227,9 +229,13 @@ func queueValues(q Queue) []any {
 	if q.Calendar != nil && !alwaysOpen(*q.Calendar) {
 		cal = q.Calendar
 	}
+	codes := q.Dispositions
+	if codes == nil {
+		codes = []string{} // the column is NOT NULL
+	}
 	return []any{q.Skills, q.Strategy, q.Priority, seconds(q.SLA), seconds(q.OfferTimeout), seconds(q.WrapUp),
 		cal, string(q.ClosedAction), q.ClosedMessage, seconds(q.MaxWait), dbid.Null(q.OverflowQueueID), seconds(q.WidenAfter),
-		q.WidenedSkills, q.MaxLength, seconds(q.AgeingStep), q.AgeingMax, seconds(q.PreferWindow), q.AutoCallback}
+		q.WidenedSkills, q.MaxLength, seconds(q.AgeingStep), q.AgeingMax, seconds(q.PreferWindow), q.AutoCallback, codes}
 }
 
 func seconds(d time.Duration) int { return int(d / time.Second) }
@@ -263,6 +269,7 @@ type QueueSettings struct {
 	AgeingMax       *int
 	PreferWindow    *time.Duration // zero: routing's default
 	AutoCallback    *bool
+	Dispositions    []string // nil: unchanged; empty: none
 }
 
 // UpdateQueue changes a queue's settings and records who did it in the
@@ -291,7 +298,8 @@ func (s *Store) UpdateQueue(ctx context.Context, tenant, id, actor uuid.UUID, se
 			UPDATE queues SET skills = $3, strategy = $4, priority = $5, sla_seconds = $6, offer_timeout_seconds = $7,
 			       wrap_up_seconds = $8, calendar = $9, closed_action = $10, closed_message = $11, max_wait_seconds = $12,
 			       overflow_queue_id = $13, widen_after_seconds = $14, widened_skills = $15, max_length = $16,
-			       ageing_step_seconds = $17, ageing_max = $18, prefer_window_seconds = $19, auto_callback = $20
+			       ageing_step_seconds = $17, ageing_max = $18, prefer_window_seconds = $19, auto_callback = $20,
+			       dispositions = $21
 			WHERE tenant_id = $1 AND id = $2`, append([]any{tenant, id}, queueValues(q)...)...); err != nil {
 			return fmt.Errorf("update queue %s: %w", id, err)
 		}
@@ -371,6 +379,13 @@ func applyQueueSettings(q *Queue, set QueueSettings) map[string]any {
 		q.AutoCallback = *set.AutoCallback
 		put("auto_callback", q.AutoCallback)
 	}
+	if set.Dispositions != nil {
+		q.Dispositions = nil
+		if len(set.Dispositions) > 0 {
+			q.Dispositions = set.Dispositions
+		}
+		put("dispositions", set.Dispositions) // labels the admin chose, no personal data
+	}
 	return changed
 }
 
@@ -432,6 +447,9 @@ func checkQueue(ctx context.Context, tx pgx.Tx, q *Queue) error {
 	if q.AgeingMax < 0 || q.AgeingMax > 1000 {
 		return fmt.Errorf("%w: ageing maximum must be between 0 and 1000", ErrInvalid)
 	}
+	if err := checkDispositions(q.Dispositions); err != nil {
+		return err
+	}
 	if q.Calendar != nil {
 		if err := checkCalendar(ctx, tx, q); err != nil {
 			return err
@@ -450,6 +468,29 @@ func checkSkills(what string, skills map[string]int) error {
 		if k == "" || len(k) > 64 || lvl < 1 || lvl > 10 {
 			return fmt.Errorf("%w: %s %q level %d (names of 1 to 64 bytes, levels 1 to 10)", ErrInvalid, what, k, lvl)
 		}
+	}
+	return nil
+}
+
+// checkDispositions: codes are short, printable, distinct labels; the
+// console shows them as they are and reports group by them.
+func checkDispositions(codes []string) error {
+	if len(codes) > MaxDispositions {
+		return fmt.Errorf("%w: at most %d disposition codes", ErrInvalid, MaxDispositions)
+	}
+	seen := make(map[string]bool, len(codes))
+	for _, c := range codes {
+		if c == "" || c != strings.TrimSpace(c) || utf8.RuneCountInString(c) > MaxDispositionLen || !utf8.ValidString(c) {
+			return fmt.Errorf("%w: disposition code %q must be 1 to %d characters without leading or trailing spaces",
+				ErrInvalid, c, MaxDispositionLen)
+		}
+		if strings.IndexFunc(c, unicode.IsControl) >= 0 {
+			return fmt.Errorf("%w: disposition code %q contains a control character", ErrInvalid, c)
+		}
+		if seen[c] {
+			return fmt.Errorf("%w: disposition code %q is listed twice", ErrInvalid, c)
+		}
+		seen[c] = true
 	}
 	return nil
 }
@@ -520,7 +561,7 @@ func checkOverflow(ctx context.Context, tx pgx.Tx, q *Queue) error {
 
 const queueColumns = `id, tenant_id, site_id, name, skills, strategy, priority, sla_seconds, offer_timeout_seconds, wrap_up_seconds,
 	calendar, closed_action, closed_message, max_wait_seconds, overflow_queue_id, widen_after_seconds,
-	widened_skills, max_length, ageing_step_seconds, ageing_max, prefer_window_seconds, auto_callback,
+	widened_skills, max_length, ageing_step_seconds, ageing_max, prefer_window_seconds, auto_callback, dispositions,
 	COALESCE((SELECT s.zone FROM sites s WHERE s.tenant_id = queues.tenant_id AND s.id = queues.site_id),
 	         (SELECT t.default_zone FROM tenants t WHERE t.id = queues.tenant_id))`
 
@@ -531,11 +572,14 @@ func scanQueue(r pgx.Row) (Queue, error) {
 	var action string
 	err := r.Scan(&q.ID, &q.TenantID, &site, &q.Name, &q.Skills, &q.Strategy, &q.Priority, &sla, &timeout, &wrap,
 		&q.Calendar, &action, &q.ClosedMessage, &maxWait, &overflow, &widen,
-		&q.WidenedSkills, &q.MaxLength, &ageing, &q.AgeingMax, &prefer, &q.AutoCallback, &q.Zone)
+		&q.WidenedSkills, &q.MaxLength, &ageing, &q.AgeingMax, &prefer, &q.AutoCallback, &q.Dispositions, &q.Zone)
 	s := func(n int) time.Duration { return time.Duration(n) * time.Second }
 	q.SiteID, q.OverflowQueueID, q.ClosedAction = dbid.Deref(site), dbid.Deref(overflow), ClosedAction(action)
 	q.SLA, q.OfferTimeout, q.WrapUp = s(sla), s(timeout), s(wrap)
 	q.MaxWait, q.WidenAfter, q.AgeingStep, q.PreferWindow = s(maxWait), s(widen), s(ageing), s(prefer)
+	if len(q.Dispositions) == 0 {
+		q.Dispositions = nil // none, as a Queue built in Go says it
+	}
 	return q, err
 }
 
