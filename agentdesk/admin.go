@@ -39,6 +39,7 @@ type queueJSON struct {
 	AgeingMax           int              `json:"ageing_max"`
 	PreferWindowSeconds int              `json:"prefer_window_seconds"`
 	AutoCallback        bool             `json:"auto_callback"`
+	Dispositions        []string         `json:"dispositions"` // [] when the queue has none
 }
 
 func secs(d time.Duration) int { return int(d / time.Second) }
@@ -57,7 +58,7 @@ func toQueueJSON(q org.Queue) queueJSON {
 		MaxWaitSeconds: secs(q.MaxWait), OverflowQueueID: nullID(q.OverflowQueueID),
 		WidenAfterSeconds: secs(q.WidenAfter), WidenedSkills: q.WidenedSkills, MaxLength: q.MaxLength,
 		AgeingStepSeconds: secs(q.AgeingStep), AgeingMax: q.AgeingMax, PreferWindowSeconds: secs(q.PreferWindow),
-		AutoCallback: q.AutoCallback}
+		AutoCallback: q.AutoCallback, Dispositions: nonNil(q.Dispositions)}
 }
 
 func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +131,7 @@ func (s *Server) updateQueue(w http.ResponseWriter, r *http.Request) {
 		AgeingMax           *int                     `json:"ageing_max"`
 		PreferWindowSeconds nullable[int]            `json:"prefer_window_seconds"`
 		AutoCallback        *bool                    `json:"auto_callback"`
+		Dispositions        nullable[[]string]       `json:"dispositions"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
 		s.writeError(w, r, err)
@@ -158,6 +160,12 @@ func (s *Server) updateQueue(w http.ResponseWriter, r *http.Request) {
 		set.WidenedSkills = body.WidenedSkills.V
 		if set.WidenedSkills == nil {
 			set.WidenedSkills = map[string]int{} // null: no widening skills
+		}
+	}
+	if body.Dispositions.Set {
+		set.Dispositions = body.Dispositions.V
+		if set.Dispositions == nil {
+			set.Dispositions = []string{} // null: no codes
 		}
 	}
 	if body.MaxLength.Set {

@@ -50,6 +50,10 @@ type Contacts interface {
 	// EndWrapUp ends the agent's wrap-up of a closed contact (Done), keeping
 	// a non-empty note; at is zero for now.
 	EndWrapUp(ctx context.Context, tenant, agent, contact uuid.UUID, note string, at time.Time) (crm.Contact, error)
+	// SetDisposition stores the agent's code (one of the queue's) before
+	// Close or EndWrapUp copy it into their events; required: an empty code
+	// is refused when the queue has codes and none is stored.
+	SetDisposition(ctx context.Context, tenant, agent, contact uuid.UUID, code string, required bool) error
 	Customer(ctx context.Context, tenant, id uuid.UUID) (crm.CustomerSummary, error)
 	Timeline(ctx context.Context, tenant, customer uuid.UUID, before time.Time, limit int, channel org.Channel) ([]crm.TimelineItem, error)
 	RecordEvent(ctx context.Context, tenant, contact uuid.UUID, kind string, queue, agent uuid.UUID, data map[string]any) error
