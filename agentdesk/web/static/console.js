@@ -349,17 +349,30 @@ function showWrapUp(v) {
   countdown._tick();
   v.note = el('textarea', { 'data-testid': 'wrap-up', rows: 2, placeholder: t('Wrap-up note'), maxlength: 2000 });
   v.note.value = draftNote(v); // the call panel's notes
+  // The queue's disposition codes, when it has any: one is required, and
+  // the server checks it is one of them.
+  const codes = (v.contact && v.contact.dispositions) || [];
+  v.dispo = codes.length ? el('select', { 'data-testid': 'disposition', class: 'disposition', required: true },
+    el('option', { value: '' }, t('Disposition…')), ...codes.map((c) => el('option', { value: c }, c))) : null;
   const done = el('button', { 'data-testid': 'done', class: 'done', onclick: () => {
-    if (sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value })) done.disabled = true;
+    if (v.dispo && !v.dispo.value) { toast(t('Choose a disposition.')); v.dispo.focus(); return; }
+    if (sock.send(doneFrame(v))) done.disabled = true;
     else toast(t('Not connected; try again.'));
   } }, t('Done'));
   const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, t('Loading the customer’s history…')));
   // The DOM's replaceChildren writes a null as the text "null": filtered.
   v.work.replaceChildren(...[el('h3', {}, v.call ? t('Call ended — wrap up ') : t('Closed. Wrap-up '), countdown), callSummary(v),
     v.endedByCustomer ? el('p', { class: 'notice', 'data-testid': 'ended-notice' }, t('The visitor ended the chat.')) : null,
-    el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, v.note, done),
+    el('div', { class: 'wrapup', 'data-testid': 'wrap-up-step' }, ...[v.dispo, v.note, done].filter(Boolean)),
     el('h4', {}, t('Customer history')), box].filter(Boolean));
   loadTimeline(v, box);
+}
+
+// doneFrame is Done with the note and, when chosen, the disposition code.
+function doneFrame(v) {
+  const f = { type: 'done', contact_id: v.id, wrap_up: v.note.value };
+  if (v.dispo && v.dispo.value) f.disposition = v.dispo.value;
+  return f;
 }
 
 setInterval(() => document.querySelectorAll('.wrap-countdown').forEach((c) => c._tick && c._tick()), 1000);
@@ -545,7 +558,7 @@ function onFrame(f) {
       if (!v) break;
       if (f.reason === 'timeout') {
         // The note typed so far is kept: Done after the end only saves it.
-        if (v.note && v.note.value.trim()) sock.send({ type: 'done', contact_id: v.id, wrap_up: v.note.value });
+        if (v.note && (v.note.value.trim() || (v.dispo && v.dispo.value))) sock.send(doneFrame(v));
         toast(t('Wrap-up time is over; the contact is closed.'));
       } else if (f.reason === 'reopened') {
         toast(t('The customer wrote again: the thread comes back to you.'));
