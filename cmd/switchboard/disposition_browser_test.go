@@ -102,6 +102,17 @@ func TestBrowserDispositionSelect(t *testing.T) {
 		t.Errorf("disposition after Done without a choice = %q, want none", *stored)
 	}
 	screenshot(t, tab, "console-disposition")
+	// A code the queue no longer has (an admin changed the list meanwhile)
+	// is refused by the server; the console enables Done again.
+	if _, err := pool.Exec(ctx, `UPDATE queues SET dispositions = '{"Booked service","Quote sent"}' WHERE name = 'Enquiries'`); err != nil {
+		t.Fatal(err)
+	}
+	step("a code no longer listed is refused",
+		chromedp.SetValue(chromedp.CSS(`select[data-testid=disposition]`), "No action"),
+		chromedp.Click(chromedp.CSS(`button[data-testid=done]`)),
+		poll("the refusal shown", `document.body.innerText.includes('not one of the queue')`),
+		poll("Done enabled again", `!document.querySelector('button[data-testid=done]').disabled`),
+	)
 	step("choose a code and press Done",
 		chromedp.SetValue(chromedp.CSS(`select[data-testid=disposition]`), "Quote sent"),
 		chromedp.Click(chromedp.CSS(`button[data-testid=done]`)),

@@ -359,6 +359,7 @@ function showWrapUp(v) {
     if (sock.send(doneFrame(v))) done.disabled = true;
     else toast(t('Not connected; try again.'));
   } }, t('Done'));
+  v.doneButton = done; // enabled again if the server refuses the Done
   const box = el('div', { class: 'timeline', 'data-testid': 'timeline' }, el('p', { class: 'muted' }, t('Loading the customer’s history…')));
   // The DOM's replaceChildren writes a null as the text "null": filtered.
   v.work.replaceChildren(...[el('h3', {}, v.call ? t('Call ended — wrap up ') : t('Closed. Wrap-up '), countdown), callSummary(v),
@@ -370,7 +371,7 @@ function showWrapUp(v) {
 
 // doneFrame is Done with the note and, when chosen, the disposition code.
 function doneFrame(v) {
-  const f = { type: 'done', contact_id: v.id, wrap_up: v.note.value };
+  const f = { type: 'done', id: 'done:' + v.id, contact_id: v.id, wrap_up: v.note.value };
   if (v.dispo && v.dispo.value) f.disposition = v.dispo.value;
   return f;
 }
@@ -616,6 +617,10 @@ function onFrame(f) {
       if (typeof f.ref === 'string' && f.ref.startsWith('choose:')) {
         const v = contacts.get(f.ref.slice('choose:'.length));
         if (v && !v.closed) { v.sideFor = null; refresh(v); } // buttons enabled again
+      }
+      if (typeof f.ref === 'string' && f.ref.startsWith('done:')) {
+        const v = contacts.get(f.ref.slice('done:'.length));
+        if (v && v.doneButton) v.doneButton.disabled = false; // e.g. a code the queue no longer has
       }
       toast(f.message || f.code);
       break;
