@@ -28,6 +28,8 @@ const zh = {
   'connected': '已连接',
   'reconnecting…': '正在重新连接…',
   'not an agent': '非坐席',
+  'Disposition…': '处理结果…',
+  'Choose a disposition.': '请选择处理结果。',
   'You take no contacts here: search and customer records work, offers need an agent profile.': '您在这里不接待联系：可以搜索和查看客户记录，接收分配需要坐席身份。',
   'Offers': '待接入',
   'Your contacts': '我的联系',
