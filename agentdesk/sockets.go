@@ -112,6 +112,14 @@ type mail struct {
 
 type mailbox chan mail
 
+// consoleMailbox is a console's mailbox size. Every idle console holds its
+// buffer (32 bytes a slot), so it is sized for what can pile up, not
+// generously: the mail loop relays in microseconds and stalls only while a
+// snapshot's queries run, and 128 slots cover more than a second of an
+// agent holding 200 chats at 100 lines a second. 512 slots were 12 KiB more
+// per idle agent (BENCHMARKS.md, memory per idle agent).
+const consoleMailbox = 128
+
 // busHandler feeds a mailbox from the bus goroutine without blocking it; a
 // socket whose mailbox is full is too slow and is dropped.
 type busHandler struct {
@@ -186,7 +194,7 @@ func (s *Server) agentSocket(w http.ResponseWriter, r *http.Request) {
 	c := &agentConsole{
 		s: s, conn: wspump.New(ws, wspump.Options{}), sess: sess,
 		tenant: sess.User.TenantID, agent: sess.User.ID, id: socketID(),
-		box: make(mailbox, 512), subs: map[uuid.UUID]func(){}, restricted: map[uuid.UUID]bool{},
+		box: make(mailbox, consoleMailbox), subs: map[uuid.UUID]func(){}, restricted: map[uuid.UUID]bool{},
 	}
 	life, cancel := context.WithCancel(s.life)
 	defer cancel()
