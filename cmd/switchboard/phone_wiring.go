@@ -151,9 +151,10 @@ const phoneMenuTries = 3
 func phoneHandler(cfg Config, orgs *org.Store, hotline *phone.Service, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
 	cache := newConnectorCache(orgs)
-	r.Method(http.MethodPost, "/cti/{"+cti.ConnectorParam+"}", cti.NewWebhook(ctiConnectors{orgs, cache}, hotline, log))
-	r.Method(http.MethodPost, "/zammad/{token}", cti.NewZammad(ctiConnectors{orgs, cache}, hotline, log))
-	r.Mount("/twilio", twilio.NewHandler(twilioConnectors{cache}, hotline, twilioConfig(cfg), log))
+	ctiConns := phoneConnectors{orgs, cache, cti.ErrNoConnector}
+	r.Method(http.MethodPost, "/cti/{"+cti.ConnectorParam+"}", cti.NewWebhook(ctiConns, hotline, log))
+	r.Method(http.MethodPost, "/zammad/{token}", cti.NewZammad(ctiConns, hotline, log))
+	r.Mount("/twilio", twilio.NewHandler(phoneConnectors{orgs, cache, twilio.ErrNoConnector}, hotline, twilioConfig(cfg), log))
 	return r
 }
 
@@ -200,43 +201,32 @@ func (c *connectorCache) get(ctx context.Context, id uuid.UUID) (org.PhoneConnec
 	return pc, err
 }
 
-// ctiConnectors and twilioConnectors look connectors up for their
-// webhooks, mapping org's not-found to each package's own error.
-type ctiConnectors struct {
-	orgs  *org.Store
-	cache *connectorCache
+// phoneConnectors looks connectors up for a connector package's webhooks,
+// mapping org's not-found to that package's own error (notFound).
+type phoneConnectors struct {
+	orgs     *org.Store
+	cache    *connectorCache
+	notFound error
 }
 
-func (a ctiConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
-	pc, err := a.cache.get(ctx, id)
+// found maps a lookup's result to the channel's connector.
+func (a phoneConnectors) found(pc org.PhoneConnector, err error) (phone.Connector, error) {
 	if errors.Is(err, org.ErrNotFound) {
-		return phone.Connector{}, errors.Join(cti.ErrNoConnector, err)
+		return phone.Connector{}, errors.Join(a.notFound, err)
 	} else if err != nil {
 		return phone.Connector{}, err
 	}
 	return phone.ConnectorOf(pc), nil
 }
 
-func (a ctiConnectors) ConnectorByToken(ctx context.Context, token string) (phone.Connector, error) {
-	pc, err := a.orgs.PhoneConnectorByToken(ctx, token)
-	if errors.Is(err, org.ErrNotFound) {
-		return phone.Connector{}, errors.Join(cti.ErrNoConnector, err)
-	} else if err != nil {
-		return phone.Connector{}, err
-	}
-	return phone.ConnectorOf(pc), nil
+func (a phoneConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
+	return a.found(a.cache.get(ctx, id))
 }
 
-type twilioConnectors struct{ cache *connectorCache }
-
-func (a twilioConnectors) Connector(ctx context.Context, id uuid.UUID) (phone.Connector, error) {
-	pc, err := a.cache.get(ctx, id)
-	if errors.Is(err, org.ErrNotFound) {
-		return phone.Connector{}, errors.Join(twilio.ErrNoConnector, err)
-	} else if err != nil {
-		return phone.Connector{}, err
-	}
-	return phone.ConnectorOf(pc), nil
+// ConnectorByToken is not cached: the token lookup is by its hash, and a
+// rotated token must stop working at once.
+func (a phoneConnectors) ConnectorByToken(ctx context.Context, token string) (phone.Connector, error) {
+	return a.found(a.orgs.PhoneConnectorByToken(ctx, token))
 }
 
 // callWaits keeps, for any node's hotline, where each waiting call stands,

@@ -14,25 +14,25 @@ const module = "github.com/switchboard-cc/switchboard/"
 // module), which of our packages it may import. internal/ plumbing may be
 // imported by anyone but imports none of the domain.
 var allowed = map[string][]string{
-	"org":                           {},
-	"migrations":                    {},
-	"crm":                           {"org"},
-	"crm/webhook":                   {}, // crm's delivery side: reads the outbox, POSTs
-	"routing":                       {"org"},
-	"routing/lease":                 {},
-	"routing/dispatch":              {"org", "routing", "routing/lease", "stats"},
-	"stats":                         {"org"},
-	"stats/report":                  {"org", "stats"}, // report tables; reads contact_events as crm.EventsSince does
-	"channels":                      {"crm", "org", "routing"},
-	"channels/chat":                 {"channels", "crm", "org"},
-	"channels/email":                {"channels", "crm", "org"},
-	"channels/phone":                {"channels", "crm", "org"},
+	"org":              {},
+	"migrations":       {},
+	"crm":              {"org"},
+	"crm/webhook":      {}, // crm's delivery side: reads the outbox, POSTs
+	"routing":          {"org"},
+	"routing/lease":    {},
+	"routing/dispatch": {"org", "routing", "routing/lease", "stats"},
+	"stats":            {"org"},
+	"stats/report":     {"org", "stats"}, // report tables; reads contact_events as crm.EventsSince does
+	"channels":         {"crm", "org", "routing"},
+	"channels/chat":    {"channels", "crm", "org"},
+	"channels/email":   {"channels", "crm", "org"},
+	"channels/phone":   {"channels", "crm", "org"},
 	// The phone connectors speak their telephony's protocol and map it onto
 	// the channel's call events; the hotline (channels/phone) decides.
-	"channels/phone/ami":         {"channels/phone"},
-	"channels/phone/ami/amitest": {},
-	"channels/phone/cti":         {"channels/phone"},
-	"channels/phone/twilio":      {"channels/phone"},
+	"channels/phone/ami":            {"channels/phone"},
+	"channels/phone/ami/amitest":    {},
+	"channels/phone/cti":            {"channels/phone"},
+	"channels/phone/twilio":         {"channels/phone"},
 	"agentdesk":                     {"agentdesk/web", "channels", "crm", "org", "routing", "routing/dispatch", "stats", "stats/report"},
 	"agentdesk/web":                 {},
 	"cmd/switchboard":               nil, // everything
